@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything lowbit needs to build and test on a fresh Debian bookworm machine.
+# Idempotent: when everything is already present it only checks and returns in a few seconds.
+set -euo pipefail
+
+APT_PACKAGES=(
+  cmake ninja-build ccache g++ pkg-config
+  llvm-22-dev libmlir-22-dev mlir-22-tools clang-22 llvm-22-tools
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  libeigen3-dev libgtest-dev
+  python3 python3-pip
+)
+PY_PACKAGES=(onnx onnxruntime numpy pytest pytest-xdist lit)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: apt-get install ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" - <<'PY' 2>/dev/null
+import importlib, sys
+for m in ("onnx", "onnxruntime", "numpy", "pytest", "xdist", "lit"):
+    importlib.import_module(m)
+PY
+then
+  echo "install-deps: pip install ${PY_PACKAGES[*]}" >&2
+  "$PYTHON" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+echo "install-deps: all dependencies present" >&2
