@@ -338,12 +338,38 @@ OpFoldResult WhereOp::fold(FoldAdaptor adaptor) {
   return DenseElementsAttr::get(resultType, out);
 }
 
+/// Gather(Shape(x), indices) where the gathered sizes of x are static: the
+/// sizes themselves, even when other dimensions of x are dynamic.
+static OpFoldResult foldGatherOfShape(GatherOp op, DenseElementsAttr indicesAttr,
+                                      RankedTensorType resultType) {
+  auto shapeOp = op.getData().getDefiningOp<ShapeOp>();
+  auto source = shapeOp ? dyn_cast<RankedTensorType>(shapeOp.getData().getType())
+                        : RankedTensorType();
+  auto shapeType = dyn_cast<RankedTensorType>(shapeOp ? shapeOp.getType() : Type());
+  if (!source || !shapeType || !shapeType.hasStaticShape())
+    return {};
+  int64_t length = shapeType.getDimSize(0);
+  int64_t start = shapeOp.getStart() < 0 ? shapeOp.getStart() + source.getRank()
+                                         : shapeOp.getStart();
+  SmallVector<int64_t> sizes;
+  for (int64_t index : intValues(indicesAttr)) {
+    if (index < 0)
+      index += length;
+    if (index < 0 || index >= length || source.isDynamicDim(start + index))
+      return {};
+    sizes.push_back(source.getDimSize(start + index));
+  }
+  return makeInts(resultType, sizes);
+}
+
 OpFoldResult GatherOp::fold(FoldAdaptor adaptor) {
   auto data = smallDense(adaptor.getData());
   auto indicesAttr = smallDense(adaptor.getIndices());
   auto resultType = staticResultType(*this);
-  if (!data || !indicesAttr || !resultType)
+  if (!indicesAttr || !resultType)
     return {};
+  if (!data)
+    return foldGatherOfShape(*this, indicesAttr, resultType);
   ArrayRef<int64_t> shape = data.getType().getShape();
   int64_t axis = getAxis() < 0 ? getAxis() + int64_t(shape.size()) : getAxis();
   int64_t outer = ShapedType::getNumElements(shape.take_front(axis));
