@@ -26,3 +26,6 @@ config.substitutions.append(("%python", python))
 config.substitutions.append(
     ("%make-model", f"{python} {os.path.join(config.test_source_root, 'Import', 'Inputs', 'make_model.py')}"))
 config.substitutions.append(("%shared", os.path.join(config.lowbit_src_root, "..", "shared")))
+
+if os.path.isdir(os.path.join(config.lowbit_src_root, "..", "shared", "models")):
+    config.available_features.add("shared-models")

@@ -68,6 +68,18 @@ cl::opt<bool> listOps("list-ops", cl::desc("List the supported ONNX operators an
 cl::opt<bool> quiet("quiet", cl::desc("No progress output on stderr"), cl::init(false),
                     cl::cat(category));
 
+StringRef emitName(Emit e) {
+  switch (e) {
+  case Emit::OnnxIR: return "onnx-ir";
+  case Emit::LowbitIR: return "lowbit-ir";
+  case Emit::LLVMIR: return "llvm-ir";
+  case Emit::Obj: return "obj";
+  case Emit::Lib: return "lib";
+  case Emit::Exe: return "exe";
+  }
+  return "?";
+}
+
 void printSupportedOps() {
   for (const auto &op : lowbit::getSupportedOnnxOps()) {
     llvm::outs() << (op.domain.empty() ? "" : op.domain + ".") << op.name << "  versions";
@@ -101,8 +113,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (emit != Emit::OnnxIR) {
-    llvm::errs() << "lowbitc: --emit=" << cl::getRegisteredOptions()["emit"]->ArgStr
-                 << " value is not implemented yet; only --emit=onnx-ir is\n";
+    llvm::errs() << "lowbitc: --emit=" << emitName(emit)
+                 << " is not implemented yet; only --emit=onnx-ir is\n";
     return 1;
   }
 

@@ -242,6 +242,11 @@ OnnxImporter::readExternalData(const onnx::TensorProto &tensor, Location loc) {
   if (llvm::sys::path::is_absolute(location))
     return fail() << "external data location '" << location
                   << "' is absolute; it must be relative to the model's folder";
+  llvm::SmallString<256> lexical(location);
+  llvm::sys::path::remove_dots(lexical, /*remove_dot_dot=*/true);
+  if (lexical.str().starts_with(".."))
+    return fail() << "external data location '" << location
+                  << "' points outside the model's folder";
   llvm::SmallString<256> file(modelDir);
   llvm::sys::path::append(file, location);
   if (!llvm::sys::fs::exists(file))
@@ -374,7 +379,7 @@ FailureOr<Value> OnnxImporter::lookup(const std::string &name, Location loc,
     return v;
   if (const onnx::TensorProto *init = initializers.lookup(name)) {
     // Initializers become constants where first used.
-    auto value = convertTensor(*init, NameLoc::get(StringAttr::get(&context, name), fileLoc));
+    auto value = convertTensor(*init, fileLoc);
     if (failed(value))
       return failure();
     Value constant = lowbit::onnx::ConstantOp::create(builder, loc, *value);
@@ -610,9 +615,11 @@ OwningOpRef<ModuleOp> OnnxImporter::run() {
   if (!graph.name().empty())
     (*module)->setAttr("onnx.graph_name", builder.getStringAttr(graph.name()));
   if (!model.producer_name().empty())
-    (*module)->setAttr("onnx.producer",
-                       builder.getStringAttr(model.producer_name() + " " +
-                                             model.producer_version()));
+    (*module)->setAttr(
+        "onnx.producer",
+        builder.getStringAttr(model.producer_version().empty()
+                                  ? model.producer_name()
+                                  : model.producer_name() + " " + model.producer_version()));
   (*module)->setAttr("onnx.opset", builder.getI64IntegerAttr(defaultOpset));
 
   // Graph inputs that are not initializers are the function's arguments.
