@@ -184,6 +184,10 @@ FailureOr<Type> OnnxImporter::convertElementType(int32_t dtype, Location loc,
   case 20: return Type(Float8E5M2FNUZType::get(ctx));
   case 21: return Type(unsignedInt(4));
   case 22: return Type(signless(4));
+  case 23: return Type(Float4E2M1FNType::get(ctx));
+  case 24: return Type(Float8E8M0FNUType::get(ctx));
+  case 25: return Type(unsignedInt(2));
+  case 26: return Type(signless(2));
   default: break;
   }
   static const char *names[] = {"UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16",

@@ -32,8 +32,10 @@ def Onnx_Dialect : Dialect {
     verifier checks exactly that.
 
     Tensor element types: ONNX `float`, `double`, `float16` and `bfloat16`
-    map to `f32`, `f64`, `f16`, `bf16`; signed integers to signless `iN`;
-    unsigned integers to `uiN`; `bool` to `i1`.
+    map to `f32`, `f64`, `f16`, `bf16`; the float8 and float4 types to
+    MLIR's (`f8E4M3FN`, `f8E4M3FNUZ`, `f8E5M2`, `f8E5M2FNUZ`, `f8E8M0FNU`,
+    `f4E2M1FN`); signed integers (2 to 64 bits) to signless `iN`; unsigned
+    integers to `uiN`; `bool` to `i1`. Strings are not supported.
   }];
   let useDefaultAttributePrinterParser = 0;
   let useDefaultTypePrinterParser = 0;

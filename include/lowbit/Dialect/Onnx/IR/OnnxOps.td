@@ -227,14 +227,16 @@ def Onnx_CastOp : Onnx_Op<"Cast"> {
   let summary = "elementwise conversion to another element type";
   let description = [{
     Converts each element of `input` to the element type `to`. `saturate`
-    (opset 19) only matters for float8 targets, which are not supported.
+    (opset 19) only matters for float8 targets; `round_mode` (opset 25:
+    "up", "down" or "nearest") only for `f8E8M0FNU` targets.
 
     ```mlir
     %f = onnx.Cast %i {to = f32} : (tensor<?xi64>) -> tensor<?xf32>
     ```
   }];
   let arguments = (ins Onnx_Tensor:$input, TypeAttr:$to,
-                   DefaultValuedAttr<Onnx_IntAttr, "1">:$saturate);
+                   DefaultValuedAttr<Onnx_IntAttr, "1">:$saturate,
+                   DefaultValuedStrAttr<StrAttr, "up">:$round_mode);
   let results = (outs Onnx_Tensor:$output);
   let hasFolder = 1;
 }

@@ -1,0 +1,14 @@
+"""lowbit: an ahead-of-time compiler for quantized transformer inference.
+
+The Python face of the compiler. For now it drives the command-line tools:
+
+    import lowbit
+    ir = lowbit.import_onnx("model.onnx")          # onnx dialect IR as text
+    lowbit.compile("model.onnx", "model.mlir")      # lowbitc --emit=onnx-ir
+
+Tools are found in $LOWBIT_TOOLS_DIR, then in build/bin of the source tree,
+then on $PATH.
+"""
+from ._tools import CompileError, compile, find_tool, import_onnx, supported_ops
+
+__all__ = ["CompileError", "compile", "find_tool", "import_onnx", "supported_ops"]

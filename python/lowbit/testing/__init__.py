@@ -1,0 +1,1 @@
+"""Helpers for lowbit's tests and benchmarks (synthetic models)."""
