@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates the documentation that comes from the code: the dialect and
+# pass references (TableGen descriptions) and the supported-operator list
+# (lowbitc --list-ops). A test checks that docs/ matches what this writes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${LOWBIT_BUILD_DIR:-build}
+bash scripts/build.sh lowbit-doc lowbitc >&2
+mkdir -p docs/Dialects docs/Passes
+cp "$BUILD_DIR/docs/Dialects/OnnxDialect.md" docs/Dialects/OnnxDialect.md
+cp "$BUILD_DIR/docs/Passes/OnnxPasses.md" docs/Passes/OnnxPasses.md
+python3 scripts/supported_ops_md.py "$BUILD_DIR/bin/lowbitc" > docs/SupportedOps.md
+echo "gen-docs: wrote docs/Dialects/OnnxDialect.md docs/Passes/OnnxPasses.md docs/SupportedOps.md" >&2
