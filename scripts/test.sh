@@ -14,7 +14,7 @@ bash scripts/build.sh || { echo "tests: 0 passed, 1 failed (build)"; exit 1; }
 
 echo "== lit" >&2
 lit_log=$(mktemp)
-/usr/lib/llvm-22/bin/lit -sv "$BUILD_DIR/test" | tee "$lit_log"
+/usr/lib/llvm-22/bin/lit -sv "$BUILD_DIR/test" "$BUILD_DIR/unittests" | tee "$lit_log"
 lit_rc=${PIPESTATUS[0]}
 lit_passed=$(grep -oE "Passed *: *[0-9]+" "$lit_log" | grep -oE "[0-9]+$" || echo 0)
 lit_failed=$(grep -oE "(Failed|Unresolved|Timed Out|Unexpectedly Passed) *: *[0-9]+" "$lit_log" \
