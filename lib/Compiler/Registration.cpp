@@ -2,6 +2,7 @@
 
 #include "lowbit/Compiler/Registration.h"
 
+#include "lowbit/Compiler/Pipelines.h"
 #include "lowbit/Dialect/Onnx/IR/Onnx.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -16,5 +17,6 @@ void lowbit::registerAllDialects(mlir::DialectRegistry &registry) {
 
 void lowbit::registerAllPasses() {
   onnx::registerOnnxPasses();
+  registerPipelines();
   mlir::registerTransformsPasses();
 }

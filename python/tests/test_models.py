@@ -68,6 +68,12 @@ def _check_model(model_path, tmp_path, *flags):
 def test_shared_model(shared_models, model, flags, tmp_path):
     ir = _check_model(shared_models / model, tmp_path, *flags)
     assert "dense_resource<emb.weight>" in ir
+    if flags == ("--simplify=false",):
+        return
+    # Every RMSNorm (two per layer and the final one) is fused by the cleanup.
+    layers = {"stories260K": 5, "tinystories656K": 2}[model.split("/")[0]]
+    assert ir.count("onnx.RMSNormalization") == 2 * layers + 1
+    assert "onnx.Pow" not in ir
 
 
 @pytest.mark.parametrize("model", SHARED)
@@ -115,6 +121,9 @@ def test_synthetic_export(make, tmp_path):
         assert "onnx.LayerNormalization" in ir and "onnx.Split" in ir and "onnx.Tanh" in ir
     else:
         assert "onnx.Erf" in ir and "onnx.Gemm" in ir
+        # The decomposed LayerNorms (embeddings, two per layer) are fused.
+        assert ir.count("onnx.LayerNormalization") == 5
+        assert "onnx.ReduceMean" not in ir
 
 
 def test_python_api_reports_errors(tmp_path):

@@ -2,13 +2,15 @@
 //
 // lowbitc MODEL.onnx [--emit=onnx-ir] [-o OUT]
 //
-// Imports an ONNX model, cleans up the graph (type refinement and folding of
-// exporter shape arithmetic) and writes the result. Later stages (quantize,
+// Imports an ONNX model, cleans up the graph (lowbit-onnx-cleanup-pipeline:
+// type refinement, folding of exporter shape arithmetic, norm fusion) and
+// writes the result. Later stages (quantize,
 // lower, emit code) plug in behind --emit.
 //
 //===----------------------------------------------------------------------===//
 
 #include "lowbit/Compiler/Diagnostics.h"
+#include "lowbit/Compiler/Pipelines.h"
 #include "lowbit/Compiler/Registration.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
 #include "lowbit/Import/OnnxImporter.h"
@@ -48,8 +50,9 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::Lib, "lib", "a shared library (not yet)"),
                clEnumValN(Emit::Exe, "exe", "a standalone executable (not yet)")));
 cl::opt<bool> simplify("simplify",
-                       cl::desc("Refine types and fold exporter shape arithmetic "
-                                "(lowbit-infer-shapes) after import (default: true)"),
+                       cl::desc("Clean up the graph after import: refine types, fold "
+                                "shape arithmetic, fuse norms "
+                                "(lowbit-onnx-cleanup-pipeline; default: true)"),
                        cl::init(true), cl::cat(category));
 cl::opt<bool> onnxShapeInference(
     "onnx-shape-inference",
@@ -101,9 +104,9 @@ int main(int argc, char **argv) {
       "lowbit compiler: ONNX model -> quantized, fused CPU/CUDA code\n\n"
       "  lowbitc model.onnx --emit=onnx-ir -o model.mlir\n\n"
       "Imports the model (external data is read from the model's folder only),\n"
-      "refines types and folds exporter shape arithmetic, and writes the onnx\n"
-      "dialect IR. Errors name the file, the ONNX node and the reason, and exit 1;\n"
-      "nothing is written on failure.\n");
+      "refines types, folds exporter shape arithmetic, fuses decomposed norms,\n"
+      "and writes the onnx dialect IR. Errors name the file, the ONNX node and\n"
+      "the reason, and exit 1; nothing is written on failure.\n");
   if (listOps) {
     printSupportedOps();
     return 0;
@@ -148,9 +151,7 @@ int main(int argc, char **argv) {
 
   if (simplify) {
     PassManager pm(&context);
-    pm.addNestedPass<func::FuncOp>(lowbit::onnx::createInferShapesPass());
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
+    lowbit::populateOnnxCleanupPipeline(pm);
     if (failed(pm.run(*module)))
       return 1;
     if (!quiet)

@@ -35,4 +35,42 @@ def InferShapesPass : Pass<"lowbit-infer-shapes", "::mlir::func::FuncOp"> {
   ];
 }
 
+def FuseNormalizationPass : Pass<"lowbit-fuse-normalization", "::mlir::func::FuncOp"> {
+  let summary = "Fuse exporter-decomposed RMSNorm and LayerNorm into single ops";
+  let description = [{
+    Exporters often spell normalization out elementwise. This pass finds the
+    two common spellings over the last dimension and replaces them with one
+    op, so that later passes see the norm (quantization passes fold scales
+    into its weight; lowering emits one fused kernel):
+
+    - RMSNorm, as written by PyTorch for LLaMA-style models:
+      `Mul(Mul(x, Div(1, Sqrt(Add(ReduceMean(Pow(x, 2)), eps)))), w)`, also
+      with `Div(x, Sqrt(...))`, `Reciprocal(Sqrt(...))`, `Mul(x, x)` for the
+      square and the operands of each commutative op in either order. It
+      becomes `onnx.RMSNormalization %x, %w {axis = -1, epsilon = eps}`.
+    - LayerNorm, as written for BERT-style models:
+      `Add(Mul(Div(d, Sqrt(Add(ReduceMean(Pow(d, 2)), eps))), g), b)` with
+      `d = Sub(x, ReduceMean(x))`. It becomes
+      `onnx.LayerNormalization %x, %g bias %b {axis = -1, epsilon = eps}`.
+
+    Requirements, else the pattern is left alone: every ReduceMean reduces
+    exactly the last dimension with `keepdims = 1`; the exponent is the
+    constant 2; `eps` is a constant scalar; the weight (and bias) is a 1-D
+    tensor whose size is the last dimension (or that dimension is dynamic);
+    all values are `f32`, `f16` or `bf16` tensors of one element type.
+    Intermediate values used elsewhere stay computed for those users.
+  }];
+  let dependentDialects = ["::lowbit::onnx::OnnxDialect"];
+  let options = [
+    Option<"fuseRMSNorm", "rms-norm", "bool", /*default=*/"true",
+           "Fuse the RMSNorm spelling into onnx.RMSNormalization">,
+    Option<"fuseLayerNorm", "layer-norm", "bool", /*default=*/"true",
+           "Fuse the LayerNorm spelling into onnx.LayerNormalization">,
+  ];
+  let statistics = [
+    Statistic<"numRMSNorms", "fused-rms-norms", "Number of RMSNorms fused">,
+    Statistic<"numLayerNorms", "fused-layer-norms", "Number of LayerNorms fused">,
+  ];
+}
+
 #endif // LOWBIT_DIALECT_ONNX_TRANSFORMS_PASSES_TD
