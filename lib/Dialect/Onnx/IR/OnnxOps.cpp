@@ -58,6 +58,15 @@ std::optional<SmallVector<int64_t>> shapeOf(Value v) {
   return std::nullopt;
 }
 
+/// The static length of a 1-D tensor value (a shape, axes or starts
+/// operand), or nullopt.
+std::optional<int64_t> staticLength(Value v) {
+  auto shape = shapeOf(v);
+  if (!shape || shape->size() != 1 || ShapedType::isDynamic((*shape)[0]))
+    return std::nullopt;
+  return (*shape)[0];
+}
+
 /// A tensor type of `shape` (unranked when nullopt).
 Type tensorOf(std::optional<ArrayRef<int64_t>> shape, Type element) {
   if (!shape)
@@ -336,10 +345,8 @@ LogicalResult ConstantOfShapeOp::inferResultTypes(SmallVectorImpl<Type> &inferre
     inferred.push_back(RankedTensorType::get(*dims, element));
     return success();
   }
-  auto inputShape = shapeOf(getInput());
-  if (inputShape && inputShape->size() == 1 && !ShapedType::isDynamic((*inputShape)[0])) {
-    inferred.push_back(
-        RankedTensorType::get(SmallVector<int64_t>((*inputShape)[0], kDynamic), element));
+  if (auto rank = staticLength(getInput())) {
+    inferred.push_back(RankedTensorType::get(SmallVector<int64_t>(*rank, kDynamic), element));
     return success();
   }
   inferred.push_back(UnrankedTensorType::get(element));
@@ -660,10 +667,8 @@ LogicalResult ReshapeOp::inferResultTypes(SmallVectorImpl<Type> &inferred) {
   auto input = shapeOf(getData());
   auto target = getConstantIntValues(getShape());
   if (!target) {
-    auto shapeShape = shapeOf(getShape());
-    if (shapeShape && shapeShape->size() == 1 && !ShapedType::isDynamic((*shapeShape)[0]))
-      inferred.push_back(RankedTensorType::get(
-          SmallVector<int64_t>((*shapeShape)[0], kDynamic), element));
+    if (auto rank = staticLength(getShape()))
+      inferred.push_back(RankedTensorType::get(SmallVector<int64_t>(*rank, kDynamic), element));
     else
       inferred.push_back(UnrankedTensorType::get(element));
     return success();
@@ -890,9 +895,8 @@ LogicalResult SliceOp::inferResultTypes(SmallVectorImpl<Type> &inferred) {
   steps = getSteps() ? getConstantIntValues(getSteps()) : std::nullopt;
   if (!getAxes()) {
     // Default axes are [0, len(starts)); the length comes from the type.
-    auto startsShape = shapeOf(getStarts());
-    if (startsShape && startsShape->size() == 1 && !ShapedType::isDynamic((*startsShape)[0]))
-      axes = llvm::to_vector(llvm::seq<int64_t>(0, (*startsShape)[0]));
+    if (auto length = staticLength(getStarts()))
+      axes = llvm::to_vector(llvm::seq<int64_t>(0, *length));
   }
   if (!getSteps() && axes)
     steps = SmallVector<int64_t>(axes->size(), 1);
@@ -934,11 +938,9 @@ LogicalResult ExpandOp::inferResultTypes(SmallVectorImpl<Type> &inferred) {
     return success();
   }
   if (!target) {
-    auto shapeShape = shapeOf(getShape());
-    if (shapeShape && shapeShape->size() == 1 && !ShapedType::isDynamic((*shapeShape)[0]))
+    if (auto rank = staticLength(getShape()))
       inferred.push_back(RankedTensorType::get(
-          SmallVector<int64_t>(std::max<int64_t>((*shapeShape)[0], shape->size()), kDynamic),
-          element));
+          SmallVector<int64_t>(std::max<int64_t>(*rank, shape->size()), kDynamic), element));
     else
       inferred.push_back(UnrankedTensorType::get(element));
     return success();
