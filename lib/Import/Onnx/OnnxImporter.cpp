@@ -540,6 +540,9 @@ LogicalResult OnnxImporter::importNode(const onnx::NodeProto &node, int index) {
     state.addAttribute("operandSegmentSizes", builder.getDenseI32ArrayAttr(segments));
   }
   state.addOperands(operands);
+  if (failed(state.name.verifyInherentAttrs(state.attributes,
+                                            [&]() { return emitError(loc); })))
+    return failure();
 
   if (opName == "Constant") {
     if (node.attribute_size() != 1)
@@ -583,6 +586,13 @@ LogicalResult OnnxImporter::importNode(const onnx::NodeProto &node, int index) {
   state.addTypes(SmallVector<Type>(numOutputs, UnrankedTensorType::get(builder.getF32Type())));
   Operation *op = builder.create(state);
 
+  // Check operand counts, operand types and attributes before inference,
+  // which relies on them; result types are placeholders until then.
+  {
+    lowbit::onnx::DeferResultTypeVerification defer;
+    if (failed(verify(op, /*verifyRecursively=*/false)))
+      return failure();
+  }
   auto inferable = dyn_cast<lowbit::onnx::InferResultTypesOpInterface>(op);
   SmallVector<Type> inferred;
   if (!inferable || failed(inferable.inferResultTypes(inferred)))

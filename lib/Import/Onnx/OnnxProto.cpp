@@ -7,6 +7,7 @@
 
 #include "OnnxProto.h"
 
+#include "onnx/checker.h"
 #include "onnx/shape_inference/implementation.h"
 #include <google/protobuf/io/coded_stream.h>
 
@@ -37,6 +38,9 @@ bool lowbit::detail::parseModelProto(const char *data, size_t size,
 bool lowbit::detail::runOnnxShapeInference(onnx::ModelProto &model,
                                            std::string &error) {
   try {
+    // libonnx's shape inference trusts node arities and can crash (not
+    // throw) on malformed nodes; its checker throws on them instead.
+    onnx::checker::check_model(model);
     onnx::ShapeInferenceOptions options(/*check_type=*/false, /*error_mode=*/0,
                                         /*enable_data_propagation=*/true);
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),

@@ -21,6 +21,19 @@ namespace lowbit::onnx {
 /// InferResultTypesOpInterface).
 llvm::LogicalResult verifyInferredResultTypes(mlir::Operation *op);
 
+/// While an instance lives (on this thread), verifyInferredResultTypes
+/// accepts any result types. The importer creates each op with placeholder
+/// result types, verifies its operands and attributes under this guard, and
+/// only then runs inference (which assumes a structurally valid op).
+class DeferResultTypeVerification {
+public:
+  DeferResultTypeVerification();
+  ~DeferResultTypeVerification();
+  DeferResultTypeVerification(const DeferResultTypeVerification &) = delete;
+  DeferResultTypeVerification &operator=(const DeferResultTypeVerification &) = delete;
+  static bool isActive();
+};
+
 /// Broadcast inference shared by the elementwise ops: all operands broadcast
 /// together; the result takes the first operand's element type, or i1.
 llvm::LogicalResult

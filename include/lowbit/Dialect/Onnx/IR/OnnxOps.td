@@ -35,7 +35,10 @@ def Onnx_IntAttr : TypedSignlessIntegerAttrBase<I64, "int64_t",
 // Base classes
 //===----------------------------------------------------------------------===//
 
-/// Every onnx op is free of side effects and infers its result types.
+/// Every onnx op is free of side effects and infers its result types. Result
+/// types are checked by the inference (InferResultTypesOpInterface), not by
+/// ODS constraints, so that an op can be verified while its result types are
+/// still placeholders (see DeferResultTypeVerification).
 class Onnx_Op<string mnemonic, list<Trait> traits = []>
     : Op<Onnx_Dialect, mnemonic,
          !listconcat(traits, [Pure, DeclareOpInterfaceMethods<
@@ -211,7 +214,7 @@ def Onnx_ShapeOp : Onnx_Op<"Shape"> {
   }];
   let arguments = (ins Onnx_Tensor:$data, DefaultValuedAttr<Onnx_IntAttr, "0">:$start,
                    OptionalAttr<Onnx_IntAttr>:$end);
-  let results = (outs Onnx_I64Tensor:$shape);
+  let results = (outs Onnx_Tensor:$shape);
   let hasFolder = 1;
 }
 
@@ -295,7 +298,7 @@ def Onnx_NotOp : Onnx_SameTypeOp<"Not"> {
   let summary = "logical not";
   let description = [{ Elementwise logical negation of an `i1` tensor. }];
   let arguments = (ins Onnx_BoolTensor:$X);
-  let results = (outs Onnx_BoolTensor:$Y);
+  let results = (outs Onnx_Tensor:$Y);
 }
 
 def Onnx_GeluOp : Onnx_SameTypeOp<"Gelu"> {
@@ -440,7 +443,7 @@ def Onnx_MatMulIntegerOp : Onnx_Op<"MatMulInteger", [AttrSizedOperandSegments]> 
   let arguments = (ins Onnx_Tensor:$A, Onnx_Tensor:$B,
                    Optional<Onnx_Tensor>:$a_zero_point,
                    Optional<Onnx_Tensor>:$b_zero_point);
-  let results = (outs TensorOf<[I32]>:$Y);
+  let results = (outs Onnx_Tensor:$Y);
   let assemblyFormat = [{
     $A `,` $B (`a_zero_point` $a_zero_point^)? (`b_zero_point` $b_zero_point^)?
     attr-dict `:` functional-type(operands, results)
@@ -668,8 +671,7 @@ def Onnx_DynamicQuantizeLinearOp : Onnx_Op<"DynamicQuantizeLinear"> {
     (`f32` scalar) and `y_zero_point` (`ui8` scalar).
   }];
   let arguments = (ins TensorOf<[F32]>:$x);
-  let results = (outs TensorOf<[UI8]>:$y, TensorOf<[F32]>:$y_scale,
-                      TensorOf<[UI8]>:$y_zero_point);
+  let results = (outs Onnx_Tensor:$y, Onnx_Tensor:$y_scale, Onnx_Tensor:$y_zero_point);
 }
 
 #endif // LOWBIT_DIALECT_ONNX_IR_ONNXOPS_TD
