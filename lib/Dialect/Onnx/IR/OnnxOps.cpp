@@ -872,6 +872,8 @@ LogicalResult SplitOp::inferResultTypes(SmallVectorImpl<Type> &inferred) {
       if (int64_t(split->size()) != count)
         return emitOpError() << "split has " << split->size() << " entries for " << count
                              << " results";
+      if (llvm::any_of(*split, [](int64_t d) { return d < 0; }))
+        return emitOpError("split sizes must be non-negative");
       int64_t sum = std::accumulate(split->begin(), split->end(), int64_t(0));
       if (!ShapedType::isDynamic(dim) && sum != dim)
         return emitOpError() << "split sizes sum to " << sum << " but the axis has size "
@@ -956,6 +958,8 @@ LogicalResult ExpandOp::inferResultTypes(SmallVectorImpl<Type> &inferred) {
       inferred.push_back(UnrankedTensorType::get(element));
     return success();
   }
+  if (llvm::any_of(*target, [](int64_t d) { return d < 0; }))
+    return emitOpError("shape entries must be non-negative");
   auto result = broadcastShapes(*this, {*shape, *target});
   if (failed(result))
     return failure();

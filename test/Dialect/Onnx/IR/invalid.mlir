@@ -172,3 +172,23 @@ func.func @range_types(%a: tensor<i64>, %b: tensor<f32>) {
   %0 = onnx.Range %a, %b, %a : (tensor<i64>, tensor<f32>, tensor<i64>) -> tensor<?xi64>
   return
 }
+
+// -----
+
+// Expand's target shape cannot hold negative sizes.
+func.func @expand_negative(%a: tensor<3xf32>) {
+  %s = onnx.Constant dense<[-2, 3]> : tensor<2xi64>
+  // expected-error @+1 {{'onnx.Expand' op shape entries must be non-negative}}
+  %0 = onnx.Expand %a, %s : (tensor<3xf32>, tensor<2xi64>) -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+// Split sizes cannot be negative, even when they sum to the axis size.
+func.func @split_negative(%a: tensor<6xf32>) {
+  %s = onnx.Constant dense<[8, -2]> : tensor<2xi64>
+  // expected-error @+1 {{'onnx.Split' op split sizes must be non-negative}}
+  %0:2 = onnx.Split %a split %s : (tensor<6xf32>, tensor<2xi64>) -> (tensor<?xf32>, tensor<?xf32>)
+  return
+}
