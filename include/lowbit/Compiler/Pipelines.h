@@ -11,6 +11,12 @@ namespace lowbit {
 /// decomposed norms (lowbit-fuse-normalization), then canonicalize and cse.
 void populateOnnxCleanupPipeline(mlir::OpPassManager &pm);
 
+/// `lowbit-cpu-codegen-pipeline`: onnx dialect (after cleanup) to the LLVM
+/// dialect for the host CPU. The target-independent front half
+/// (convert-onnx-to-linalg, elementwise fusion, bufferization) is where a
+/// CUDA pipeline will branch off.
+void populateCpuCodegenPipeline(mlir::OpPassManager &pm);
+
 /// Registers lowbit's pipelines with the global pass registry.
 void registerPipelines();
 } // namespace lowbit

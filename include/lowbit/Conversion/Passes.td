@@ -1,0 +1,42 @@
+//===- Passes.td - lowbit's conversion passes --------------*- tablegen -*-===//
+
+#ifndef LOWBIT_CONVERSION_PASSES_TD
+#define LOWBIT_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertOnnxToLinalgPass : Pass<"convert-onnx-to-linalg", "::mlir::func::FuncOp"> {
+  let summary = "Lower onnx dialect ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    Rewrites every onnx op into target-independent tensor code: elementwise
+    ops (with ONNX broadcasting) and reductions into `linalg.generic`,
+    MatMul/Gemm into `linalg.generic` contractions, data movement into
+    `tensor` ops (`reshape`, `extract_slice`, `concat`) and `linalg.transpose`,
+    constants into `arith.constant` (dense_resource weights stay resources).
+    Dynamic dimensions are kept: sizes come from `tensor.dim` and, for shape
+    operands (Reshape, Expand, Slice, ConstantOfShape, Range), from the
+    operand values at run time.
+
+    Every result must be ranked (run `lowbit-infer-shapes` first). Broadcast
+    semantics assume that a *dynamic* dimension is not 1 at run time where it
+    meets a larger size (exporters' batch/sequence dimensions): a dimension
+    that broadcasts must be statically 1. Ops or forms not lowered yet are
+    reported as errors naming the op.
+
+    Supported: Constant, Identity, Shape, Cast, the elementwise ops (Add, Sub,
+    Mul, Div, Pow, Equal, Less, Greater, And, Not, Where, Max, Min, Abs, Neg,
+    Sqrt, Reciprocal, Exp, Log, Erf, Tanh, Sigmoid, Relu, Gelu, Clip),
+    ReduceMean/Sum/Max with constant axes, Softmax, LogSoftmax,
+    RMSNormalization, LayerNormalization (Y only), MatMul (rank >= 2), Gemm,
+    Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Concat, Split, Slice
+    (constant positive steps), Expand, ConstantOfShape, Range, Trilu, Gather.
+    Floating-point and signless integer element types; unsigned integers and
+    the quantization ops come with the lowbit dialect's lowering.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
+#endif // LOWBIT_CONVERSION_PASSES_TD

@@ -1,0 +1,79 @@
+//===- Common.h - Helpers shared by the onnx-to-linalg patterns -*- C++ -*-===//
+
+#ifndef LOWBIT_LIB_CONVERSION_ONNXTOLINALG_COMMON_H
+#define LOWBIT_LIB_CONVERSION_ONNXTOLINALG_COMMON_H
+
+#include "lowbit/Dialect/Onnx/IR/Onnx.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace lowbit::detail {
+using namespace mlir;
+
+/// Result #`index` of `op` as a ranked tensor type, or a match failure that
+/// names the op (lowering needs ranks).
+FailureOr<RankedTensorType> rankedResult(Operation *op, unsigned index,
+                                         PatternRewriter &rewriter);
+
+/// The sizes of a ranked tensor: attributes where static, tensor.dim else.
+SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value tensor);
+
+/// tensor.empty of `type`, taking dynamic sizes from `sizes`.
+Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                  ArrayRef<OpFoldResult> sizes);
+
+/// `type` filled with `value` (an element-typed scalar).
+Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                   ArrayRef<OpFoldResult> sizes, Value value);
+
+/// Sizes of the broadcast of `operands` into `resultType` (ONNX rules; a
+/// dynamic operand dimension is taken to be the result's).
+SmallVector<OpFoldResult> broadcastSizes(OpBuilder &b, Location loc, ValueRange operands,
+                                         RankedTensorType resultType);
+
+/// The indexing map of an operand of `shape` broadcast into `resultRank`
+/// loops: trailing alignment, static-1 dimensions read index 0.
+AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
+                       ArrayRef<int64_t> resultShape);
+
+/// linalg.generic computing `body(operand elements...)` elementwise over the
+/// broadcast of `operands` into `resultType`.
+Value elementwise(OpBuilder &b, Location loc, RankedTensorType resultType, ValueRange operands,
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> body);
+
+/// A scalar constant of `type` (float or integer).
+Value scalarConstant(OpBuilder &b, Location loc, Type type, double value);
+
+/// Element `i` of a 1-D integer tensor, as an index.
+Value extractIndex(OpBuilder &b, Location loc, Value tensor, int64_t i);
+
+/// An index value (constant where possible) for an OpFoldResult.
+Value toIndexValue(OpBuilder &b, Location loc, OpFoldResult size);
+
+/// Converts a scalar between element types with ONNX Cast semantics.
+Value convertScalar(OpBuilder &b, Location loc, Value value, Type to);
+
+/// Reduces `input` along `axes` (sorted, distinct) with keepdims, using
+/// `combine(acc, x)` from `init`; the result has size 1 on each axis.
+Value reduceKeepDims(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes, Value init,
+                     function_ref<Value(OpBuilder &, Location, Value, Value)> combine);
+
+/// The number of elements along `axes` of `input`, as a scalar of `type`.
+Value countAlong(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes, Type type);
+
+/// Reshapes `source` to `resultType` with the given sizes (index values).
+Value reshapeTo(OpBuilder &b, Location loc, Value source, RankedTensorType resultType,
+                ArrayRef<OpFoldResult> sizes);
+
+bool isFloat(Type t);
+
+void populateElementwisePatterns(RewritePatternSet &patterns);
+void populateTensorPatterns(RewritePatternSet &patterns);
+void populateReductionPatterns(RewritePatternSet &patterns);
+} // namespace lowbit::detail
+
+#endif // LOWBIT_LIB_CONVERSION_ONNXTOLINALG_COMMON_H

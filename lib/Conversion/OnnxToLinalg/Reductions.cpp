@@ -1,0 +1,335 @@
+//===- Reductions.cpp - onnx reductions, norms, softmax, MatMul, Gemm -----===//
+//
+// Reductions are linalg.generic ops with reduction iterators that keep the
+// reduced dimensions (size 1), followed where needed by an elementwise
+// generic; MatMul and Gemm are linalg.generic contractions with ONNX
+// broadcasting in their indexing maps.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace lowbit::detail;
+namespace onnx = lowbit::onnx;
+
+namespace {
+Value add(OpBuilder &b, Location loc, Value x, Value y) {
+  if (isFloat(x.getType()))
+    return arith::AddFOp::create(b, loc, x, y);
+  return arith::AddIOp::create(b, loc, x, y);
+}
+Value mul(OpBuilder &b, Location loc, Value x, Value y) {
+  if (isFloat(x.getType()))
+    return arith::MulFOp::create(b, loc, x, y);
+  return arith::MulIOp::create(b, loc, x, y);
+}
+Value maxOf(OpBuilder &b, Location loc, Value x, Value y) {
+  if (isFloat(x.getType()))
+    return arith::MaximumFOp::create(b, loc, x, y);
+  return arith::MaxSIOp::create(b, loc, x, y);
+}
+
+/// The lowest value of a float or signed integer type.
+Value lowest(OpBuilder &b, Location loc, Type t) {
+  if (auto floatType = dyn_cast<FloatType>(t))
+    return arith::ConstantOp::create(
+        b, loc, b.getFloatAttr(floatType, -std::numeric_limits<double>::infinity()));
+  return arith::ConstantOp::create(
+      b, loc, b.getIntegerAttr(t, APInt::getSignedMinValue(t.getIntOrFloatBitWidth())));
+}
+
+/// Sorted, non-negative axes [first, rank).
+SmallVector<int64_t> trailingAxes(int64_t first, int64_t rank) {
+  if (first < 0)
+    first += rank;
+  return llvm::to_vector(llvm::seq<int64_t>(first, rank));
+}
+
+/// Drops the reduced size-1 dimensions of a keepdims result when the onnx
+/// result does not keep them.
+Value matchResultRank(OpBuilder &b, Location loc, Value reduced, RankedTensorType resultType,
+                      ArrayRef<int64_t> axes) {
+  auto type = cast<RankedTensorType>(reduced.getType());
+  if (type.getRank() == resultType.getRank())
+    return reduced;
+  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, reduced), kept;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (!llvm::is_contained(axes, i))
+      kept.push_back(sizes[i]);
+  return reshapeTo(b, loc, reduced, resultType, kept);
+}
+
+template <typename OpTy>
+struct ReduceLowering : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto inputType = dyn_cast<RankedTensorType>(op.getData().getType());
+    if (failed(resultType) || !inputType)
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    int64_t rank = inputType.getRank();
+    SmallVector<int64_t> axes;
+    if (op.getAxes()) {
+      auto values = onnx::getConstantIntValues(op.getAxes());
+      if (!values)
+        return rewriter.notifyMatchFailure(op, "axes are not constant");
+      for (int64_t a : *values)
+        axes.push_back(a < 0 ? a + rank : a);
+    }
+    if (axes.empty()) {
+      if (op.getNoopWithEmptyAxes()) {
+        rewriter.replaceOp(op, op.getData());
+        return success();
+      }
+      axes = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+    }
+    llvm::sort(axes);
+    Location loc = op.getLoc();
+    Type element = inputType.getElementType();
+    Value reduced;
+    if constexpr (std::is_same_v<OpTy, onnx::ReduceMaxOp>) {
+      reduced = reduceKeepDims(rewriter, loc, op.getData(), axes, lowest(rewriter, loc, element), maxOf);
+    } else {
+      reduced = reduceKeepDims(rewriter, loc, op.getData(), axes,
+                               scalarConstant(rewriter, loc, element, 0), add);
+      if constexpr (std::is_same_v<OpTy, onnx::ReduceMeanOp>) {
+        Value count = countAlong(rewriter, loc, op.getData(), axes, element);
+        auto keptType = cast<RankedTensorType>(reduced.getType());
+        reduced = elementwise(rewriter, loc, keptType, ValueRange{reduced},
+                              [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                if (isFloat(element))
+                                  return arith::DivFOp::create(b, l, a[0], count);
+                                return arith::DivSIOp::create(b, l, a[0], count);
+                              });
+      }
+    }
+    rewriter.replaceOp(op, matchResultRank(rewriter, loc, reduced, *resultType, axes));
+    return success();
+  }
+};
+
+/// Softmax and LogSoftmax along one axis, stabilized by the maximum.
+template <typename OpTy, bool isLog>
+struct SoftmaxLowering : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType) || !isFloat(resultType->getElementType()))
+      return rewriter.notifyMatchFailure(op, "unknown rank or not float");
+    Location loc = op.getLoc();
+    Type element = resultType->getElementType();
+    int64_t rank = resultType->getRank();
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
+    Value x = op.getInput();
+    Value max = reduceKeepDims(rewriter, loc, x, {axis}, lowest(rewriter, loc, element), maxOf);
+    Value shifted = elementwise(rewriter, loc, *resultType, ValueRange{x, max},
+                                [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                  return arith::SubFOp::create(b, l, a[0], a[1]);
+                                });
+    Value exp = elementwise(rewriter, loc, *resultType, ValueRange{shifted},
+                            [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                              return math::ExpOp::create(b, l, a[0]);
+                            });
+    Value sum = reduceKeepDims(rewriter, loc, exp, {axis}, scalarConstant(rewriter, loc, element, 0), add);
+    Value result;
+    if (isLog)
+      result = elementwise(rewriter, loc, *resultType, ValueRange{shifted, sum},
+                           [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                             return arith::SubFOp::create(b, l, a[0], math::LogOp::create(b, l, a[1]));
+                           });
+    else
+      result = elementwise(rewriter, loc, *resultType, ValueRange{exp, sum},
+                           [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                             return arith::DivFOp::create(b, l, a[0], a[1]);
+                           });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// RMSNormalization: x * rsqrt(mean(x^2) + eps) * scale over [axis, r).
+struct RMSNormLowering : OpRewritePattern<onnx::RMSNormalizationOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::RMSNormalizationOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType) || !isFloat(resultType->getElementType()) ||
+        !isa<RankedTensorType>(op.getScale().getType()))
+      return rewriter.notifyMatchFailure(op, "unknown rank or not float");
+    Location loc = op.getLoc();
+    Type element = resultType->getElementType();
+    SmallVector<int64_t> axes = trailingAxes(op.getAxis(), resultType->getRank());
+    Value x = op.getX();
+    Value squares = elementwise(rewriter, loc, *resultType, ValueRange{x},
+                                [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                  return arith::MulFOp::create(b, l, a[0], a[0]);
+                                });
+    Value sum = reduceKeepDims(rewriter, loc, squares, axes, scalarConstant(rewriter, loc, element, 0), add);
+    Value count = countAlong(rewriter, loc, x, axes, element);
+    Value eps = scalarConstant(rewriter, loc, element, op.getEpsilon().convertToDouble());
+    Value result = elementwise(rewriter, loc, *resultType, ValueRange{x, sum, op.getScale()},
+                               [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                 Value mean = arith::DivFOp::create(b, l, a[1], count);
+                                 Value inv = math::RsqrtOp::create(b, l, arith::AddFOp::create(b, l, mean, eps));
+                                 return arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, a[0], inv), a[2]);
+                               });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// LayerNormalization (result Y only): (x - mean) * rsqrt(var + eps) * scale + bias.
+struct LayerNormLowering : OpRewritePattern<onnx::LayerNormalizationOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::LayerNormalizationOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType) || !isFloat(resultType->getElementType()))
+      return rewriter.notifyMatchFailure(op, "unknown rank or not float");
+    for (unsigned i = 1; i < op.getNumResults(); ++i)
+      if (!op.getResult(i).use_empty())
+        return rewriter.notifyMatchFailure(op, "Mean/InvStdDev results are not lowered yet");
+    Location loc = op.getLoc();
+    Type element = resultType->getElementType();
+    SmallVector<int64_t> axes = trailingAxes(op.getAxis(), resultType->getRank());
+    Value x = op.getX();
+    Value zero = scalarConstant(rewriter, loc, element, 0);
+    Value count = countAlong(rewriter, loc, x, axes, element);
+    Value sum = reduceKeepDims(rewriter, loc, x, axes, zero, add);
+    Value centered = elementwise(rewriter, loc, *resultType, ValueRange{x, sum},
+                                 [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                   return arith::SubFOp::create(b, l, a[0], arith::DivFOp::create(b, l, a[1], count));
+                                 });
+    Value squares = elementwise(rewriter, loc, *resultType, ValueRange{centered},
+                                [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                  return arith::MulFOp::create(b, l, a[0], a[0]);
+                                });
+    Value var = reduceKeepDims(rewriter, loc, squares, axes, zero, add);
+    Value eps = scalarConstant(rewriter, loc, element, op.getEpsilon().convertToDouble());
+    SmallVector<Value> operands{centered, var, op.getScale()};
+    if (op.getB())
+      operands.push_back(op.getB());
+    Value result = elementwise(rewriter, loc, *resultType, operands,
+                               [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                 Value mean = arith::DivFOp::create(b, l, a[1], count);
+                                 Value inv = math::RsqrtOp::create(b, l, arith::AddFOp::create(b, l, mean, eps));
+                                 Value y = arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, a[0], inv), a[2]);
+                                 return a.size() > 3 ? arith::AddFOp::create(b, l, y, a[3]).getResult() : y;
+                               });
+    // The other results have no uses (checked above).
+    rewriter.replaceAllUsesWith(op.getResult(0), result);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+/// A contraction C[batch..., m, n] = sum_k A[batch..., m, k] * B[batch..., k, n]
+/// as one linalg.generic; batch dimensions broadcast through the maps.
+Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensorType resultType,
+                  bool transposeLhs, bool transposeRhs) {
+  MLIRContext *context = b.getContext();
+  auto lhsType = cast<RankedTensorType>(lhs.getType()), rhsType = cast<RankedTensorType>(rhs.getType());
+  int64_t rank = resultType.getRank(), k = rank; // loops: result dims, then k
+  auto dim = [&](int64_t i) { return getAffineDimExpr(i, context); };
+  auto operandMap = [&](RankedTensorType type, bool isLhs, bool transpose) {
+    SmallVector<AffineExpr> exprs;
+    int64_t batch = type.getRank() - 2, offset = (rank - 2) - batch;
+    for (int64_t i = 0; i < batch; ++i) {
+      bool broadcast = type.getDimSize(i) == 1 && resultType.getDimSize(offset + i) != 1;
+      exprs.push_back(broadcast ? getAffineConstantExpr(0, context) : dim(offset + i));
+    }
+    AffineExpr outer = isLhs ? dim(rank - 2) : dim(rank - 1);
+    AffineExpr inner = dim(k);
+    bool outerFirst = isLhs != transpose;
+    exprs.push_back(outerFirst ? outer : inner);
+    exprs.push_back(outerFirst ? inner : outer);
+    return AffineMap::get(rank + 1, 0, exprs, context);
+  };
+  SmallVector<AffineMap> maps{operandMap(lhsType, true, transposeLhs),
+                              operandMap(rhsType, false, transposeRhs),
+                              AffineMap::get(rank + 1, 0,
+                                             llvm::to_vector(llvm::map_range(
+                                                 llvm::seq<int64_t>(0, rank), dim)),
+                                             context)};
+  // Result sizes: batch from whichever operand has it, m from lhs, n from rhs.
+  SmallVector<OpFoldResult> lhsSizes = sizesOf(b, loc, lhs), rhsSizes = sizesOf(b, loc, rhs);
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < rank - 2; ++i) {
+    if (!resultType.isDynamicDim(i)) {
+      sizes.push_back(b.getIndexAttr(resultType.getDimSize(i)));
+      continue;
+    }
+    int64_t li = i - (rank - lhsType.getRank()), ri = i - (rank - rhsType.getRank());
+    bool fromLhs = li >= 0 && lhsType.getDimSize(li) != 1;
+    sizes.push_back(fromLhs ? lhsSizes[li] : rhsSizes[ri]);
+  }
+  int64_t lr = lhsType.getRank(), rr = rhsType.getRank();
+  sizes.push_back(lhsSizes[transposeLhs ? lr - 1 : lr - 2]);
+  sizes.push_back(rhsSizes[transposeRhs ? rr - 2 : rr - 1]);
+  Type element = resultType.getElementType();
+  Value init = filledTensor(b, loc, resultType, sizes, scalarConstant(b, loc, element, 0));
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, ValueRange{lhs, rhs}, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nested, Location l, ValueRange args) {
+        linalg::YieldOp::create(nested, l, add(nested, l, args[2], mul(nested, l, args[0], args[1])));
+      });
+  return generic.getResult(0);
+}
+
+struct MatMulLowering : OpRewritePattern<onnx::MatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::MatMulOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto lhsType = dyn_cast<RankedTensorType>(op.getA().getType());
+    auto rhsType = dyn_cast<RankedTensorType>(op.getB().getType());
+    if (failed(resultType) || !lhsType || !rhsType)
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    if (lhsType.getRank() < 2 || rhsType.getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "1-D operands are not lowered yet");
+    rewriter.replaceOp(op, contraction(rewriter, op.getLoc(), op.getA(), op.getB(), *resultType,
+                                       false, false));
+    return success();
+  }
+};
+
+struct GemmLowering : OpRewritePattern<onnx::GemmOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::GemmOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType) || !isa<RankedTensorType>(op.getA().getType()) ||
+        !isa<RankedTensorType>(op.getB().getType()))
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    Location loc = op.getLoc();
+    Type element = resultType->getElementType();
+    Value product = contraction(rewriter, loc, op.getA(), op.getB(), *resultType, op.getTransA(),
+                                op.getTransB());
+    double alpha = op.getAlpha().convertToDouble(), beta = op.getBeta().convertToDouble();
+    if (alpha == 1.0 && (!op.getC() || beta == 0.0)) {
+      rewriter.replaceOp(op, product);
+      return success();
+    }
+    Value alphaValue = scalarConstant(rewriter, loc, element, alpha);
+    Value betaValue = scalarConstant(rewriter, loc, element, beta);
+    SmallVector<Value> operands{product};
+    if (op.getC() && beta != 0.0)
+      operands.push_back(op.getC());
+    Value result = elementwise(rewriter, loc, *resultType, operands,
+                               [&](OpBuilder &b, Location l, ValueRange a) {
+                                 Value y = mul(b, l, a[0], alphaValue);
+                                 return a.size() > 1 ? add(b, l, y, mul(b, l, a[1], betaValue)) : y;
+                               });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+} // namespace
+
+void lowbit::detail::populateReductionPatterns(RewritePatternSet &patterns) {
+  patterns.add<ReduceLowering<onnx::ReduceMeanOp>, ReduceLowering<onnx::ReduceSumOp>,
+               ReduceLowering<onnx::ReduceMaxOp>, SoftmaxLowering<onnx::SoftmaxOp, false>,
+               SoftmaxLowering<onnx::LogSoftmaxOp, true>, RMSNormLowering, LayerNormLowering,
+               MatMulLowering, GemmLowering>(patterns.getContext());
+}

@@ -1,0 +1,524 @@
+//===- Tensor.cpp - onnx shape and data-movement ops to tensor/linalg -----===//
+//
+// Constants, shapes, reshapes, slicing, concatenation, gathers and the ops
+// that build tensors from shape operands. Sizes that depend on operand
+// values (Reshape's shape, Slice's bounds, ...) are computed at run time.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+using namespace mlir;
+using namespace lowbit::detail;
+namespace onnx = lowbit::onnx;
+
+namespace {
+/// Replaces `op`'s result with `value`, adding a tensor.cast where the onnx
+/// result type is more static than what was built.
+void replaceWithCast(PatternRewriter &rewriter, Operation *op, Value value) {
+  Type type = op->getResult(0).getType();
+  if (value.getType() != type)
+    value = tensor::CastOp::create(rewriter, op->getLoc(), type, value);
+  rewriter.replaceOp(op, value);
+}
+
+Value indexConstant(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+/// select(v < 0, v + size, v): ONNX's negative positions count from the back.
+Value wrapNegative(OpBuilder &b, Location loc, Value v, Value size) {
+  Value zero = indexConstant(b, loc, 0);
+  Value negative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, zero);
+  return arith::SelectOp::create(b, loc, negative, arith::AddIOp::create(b, loc, v, size), v);
+}
+
+Value clamp(OpBuilder &b, Location loc, Value v, Value lo, Value hi) {
+  return arith::MinSIOp::create(b, loc, arith::MaxSIOp::create(b, loc, v, lo), hi);
+}
+
+struct ConstantLowering : OpRewritePattern<onnx::ConstantOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::ConstantOp op, PatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, cast<TypedAttr>(op.getValue()));
+    return success();
+  }
+};
+
+struct IdentityLowering : OpRewritePattern<onnx::IdentityOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::IdentityOp op, PatternRewriter &rewriter) const override {
+    replaceWithCast(rewriter, op, op.getInput());
+    return success();
+  }
+};
+
+struct ShapeLowering : OpRewritePattern<onnx::ShapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::ShapeOp op, PatternRewriter &rewriter) const override {
+    auto input = dyn_cast<RankedTensorType>(op.getData().getType());
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (!input || failed(resultType) || resultType->isDynamicDim(0))
+      return rewriter.notifyMatchFailure(op, "input of unknown rank");
+    int64_t rank = input.getRank(), length = resultType->getDimSize(0);
+    int64_t start = op.getStart() < 0 ? op.getStart() + rank : op.getStart();
+    start = std::min(std::max<int64_t>(start, 0), rank);
+    Location loc = op.getLoc();
+    SmallVector<Value> dims;
+    for (int64_t i = start; i < start + length; ++i)
+      dims.push_back(arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                                tensor::DimOp::create(rewriter, loc, op.getData(), i)));
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, *resultType, dims);
+    return success();
+  }
+};
+
+/// Reshape: the target sizes come from the shape operand at run time, with
+/// ONNX's 0 (copy) and -1 (infer) resolved; static result sizes are used as
+/// they are.
+struct ReshapeLowering : OpRewritePattern<onnx::ReshapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::ReshapeOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto inputType = dyn_cast<RankedTensorType>(op.getData().getType());
+    if (failed(resultType) || !inputType)
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    Location loc = op.getLoc();
+    int64_t rank = resultType->getRank();
+    if (resultType->hasStaticShape()) {
+      SmallVector<OpFoldResult> sizes;
+      for (int64_t d : resultType->getShape())
+        sizes.push_back(rewriter.getIndexAttr(d));
+      rewriter.replaceOp(op, reshapeTo(rewriter, loc, op.getData(), *resultType, sizes));
+      return success();
+    }
+    Value one = indexConstant(rewriter, loc, 1), minusOne = indexConstant(rewriter, loc, -1);
+    Value zero = indexConstant(rewriter, loc, 0);
+    SmallVector<Value> entries;
+    for (int64_t i = 0; i < rank; ++i) {
+      Value v = extractIndex(rewriter, loc, op.getShape(), i);
+      if (!op.getAllowzero() && i < inputType.getRank()) {
+        Value isZero = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq, v, zero);
+        v = arith::SelectOp::create(rewriter, loc, isZero,
+                                    tensor::DimOp::create(rewriter, loc, op.getData(), i), v);
+      }
+      entries.push_back(v);
+    }
+    Value total = one;
+    for (int64_t i = 0; i < inputType.getRank(); ++i)
+      total = arith::MulIOp::create(rewriter, loc, total,
+                                    tensor::DimOp::create(rewriter, loc, op.getData(), i));
+    Value known = one;
+    SmallVector<Value> isInferred;
+    for (Value v : entries) {
+      Value inferred = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq, v, minusOne);
+      isInferred.push_back(inferred);
+      known = arith::MulIOp::create(rewriter, loc, known,
+                                    arith::SelectOp::create(rewriter, loc, inferred, one, v));
+    }
+    Value rest = arith::DivSIOp::create(rewriter, loc, total, known);
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t i = 0; i < rank; ++i) {
+      if (!resultType->isDynamicDim(i))
+        sizes.push_back(rewriter.getIndexAttr(resultType->getDimSize(i)));
+      else
+        sizes.push_back(
+            arith::SelectOp::create(rewriter, loc, isInferred[i], rest, entries[i]).getResult());
+    }
+    rewriter.replaceOp(op, reshapeTo(rewriter, loc, op.getData(), *resultType, sizes));
+    return success();
+  }
+};
+
+/// Squeeze, Unsqueeze and Flatten only regroup dimensions: the result's
+/// sizes are the input's with 1s removed or inserted (or multiplied together
+/// for Flatten).
+template <typename OpTy>
+struct RegroupLowering : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    Value input = op->getOperand(0);
+    auto inputType = dyn_cast<RankedTensorType>(input.getType());
+    if (failed(resultType) || !inputType)
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    Location loc = op.getLoc();
+    int64_t inRank = inputType.getRank(), outRank = resultType->getRank();
+    SmallVector<OpFoldResult> inputSizes = sizesOf(rewriter, loc, input), sizes;
+    if constexpr (std::is_same_v<OpTy, onnx::FlattenOp>) {
+      int64_t axis = op.getAxis() < 0 ? op.getAxis() + inRank : op.getAxis();
+      Value outer = indexConstant(rewriter, loc, 1), inner = indexConstant(rewriter, loc, 1);
+      for (int64_t i = 0; i < inRank; ++i) {
+        Value &product = i < axis ? outer : inner;
+        product = arith::MulIOp::create(rewriter, loc, product,
+                                        toIndexValue(rewriter, loc, inputSizes[i]));
+      }
+      sizes = {outer, inner};
+    } else {
+      // The dimensions of size 1 that the op adds (Unsqueeze) or removes
+      // (Squeeze), as positions in the larger of the two ranks.
+      SmallVector<bool> unit(std::max(inRank, outRank), false);
+      Value axesOperand = op->getNumOperands() > 1 ? op->getOperand(1) : Value();
+      if (axesOperand) {
+        auto axes = onnx::getConstantIntValues(axesOperand);
+        if (!axes)
+          return rewriter.notifyMatchFailure(op, "axes are not constant");
+        for (int64_t a : *axes)
+          unit[a < 0 ? a + int64_t(unit.size()) : a] = true;
+      } else { // Squeeze without axes: every static 1
+        for (int64_t i = 0; i < inRank; ++i)
+          unit[i] = inputType.getDimSize(i) == 1;
+      }
+      int64_t next = 0;
+      for (size_t i = 0; i < unit.size(); ++i) {
+        if (std::is_same_v<OpTy, onnx::UnsqueezeOp>) {
+          sizes.push_back(unit[i] ? OpFoldResult(rewriter.getIndexAttr(1)) : inputSizes[next++]);
+        } else if (!unit[i]) {
+          sizes.push_back(inputSizes[i]);
+        }
+      }
+    }
+    rewriter.replaceOp(op, reshapeTo(rewriter, loc, input, *resultType, sizes));
+    return success();
+  }
+};
+
+struct TransposeLowering : OpRewritePattern<onnx::TransposeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::TransposeOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType))
+      return failure();
+    int64_t rank = resultType->getRank();
+    SmallVector<int64_t> perm;
+    if (auto attr = op.getPermAttr())
+      perm.assign(attr.asArrayRef().begin(), attr.asArrayRef().end());
+    else
+      for (int64_t i = rank - 1; i >= 0; --i)
+        perm.push_back(i);
+    Location loc = op.getLoc();
+    SmallVector<OpFoldResult> inputSizes = sizesOf(rewriter, loc, op.getData()), sizes;
+    for (int64_t p : perm)
+      sizes.push_back(inputSizes[p]);
+    Value init = emptyTensor(rewriter, loc, *resultType, sizes);
+    auto transpose = linalg::TransposeOp::create(rewriter, loc, op.getData(), init, perm);
+    rewriter.replaceOp(op, transpose.getResult());
+    return success();
+  }
+};
+
+struct ConcatLowering : OpRewritePattern<onnx::ConcatOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::ConcatOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType))
+      return failure();
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + resultType->getRank() : op.getAxis();
+    // Zero-size inputs (an empty KV cache) are legal and simply contribute
+    // nothing.
+    auto concat = tensor::ConcatOp::create(rewriter, op.getLoc(), axis, op.getInputs());
+    replaceWithCast(rewriter, op, concat.getResult());
+    return success();
+  }
+};
+
+struct SplitLowering : OpRewritePattern<onnx::SplitOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::SplitOp op, PatternRewriter &rewriter) const override {
+    auto inputType = dyn_cast<RankedTensorType>(op.getInput().getType());
+    if (!inputType)
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    Location loc = op.getLoc();
+    int64_t rank = inputType.getRank(), count = op.getNumResults();
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getInput());
+    Value dim = toIndexValue(rewriter, loc, sizes[axis]);
+    Value offset = indexConstant(rewriter, loc, 0);
+    Value chunk; // equal parts: ceil(dim / count), the last one smaller
+    if (!op.getSplit())
+      chunk = arith::CeilDivSIOp::create(rewriter, loc, dim, indexConstant(rewriter, loc, count));
+    SmallVector<Value> results;
+    for (int64_t i = 0; i < count; ++i) {
+      Value size = op.getSplit() ? extractIndex(rewriter, loc, op.getSplit(), i)
+                                 : arith::MinSIOp::create(
+                                       rewriter, loc, chunk,
+                                       arith::SubIOp::create(rewriter, loc, dim, offset))
+                                       .getResult();
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0)), partSizes(sizes);
+      SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+      offsets[axis] = offset;
+      partSizes[axis] = size;
+      Value part = tensor::ExtractSliceOp::create(rewriter, loc, op.getInput(), offsets, partSizes,
+                                                  strides);
+      Type type = op.getResult(i).getType();
+      if (part.getType() != type)
+        part = tensor::CastOp::create(rewriter, loc, type, part);
+      results.push_back(part);
+      offset = arith::AddIOp::create(rewriter, loc, offset, size);
+    }
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// Slice with numpy clamping computed at run time; steps must be constant
+/// and positive.
+struct SliceLowering : OpRewritePattern<onnx::SliceOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::SliceOp op, PatternRewriter &rewriter) const override {
+    auto inputType = dyn_cast<RankedTensorType>(op.getData().getType());
+    auto startsType = dyn_cast<RankedTensorType>(op.getStarts().getType());
+    if (!inputType || !startsType || startsType.isDynamicDim(0))
+      return rewriter.notifyMatchFailure(op, "unknown rank or number of sliced axes");
+    int64_t rank = inputType.getRank(), count = startsType.getDimSize(0);
+    SmallVector<int64_t> axes, steps(count, 1);
+    if (op.getAxes()) {
+      auto values = onnx::getConstantIntValues(op.getAxes());
+      if (!values)
+        return rewriter.notifyMatchFailure(op, "axes are not constant");
+      axes = *values;
+    } else {
+      axes = llvm::to_vector(llvm::seq<int64_t>(0, count));
+    }
+    if (op.getSteps()) {
+      auto values = onnx::getConstantIntValues(op.getSteps());
+      if (!values || llvm::any_of(*values, [](int64_t s) { return s <= 0; }))
+        return rewriter.notifyMatchFailure(op, "steps must be constant and positive");
+      steps = *values;
+    }
+    Location loc = op.getLoc();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getData());
+    SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+    SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+    Value zero = indexConstant(rewriter, loc, 0);
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t axis = axes[i] < 0 ? axes[i] + rank : axes[i];
+      Value dim = toIndexValue(rewriter, loc, sizes[axis]);
+      Value start = clamp(rewriter, loc,
+                          wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getStarts(), i), dim),
+                          zero, dim);
+      // Ends beyond the index range (INT64_MAX) clamp to the dimension.
+      Value end = clamp(rewriter, loc,
+                        wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getEnds(), i), dim),
+                        zero, dim);
+      Value length = arith::MaxSIOp::create(rewriter, loc, arith::SubIOp::create(rewriter, loc, end, start), zero);
+      Value step = indexConstant(rewriter, loc, steps[i]);
+      offsets[axis] = start;
+      sizes[axis] = arith::CeilDivSIOp::create(rewriter, loc, length, step).getResult();
+      strides[axis] = rewriter.getIndexAttr(steps[i]);
+    }
+    Value slice = tensor::ExtractSliceOp::create(rewriter, loc, op.getData(), offsets, sizes, strides);
+    replaceWithCast(rewriter, op, slice);
+    return success();
+  }
+};
+
+/// Gather: a linalg.generic over the result reading data with tensor.extract
+/// at the gathered position.
+struct GatherLowering : OpRewritePattern<onnx::GatherOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::GatherOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto dataType = dyn_cast<RankedTensorType>(op.getData().getType());
+    auto indicesType = dyn_cast<RankedTensorType>(op.getIndices().getType());
+    if (failed(resultType) || !dataType || !indicesType)
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    Location loc = op.getLoc();
+    int64_t r = dataType.getRank(), q = indicesType.getRank();
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + r : op.getAxis();
+    SmallVector<OpFoldResult> dataSizes = sizesOf(rewriter, loc, op.getData());
+    SmallVector<OpFoldResult> indexSizes = sizesOf(rewriter, loc, op.getIndices());
+    SmallVector<OpFoldResult> sizes(dataSizes.begin(), dataSizes.begin() + axis);
+    sizes.append(indexSizes);
+    sizes.append(dataSizes.begin() + axis + 1, dataSizes.end());
+    Value init = emptyTensor(rewriter, loc, *resultType, sizes);
+    int64_t loops = resultType->getRank();
+    SmallVector<AffineExpr> indexExprs;
+    for (int64_t i = 0; i < q; ++i)
+      indexExprs.push_back(rewriter.getAffineDimExpr(axis + i));
+    SmallVector<AffineMap> maps{AffineMap::get(loops, 0, indexExprs, rewriter.getContext()),
+                                rewriter.getMultiDimIdentityMap(loops)};
+    SmallVector<utils::IteratorType> iterators(loops, utils::IteratorType::parallel);
+    Value data = op.getData();
+    Value axisSize = toIndexValue(rewriter, loc, dataSizes[axis]);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*resultType}, ValueRange{op.getIndices()}, ValueRange{init}, maps,
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value index = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          index = wrapNegative(b, l, index, axisSize);
+          SmallVector<Value> coords;
+          for (int64_t j = 0; j < r; ++j) {
+            if (j < axis)
+              coords.push_back(linalg::IndexOp::create(b, l, j));
+            else if (j == axis)
+              coords.push_back(index);
+            else
+              coords.push_back(linalg::IndexOp::create(b, l, j + q - 1));
+          }
+          linalg::YieldOp::create(b, l, tensor::ExtractOp::create(b, l, data, coords).getResult());
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+/// Sizes given by a 1-D shape operand (constant or not), aligned to the
+/// result's trailing dimensions; static result sizes win.
+SmallVector<OpFoldResult> sizesFromShapeOperand(OpBuilder &b, Location loc, Value shape,
+                                                RankedTensorType resultType) {
+  int64_t rank = resultType.getRank();
+  int64_t length = cast<RankedTensorType>(shape.getType()).getDimSize(0);
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t j = i - (rank - length);
+    if (!resultType.isDynamicDim(i) || j < 0)
+      sizes.push_back(b.getIndexAttr(resultType.isDynamicDim(i) ? 1 : resultType.getDimSize(i)));
+    else
+      sizes.push_back(extractIndex(b, loc, shape, j));
+  }
+  return sizes;
+}
+
+struct ExpandLowering : OpRewritePattern<onnx::ExpandOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::ExpandOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto inputType = dyn_cast<RankedTensorType>(op.getInput().getType());
+    auto shapeType = dyn_cast<RankedTensorType>(op.getShape().getType());
+    if (failed(resultType) || !inputType || !shapeType || shapeType.isDynamicDim(0))
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    Location loc = op.getLoc();
+    int64_t rank = resultType->getRank();
+    SmallVector<OpFoldResult> fromShape = sizesFromShapeOperand(rewriter, loc, op.getShape(), *resultType);
+    SmallVector<OpFoldResult> inputSizes = sizesOf(rewriter, loc, op.getInput());
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t i = 0; i < rank; ++i) {
+      int64_t j = i - (rank - inputType.getRank());
+      if (!resultType->isDynamicDim(i) || j < 0) {
+        sizes.push_back(fromShape[i]);
+        continue;
+      }
+      // One of the two is 1 (or they agree): the broadcast size is the max.
+      sizes.push_back(arith::MaxSIOp::create(rewriter, loc, toIndexValue(rewriter, loc, fromShape[i]),
+                                             toIndexValue(rewriter, loc, inputSizes[j]))
+                          .getResult());
+    }
+    Value init = emptyTensor(rewriter, loc, *resultType, sizes);
+    SmallVector<AffineMap> maps{broadcastMap(rewriter.getContext(), inputType.getShape(),
+                                             resultType->getShape()),
+                                rewriter.getMultiDimIdentityMap(rank)};
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*resultType}, ValueRange{op.getInput()}, ValueRange{init}, maps,
+        iterators, [](OpBuilder &b, Location l, ValueRange args) {
+          linalg::YieldOp::create(b, l, args[0]);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+struct ConstantOfShapeLowering : OpRewritePattern<onnx::ConstantOfShapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::ConstantOfShapeOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType))
+      return failure();
+    Location loc = op.getLoc();
+    Type element = resultType->getElementType();
+    TypedAttr scalar = rewriter.getZeroAttr(element);
+    if (auto value = dyn_cast_or_null<DenseElementsAttr>(op.getValueAttr()))
+      scalar = cast<TypedAttr>(value.getValues<Attribute>()[0]);
+    else if (op.getValueAttr())
+      return rewriter.notifyMatchFailure(op, "value is not a dense constant");
+    Value fill = arith::ConstantOp::create(rewriter, loc, scalar);
+    SmallVector<OpFoldResult> sizes = sizesFromShapeOperand(rewriter, loc, op.getInput(), *resultType);
+    rewriter.replaceOp(op, filledTensor(rewriter, loc, *resultType, sizes, fill));
+    return success();
+  }
+};
+
+struct RangeLowering : OpRewritePattern<onnx::RangeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::RangeOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType))
+      return failure();
+    Location loc = op.getLoc();
+    Type element = resultType->getElementType();
+    auto scalar = [&](Value v) -> Value {
+      auto type = cast<RankedTensorType>(v.getType());
+      SmallVector<Value> zeros(type.getRank(), indexConstant(rewriter, loc, 0));
+      return tensor::ExtractOp::create(rewriter, loc, v, zeros);
+    };
+    Value start = scalar(op.getStart()), limit = scalar(op.getLimit()), delta = scalar(op.getDelta());
+    OpFoldResult length = rewriter.getIndexAttr(resultType->isDynamicDim(0) ? 0 : resultType->getDimSize(0));
+    if (resultType->isDynamicDim(0)) {
+      Value count;
+      if (isFloat(element)) {
+        Value quotient = arith::DivFOp::create(rewriter, loc, arith::SubFOp::create(rewriter, loc, limit, start), delta);
+        count = arith::FPToSIOp::create(rewriter, loc, rewriter.getI64Type(),
+                                        math::CeilOp::create(rewriter, loc, quotient));
+      } else {
+        Value difference = arith::SubIOp::create(rewriter, loc, limit, start);
+        count = convertScalar(rewriter, loc, arith::CeilDivSIOp::create(rewriter, loc, difference, delta),
+                              rewriter.getI64Type());
+      }
+      Value asIndex = arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(), count);
+      length = arith::MaxSIOp::create(rewriter, loc, asIndex, indexConstant(rewriter, loc, 0)).getResult();
+    }
+    Value init = emptyTensor(rewriter, loc, *resultType, {length});
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*resultType}, ValueRange{}, ValueRange{init},
+        SmallVector<AffineMap>{rewriter.getMultiDimIdentityMap(1)},
+        SmallVector<utils::IteratorType>{utils::IteratorType::parallel},
+        [&](OpBuilder &b, Location l, ValueRange) {
+          Value i = arith::IndexCastOp::create(b, l, b.getI64Type(), linalg::IndexOp::create(b, l, 0));
+          Value step = arith::MulIOp::create(b, l, i, convertScalar(b, l, delta, b.getI64Type()));
+          Value value = isFloat(element)
+                            ? arith::AddFOp::create(b, l, start,
+                                                    arith::MulFOp::create(b, l, convertScalar(b, l, i, element), delta))
+                                  .getResult()
+                            : arith::AddIOp::create(b, l, start, convertScalar(b, l, step, element)).getResult();
+          linalg::YieldOp::create(b, l, value);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+struct TriluLowering : OpRewritePattern<onnx::TriluOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::TriluOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType))
+      return failure();
+    Location loc = op.getLoc();
+    int64_t rank = resultType->getRank();
+    Value k = op.getK() ? extractIndex(rewriter, loc, op.getK(), 0) : indexConstant(rewriter, loc, 0);
+    bool upper = op.getUpper() != 0;
+    Type element = resultType->getElementType();
+    Value result = elementwise(rewriter, loc, *resultType, ValueRange{op.getInput()},
+                               [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                 Value row = linalg::IndexOp::create(b, l, rank - 2);
+                                 Value col = linalg::IndexOp::create(b, l, rank - 1);
+                                 Value diagonal = arith::SubIOp::create(b, l, col, row);
+                                 Value keep = arith::CmpIOp::create(
+                                     b, l, upper ? arith::CmpIPredicate::sge : arith::CmpIPredicate::sle,
+                                     diagonal, k);
+                                 return arith::SelectOp::create(b, l, keep, args[0],
+                                                                scalarConstant(b, l, element, 0));
+                               });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+} // namespace
+
+void lowbit::detail::populateTensorPatterns(RewritePatternSet &patterns) {
+  patterns.add<ConstantLowering, IdentityLowering, ShapeLowering, ReshapeLowering,
+               RegroupLowering<onnx::SqueezeOp>, RegroupLowering<onnx::UnsqueezeOp>,
+               RegroupLowering<onnx::FlattenOp>, TransposeLowering, ConcatLowering, SplitLowering,
+               SliceLowering, GatherLowering, ExpandLowering, ConstantOfShapeLowering, RangeLowering,
+               TriluLowering>(patterns.getContext());
+}

@@ -1,0 +1,120 @@
+// RUN: lowbit-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(convert-onnx-to-linalg))' | FileCheck %s
+
+// Broadcasting elementwise op: the size-1 / missing dimensions of an operand
+// read index 0 / are dropped from its indexing map; dynamic sizes come from
+// tensor.dim of the operand that has them.
+// CHECK-DAG: #[[ID:.*]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-DAG: #[[BIAS:.*]] = affine_map<(d0, d1, d2) -> (d2)>
+// CHECK-DAG: #[[MASK:.*]] = affine_map<(d0, d1, d2) -> (d0, 0, d2)>
+// CHECK-LABEL: func @add_broadcast
+// CHECK-SAME: (%[[X:.*]]: tensor<?x?x8xf32>, %[[B:.*]]: tensor<8xf32>, %[[M:.*]]: tensor<?x1x8xf32>)
+// CHECK: %[[D0:.*]] = tensor.dim %[[X]], %c0
+// CHECK: %[[D1:.*]] = tensor.dim %[[X]], %c1
+// CHECK: %[[INIT:.*]] = tensor.empty(%[[D0]], %[[D1]]) : tensor<?x?x8xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[ID]], #[[BIAS]], #[[ID]]], iterator_types = ["parallel", "parallel", "parallel"]}
+// CHECK-SAME: ins(%[[X]], %[[B]] : tensor<?x?x8xf32>, tensor<8xf32>) outs(%[[INIT]] : tensor<?x?x8xf32>)
+// CHECK: arith.addf
+// CHECK: linalg.generic {indexing_maps = [#[[ID]], #[[MASK]], #[[ID]]]
+// CHECK: arith.mulf
+func.func @add_broadcast(%x: tensor<?x?x8xf32>, %b: tensor<8xf32>, %m: tensor<?x1x8xf32>) -> tensor<?x?x8xf32> {
+  %0 = onnx.Add %x, %b : (tensor<?x?x8xf32>, tensor<8xf32>) -> tensor<?x?x8xf32>
+  %1 = onnx.Mul %0, %m : (tensor<?x?x8xf32>, tensor<?x1x8xf32>) -> tensor<?x?x8xf32>
+  return %1 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// MatMul of activations by a 2-D weight: one contraction, the weight's map
+// has no batch dimensions, k is the reduction loop.
+// CHECK-DAG: #[[A:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[W:.*]] = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
+// CHECK-DAG: #[[C:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+// CHECK-LABEL: func @matmul
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[ACC:.*]] = linalg.fill ins(%[[ZERO]] : f32)
+// CHECK: linalg.generic {indexing_maps = [#[[A]], #[[W]], #[[C]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+// CHECK: arith.mulf
+// CHECK: arith.addf
+func.func @matmul(%x: tensor<?x?x64xf32>, %w: tensor<64x172xf32>) -> tensor<?x?x172xf32> {
+  %0 = onnx.MatMul %x, %w : (tensor<?x?x64xf32>, tensor<64x172xf32>) -> tensor<?x?x172xf32>
+  return %0 : tensor<?x?x172xf32>
+}
+
+// -----
+
+// Reshape with a run-time shape: 0 copies the input's size, -1 is solved
+// from the element count, and the result is a tensor.reshape.
+// CHECK-LABEL: func @reshape_runtime
+// CHECK: tensor.extract %{{.*}}[%c0] : tensor<4xi64>
+// CHECK: arith.cmpi eq
+// CHECK: arith.divsi
+// CHECK: %[[SHAPE:.*]] = tensor.from_elements {{.*}} : tensor<4xindex>
+// CHECK: tensor.reshape %{{.*}}(%[[SHAPE]]) : (tensor<?x?x64xf32>, tensor<4xindex>) -> tensor<?x?x8x8xf32>
+func.func @reshape_runtime(%x: tensor<?x?x64xf32>, %s: tensor<4xi64>) -> tensor<?x?x8x8xf32> {
+  %0 = onnx.Reshape %x, %s : (tensor<?x?x64xf32>, tensor<4xi64>) -> tensor<?x?x8x8xf32>
+  return %0 : tensor<?x?x8x8xf32>
+}
+
+// -----
+
+// Slice with run-time bounds: clamped offsets and sizes (steps of 1).
+// CHECK-LABEL: func @slice_runtime
+// CHECK: arith.maxsi
+// CHECK: arith.minsi
+// CHECK: tensor.extract_slice %{{.*}}[%{{.*}}, 0] [%{{.*}}, 4] [1, 1] : tensor<512x4xf32> to tensor<?x4xf32>
+func.func @slice_runtime(%cos: tensor<512x4xf32>, %start: tensor<1xi64>, %end: tensor<1xi64>) -> tensor<?x4xf32> {
+  %axes = onnx.Constant dense<0> : tensor<1xi64>
+  %0 = onnx.Slice %cos, %start, %end axes %axes : (tensor<512x4xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
+// Gather (embedding lookup): a generic over the result, reading the table
+// with tensor.extract at the (negative-wrapped) index.
+// CHECK-LABEL: func @gather
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<?x?xi64>) outs(%{{.*}} : tensor<?x?x64xf32>)
+// CHECK: arith.index_cast
+// CHECK: arith.select
+// CHECK: linalg.index 2
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<512x64xf32>
+func.func @gather(%table: tensor<512x64xf32>, %ids: tensor<?x?xi64>) -> tensor<?x?x64xf32> {
+  %0 = onnx.Gather %table, %ids : (tensor<512x64xf32>, tensor<?x?xi64>) -> tensor<?x?x64xf32>
+  return %0 : tensor<?x?x64xf32>
+}
+
+// -----
+
+// Softmax: max-reduce, exp of the shifted input, sum-reduce, divide.
+// CHECK-LABEL: func @softmax
+// CHECK: arith.constant 0xFF800000 : f32
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.divf
+func.func @softmax(%x: tensor<4x?xf32>) -> tensor<4x?xf32> {
+  %0 = onnx.Softmax %x {axis = -1 : i64} : (tensor<4x?xf32>) -> tensor<4x?xf32>
+  return %0 : tensor<4x?xf32>
+}
+
+// -----
+
+// Weights stay dense_resource constants; shape ops become tensor.dim.
+// CHECK-LABEL: func @constants_and_shape
+// CHECK: arith.constant dense_resource<w> : tensor<2x2xf32>
+// CHECK: %[[D:.*]] = tensor.dim %{{.*}}, %c0 : tensor<?x2xf32>
+// CHECK: %[[I:.*]] = arith.index_cast %[[D]] : index to i64
+// CHECK: tensor.from_elements %[[I]], %{{.*}} : tensor<2xi64>
+func.func @constants_and_shape(%x: tensor<?x2xf32>) -> (tensor<2x2xf32>, tensor<2xi64>) {
+  %w = onnx.Constant dense_resource<w> : tensor<2x2xf32>
+  %s = onnx.Shape %x : (tensor<?x2xf32>) -> tensor<2xi64>
+  return %w, %s : tensor<2x2xf32>, tensor<2xi64>
+}
+{-#
+  dialect_resources: {
+    builtin: {
+      w: "0x040000000000803F000000400000404000008040"
+    }
+  }
+#-}

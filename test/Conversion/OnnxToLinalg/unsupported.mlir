@@ -1,0 +1,31 @@
+// RUN: lowbit-opt %s -split-input-file -verify-diagnostics -pass-pipeline='builtin.module(func.func(convert-onnx-to-linalg))' -o /dev/null
+
+// Quantization ops work on unsigned integers, which the lowering does not
+// handle yet: the op is named in the error instead of being dropped.
+func.func @dynamic_quantize(%x: tensor<4xf32>) -> tensor<4xui8> {
+  // expected-error @+1 {{cannot lower onnx.DynamicQuantizeLinear to linalg: this form is not supported yet}}
+  %y:3 = onnx.DynamicQuantizeLinear %x : (tensor<4xf32>) -> (tensor<4xui8>, tensor<f32>, tensor<ui8>)
+  return %y#0 : tensor<4xui8>
+}
+
+// -----
+
+// Slice with a negative step (reversal) is not lowered yet.
+func.func @reverse(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %s = onnx.Constant dense<-1> : tensor<1xi64>
+  %e = onnx.Constant dense<-9> : tensor<1xi64>
+  %a = onnx.Constant dense<0> : tensor<1xi64>
+  %st = onnx.Constant dense<-1> : tensor<1xi64>
+  // expected-error @+1 {{cannot lower onnx.Slice to linalg}}
+  %y = onnx.Slice %x, %s, %e axes %a steps %st : (tensor<8xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<8xf32>
+  return %y : tensor<8xf32>
+}
+
+// -----
+
+// A result of unknown rank cannot be lowered: lowbit-infer-shapes first.
+func.func @unranked(%x: tensor<*xf32>) -> tensor<*xf32> {
+  // expected-error @+1 {{cannot lower onnx.Relu to linalg}}
+  %y = onnx.Relu %x : (tensor<*xf32>) -> tensor<*xf32>
+  return %y : tensor<*xf32>
+}
