@@ -14,6 +14,7 @@
 #include "lowbit/Compiler/Registration.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
 #include "lowbit/Import/OnnxImporter.h"
+#include "lowbit/Target/CPU/Emit.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -27,6 +28,9 @@
 
 #include <chrono>
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -45,9 +49,9 @@ cl::opt<Emit> emit(
     "emit", cl::desc("What to produce"), cl::init(Emit::OnnxIR), cl::cat(category),
     cl::values(clEnumValN(Emit::OnnxIR, "onnx-ir", "the imported onnx dialect IR (default)"),
                clEnumValN(Emit::LowbitIR, "lowbit-ir", "IR after quantization (not yet)"),
-               clEnumValN(Emit::LLVMIR, "llvm-ir", "LLVM IR (not yet)"),
-               clEnumValN(Emit::Obj, "obj", "an object file (not yet)"),
-               clEnumValN(Emit::Lib, "lib", "a shared library (not yet)"),
+               clEnumValN(Emit::LLVMIR, "llvm-ir", "LLVM IR for the host CPU"),
+               clEnumValN(Emit::Obj, "obj", "an object file for the host CPU"),
+               clEnumValN(Emit::Lib, "lib", "a shared library for the host CPU"),
                clEnumValN(Emit::Exe, "exe", "a standalone executable (not yet)")));
 cl::opt<bool> simplify("simplify",
                        cl::desc("Clean up the graph after import: refine types, fold "
@@ -66,6 +70,8 @@ cl::opt<bool> elideWeights("elide-weights",
                            cl::desc("Print weight blobs as __elided__ (the output can "
                                     "then not be parsed back)"),
                            cl::init(false), cl::cat(category));
+cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3, default 3)"),
+                          cl::init(3), cl::Prefix, cl::cat(category));
 cl::opt<bool> listOps("list-ops", cl::desc("List the supported ONNX operators and exit"),
                       cl::init(false), cl::cat(category));
 cl::opt<bool> quiet("quiet", cl::desc("No progress output on stderr"), cl::init(false),
@@ -95,6 +101,106 @@ void printSupportedOps() {
 }
 } // namespace
 
+/// The model's interface for the runtime, one line per input and output:
+/// `in|out NAME ELEMENT RANK D0 D1 ...` with -1 for dynamic sizes.
+std::string describeSignature(func::FuncOp func) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  auto describe = [&](StringRef kind, Type type, DictionaryAttr attrs, unsigned index) {
+    auto tensor = cast<RankedTensorType>(type);
+    auto name = attrs ? attrs.getAs<StringAttr>("onnx.name") : StringAttr();
+    os << kind << " " << (name ? name.getValue().str() : kind.str() + std::to_string(index)) << " "
+       << tensor.getElementType() << " " << tensor.getRank();
+    for (int64_t d : tensor.getShape())
+      os << " " << (ShapedType::isDynamic(d) ? -1 : d);
+    os << "\n";
+  };
+  for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
+    describe("in", type, func.getArgAttrDict(i), i);
+  for (auto [i, type] : llvm::enumerate(func.getResultTypes()))
+    describe("out", type, func.getResultAttrDict(i), i);
+  return text;
+}
+
+/// Lowers the cleaned-up onnx module for the host CPU and writes LLVM IR, an
+/// object file or a shared library. Output appears only on success.
+bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> elapsedMs) {
+  auto func = module.lookupSymbol<func::FuncOp>("main_graph");
+  if (!func) {
+    llvm::errs() << "lowbitc: the module has no main_graph function\n";
+    return false;
+  }
+  for (Type type : llvm::concat<const Type>(func.getArgumentTypes(), func.getResultTypes()))
+    if (!isa<RankedTensorType>(type)) {
+      func.emitError("code generation needs inputs and outputs of known rank");
+      return false;
+    }
+  std::string signature = describeSignature(func);
+  // The names now live in the signature; LLVM has no use for them.
+  func.setAllArgAttrs(ArrayRef<DictionaryAttr>{});
+  func.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
+  func->setAttr("llvm.emit_c_interface", UnitAttr::get(module.getContext()));
+  PassManager pm(module.getContext());
+  lowbit::populateCpuCodegenPipeline(pm);
+  if (failed(pm.run(module)))
+    return false;
+  llvm::LLVMContext llvmContext;
+  auto llvmModule = lowbit::cpu::translateToLLVMIR(module, llvmContext, optLevel);
+  if (!llvmModule)
+    return false;
+  lowbit::cpu::addStringGlobal(*llvmModule, "lowbit_main_graph_signature", signature);
+  if (!quiet)
+    llvm::errs() << "lowbitc: lowered to LLVM IR (-O" << optLevel << ") in "
+                 << llvm::format("%.0f", elapsedMs()) << " ms\n";
+
+  std::string error;
+  if (emit == Emit::LLVMIR) {
+    auto output = openOutputFile(outputFile, &error);
+    if (!output) {
+      llvm::errs() << "lowbitc: " << error << "\n";
+      return false;
+    }
+    llvmModule->print(output->os(), nullptr);
+    output->keep();
+    return true;
+  }
+  // The object goes to the output (obj) or to a temporary file (lib).
+  llvm::SmallString<128> objectPath(outputFile);
+  if (emit == Emit::Lib) {
+    int fd;
+    if (llvm::sys::fs::createTemporaryFile("lowbit-model", "o", fd, objectPath)) {
+      llvm::errs() << "lowbitc: cannot create a temporary object file\n";
+      return false;
+    }
+    llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+  }
+  llvm::FileRemover removeObject(objectPath, emit == Emit::Lib);
+  {
+    auto output = openOutputFile(objectPath, &error);
+    if (!output || failed(lowbit::cpu::emitObjectFile(*llvmModule, output->os(), error))) {
+      llvm::errs() << "lowbitc: " << error << "\n";
+      return false;
+    }
+    output->keep();
+  }
+  if (emit == Emit::Obj)
+    return true;
+  // Link next to the final name, then rename: no half-written library.
+  std::string runtime = lowbit::cpu::findRuntimeLibrary(argv0);
+  llvm::SmallString<128> partial(outputFile);
+  partial += ".partial";
+  llvm::FileRemover removePartial(partial);
+  if (failed(lowbit::cpu::linkSharedLibrary(objectPath, partial, runtime, error)) ||
+      llvm::sys::fs::rename(partial, outputFile)) {
+    llvm::errs() << "lowbitc: " << (error.empty() ? "cannot write " + outputFile : error) << "\n";
+    return false;
+  }
+  if (!quiet)
+    llvm::errs() << "lowbitc: wrote " << outputFile << " in " << llvm::format("%.0f", elapsedMs())
+                 << " ms\n";
+  return true;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -102,7 +208,8 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "lowbit compiler: ONNX model -> quantized, fused CPU/CUDA code\n\n"
-      "  lowbitc model.onnx --emit=onnx-ir -o model.mlir\n\n"
+      "  lowbitc model.onnx --emit=onnx-ir -o model.mlir\n"
+      "  lowbitc model.onnx --emit=lib -o model.so\n\n"
       "Imports the model (external data is read from the model's folder only),\n"
       "refines types, folds exporter shape arithmetic, fuses decomposed norms,\n"
       "and writes the onnx dialect IR. Errors name the file, the ONNX node and\n"
@@ -115,9 +222,13 @@ int main(int argc, char **argv) {
     llvm::errs() << "lowbitc: no input model (see lowbitc --help)\n";
     return 1;
   }
-  if (emit != Emit::OnnxIR) {
+  if (emit == Emit::LowbitIR || emit == Emit::Exe) {
     llvm::errs() << "lowbitc: --emit=" << emitName(emit)
-                 << " is not implemented yet; only --emit=onnx-ir is\n";
+                 << " is not implemented yet; --emit=onnx-ir, llvm-ir, obj and lib are\n";
+    return 1;
+  }
+  if ((emit == Emit::Obj || emit == Emit::Lib) && outputFile == "-") {
+    llvm::errs() << "lowbitc: --emit=" << emitName(emit) << " needs an output file (-o)\n";
     return 1;
   }
 
@@ -159,6 +270,9 @@ int main(int argc, char **argv) {
                    << module->getBody()->front().getRegion(0).front().getOperations().size()
                    << " ops in " << llvm::format("%.0f", elapsedMs()) << " ms\n";
   }
+
+  if (emit != Emit::OnnxIR)
+    return emitCode(*module, argv[0], elapsedMs) ? 0 : 1;
 
   // Write to a temporary file that replaces the output only on success.
   std::string error;

@@ -1,0 +1,148 @@
+//===- Emit.cpp - LLVM dialect module to LLVM IR and object code ----------===//
+
+#include "lowbit/Target/CPU/Emit.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+using namespace mlir;
+
+namespace {
+/// A TargetMachine for the CPU this compiler runs on.
+std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return nullptr;
+  llvm::SubtargetFeatures features;
+  for (const auto &[feature, enabled] : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(feature, enabled);
+  llvm::TargetOptions options;
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), features.getString(), options, llvm::Reloc::PIC_,
+      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+}
+
+/// `void lowbit_<name>_packed(void **args)`: calls `_mlir_ciface_<name>`
+/// with the pointers in args (the result struct first, then the inputs).
+void addPackedEntry(llvm::Module &module, llvm::Function &ciface, llvm::StringRef name) {
+  llvm::LLVMContext &context = module.getContext();
+  auto *ptr = llvm::PointerType::get(context, 0);
+  auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr}, false);
+  auto *packed = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
+                                        ("lowbit_" + name + "_packed").str(), module);
+  llvm::IRBuilder<> builder(llvm::BasicBlock::Create(context, "entry", packed));
+  llvm::SmallVector<llvm::Value *> args;
+  for (unsigned i = 0; i < ciface.arg_size(); ++i) {
+    llvm::Value *slot = builder.CreateConstGEP1_64(ptr, packed->getArg(0), i);
+    args.push_back(builder.CreateLoad(ptr, slot));
+  }
+  builder.CreateCall(&ciface, args);
+  builder.CreateRetVoid();
+}
+} // namespace
+
+std::unique_ptr<llvm::Module> lowbit::cpu::translateToLLVMIR(ModuleOp module,
+                                                             llvm::LLVMContext &context,
+                                                             unsigned optLevel) {
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  module->getContext()->appendDialectRegistry(registry);
+  std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, context);
+  if (!llvmModule) {
+    module.emitError("cannot translate the module to LLVM IR");
+    return nullptr;
+  }
+  llvm::SmallVector<llvm::Function *> entries;
+  for (llvm::Function &function : *llvmModule)
+    if (function.getName().starts_with("_mlir_ciface_") && !function.isDeclaration())
+      entries.push_back(&function);
+  for (llvm::Function *entry : entries)
+    addPackedEntry(*llvmModule, *entry, entry->getName().drop_front(strlen("_mlir_ciface_")));
+
+  std::string error;
+  auto machine = hostTargetMachine(error);
+  if (!machine) {
+    module.emitError() << "no target machine for the host: " << error;
+    return nullptr;
+  }
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine->getTargetTriple());
+  if (auto err = makeOptimizingTransformer(optLevel, 0, machine.get())(llvmModule.get())) {
+    module.emitError() << "LLVM optimization failed: " << llvm::toString(std::move(err));
+    return nullptr;
+  }
+  return llvmModule;
+}
+
+llvm::LogicalResult lowbit::cpu::emitObjectFile(llvm::Module &module, llvm::raw_pwrite_stream &os,
+                                                std::string &error) {
+  auto machine = hostTargetMachine(error);
+  if (!machine)
+    return llvm::failure();
+  llvm::legacy::PassManager passes;
+  if (machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+    error = "the host target cannot emit object files";
+    return llvm::failure();
+  }
+  passes.run(module);
+  return llvm::success();
+}
+
+llvm::LogicalResult lowbit::cpu::linkSharedLibrary(llvm::StringRef objectPath,
+                                                   llvm::StringRef outputPath,
+                                                   llvm::StringRef runtimeLibrary,
+                                                   std::string &error) {
+  const char *cc = std::getenv("LOWBIT_CC");
+  auto driver = llvm::sys::findProgramByName(cc ? cc : "cc");
+  if (!driver) {
+    error = "no C compiler driver to link with (install gcc or set LOWBIT_CC)";
+    return llvm::failure();
+  }
+  llvm::SmallVector<llvm::StringRef> args{*driver, "-shared", "-o", outputPath, objectPath,
+                                          runtimeLibrary, "-lm"};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0, &message);
+  if (rc != 0) {
+    error = "linking failed (" + *driver + " exited with " + std::to_string(rc) + ")" +
+            (message.empty() ? "" : ": " + message);
+    return llvm::failure();
+  }
+  return llvm::success();
+}
+
+void lowbit::cpu::addStringGlobal(llvm::Module &module, llvm::StringRef name,
+                                  llvm::StringRef text) {
+  auto *data = llvm::ConstantDataArray::getString(module.getContext(), text, /*AddNull=*/true);
+  auto *global = new llvm::GlobalVariable(module, data->getType(), /*isConstant=*/true,
+                                          llvm::GlobalValue::ExternalLinkage, data, name);
+  global->setAlignment(llvm::Align(1));
+}
+
+std::string lowbit::cpu::findRuntimeLibrary(const char *argv0) {
+  if (const char *path = std::getenv("LOWBIT_RUNTIME_LIB"))
+    return path;
+  static int anchor;
+  llvm::SmallString<256> path(llvm::sys::fs::getMainExecutable(argv0, &anchor));
+  llvm::sys::path::remove_filename(path); // bin/
+  llvm::sys::path::remove_filename(path); // the build or install root
+  llvm::sys::path::append(path, "lib", "liblowbit_cpu_runtime.a");
+  return std::string(path);
+}
