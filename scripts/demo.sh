@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job, end to end as far as lowbit goes today: build, import an ONNX
-# model, clean up its graph, check that the IR verifies and round-trips
-# through lowbit-opt, and print it (weights elided).
+# The main job, end to end: build lowbit, compile an ONNX model to a shared
+# library for this CPU, and run it (greedy decoding through its KV cache for
+# a language model) beside ONNX Runtime, reporting the difference.
 #
 #   bash scripts/demo.sh [MODEL.onnx]
 #
@@ -12,15 +12,16 @@ model=${1:-$root/../shared/models/stories260K/stories260K.onnx}
 [ -f "$model" ] || { echo "demo: no such model: $model" >&2; exit 1; }
 model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model")
 
-bash "$root/scripts/build.sh" lowbitc lowbit-opt >&2
+bash "$root/scripts/build.sh" >&2
 bin="$root/${LOWBIT_BUILD_DIR:-build}/bin"
 out="$root/${LOWBIT_BUILD_DIR:-build}/demo"
 mkdir -p "$out"
-ir="$out/$(basename "${model%.onnx}").mlir"
+name=$(basename "${model%.onnx}")
 
-echo "demo: lowbitc $model -o $ir" >&2
-"$bin/lowbitc" "$model" --emit=onnx-ir -o "$ir"
-echo "demo: lowbit-opt --verify-roundtrip $ir" >&2
-"$bin/lowbit-opt" "$ir" --verify-roundtrip -o /dev/null
-"$bin/lowbitc" "$model" --elide-weights --quiet -o -
-echo "demo: $(grep -c ' = onnx\.' "$ir") onnx ops; full IR with weights in $ir" >&2
+echo "demo: lowbitc $model --emit=onnx-ir -o $out/$name.mlir" >&2
+"$bin/lowbitc" "$model" --emit=onnx-ir -o "$out/$name.mlir"
+"$bin/lowbit-opt" "$out/$name.mlir" --verify-roundtrip -o /dev/null
+echo "demo: lowbitc $model --emit=lib -o $out/$name.so" >&2
+"$bin/lowbitc" "$model" --emit=lib -o "$out/$name.so"
+echo "demo: running $out/$name.so beside ONNX Runtime" >&2
+python3 "$root/scripts/demo_run.py" "$out/$name.so" "$model"

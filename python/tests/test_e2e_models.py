@@ -11,6 +11,7 @@ around 1e-6, so 1e-4 leaves room for reordering without hiding real errors
 The shared models run a prompt with an empty cache, then decode steps that
 feed the previous presents back as pasts: every step is compared.
 """
+import re
 import subprocess
 
 import numpy as np
@@ -55,7 +56,38 @@ def shared(request, shared_models, tmp_path_factory):
     onnx_path = shared_models / path
     model = _compile(onnx_path, tmp_path_factory.mktemp("lib") / f"{request.param}.so")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    model.key = request.param
     return model, session, layers, kv_heads, head_dim, vocab
+
+
+def _reference_perplexities(shared_models):
+    """{model: (tokens, perplexity)} from the table in ../shared/models/README.md."""
+    table = {}
+    for line in (shared_models / "README.md").read_text().splitlines():
+        match = re.match(r"\|\s*(\w+)\s*\|\s*(\d+)\s*\|\s*([\d.]+)\s*\|$", line)
+        if match:
+            table[match.group(1)] = (int(match.group(2)), float(match.group(3)))
+    return table
+
+
+def test_shared_model_perplexity(shared, shared_models):
+    """Perplexity on eval_tokens.txt (each sequence cut to 512 tokens, one
+    forward pass each, all predicted tokens) equals the reference in
+    ../shared/models/README.md to its 3 decimals."""
+    model, _, layers, kv_heads, head_dim, _ = shared
+    tokens, reference = _reference_perplexities(shared_models)[model.key]
+    eval_path = shared_models / SHARED[model.key][0].split("/")[0] / "eval_tokens.txt"
+    total, count = 0.0, 0
+    for line in eval_path.read_text().splitlines():
+        ids = [int(t) for t in line.split()][:512]
+        feeds = {"input_ids": np.array([ids], np.int64), **_empty_cache(1, layers, kv_heads, head_dim)}
+        logits = model.run(feeds)["logits"][0].astype(np.float64)
+        top = logits.max(axis=-1)
+        log_normalizer = top + np.log(np.exp(logits - top[:, None]).sum(axis=-1))
+        total += float((log_normalizer[:-1] - logits[np.arange(len(ids) - 1), ids[1:]]).sum())
+        count += len(ids) - 1
+    assert count == tokens
+    assert round(float(np.exp(total / count)), 3) == reference
 
 
 def _empty_cache(batch, layers, kv_heads, head_dim):
