@@ -10,7 +10,7 @@ The Python face of the compiler. For now it drives the command-line tools:
 Tools are found in $LOWBIT_TOOLS_DIR, then in build/bin of the source tree,
 then on $PATH.
 """
-from ._runtime import Model, load
+from ._runtime import Model, RuntimeError_ as ModelRunError, load
 from ._tools import CompileError, compile, find_tool, import_onnx, supported_ops
 
-__all__ = ["CompileError", "Model", "compile", "find_tool", "import_onnx", "load", "supported_ops"]
+__all__ = ["CompileError", "Model", "ModelRunError", "compile", "find_tool", "import_onnx", "load", "supported_ops"]

@@ -1,67 +1,105 @@
-"""Running a compiled model (a shared library from `lowbitc --emit=lib`).
+"""Running a compiled model (a shared library from `lowbitc --emit=lib`)
+through its C API (include/lowbit-c/Runtime.h), with ctypes.
 
-The library exports `lowbit_main_graph_packed(void **args)` and the string
-`lowbit_main_graph_signature` (one line per input/output:
-`in|out NAME ELEMENT RANK D0 D1 ...`, -1 for dynamic sizes). Arguments are
-MLIR memref descriptors: {allocated, aligned, offset, sizes[rank],
-strides[rank]}, all 64-bit; args[0] points at the results' descriptors,
-laid out one after another, args[1:] at the inputs'. Results are malloc'd by
-the model and owned by the caller: they are copied into numpy arrays and
-freed here.
+    model = lowbit.load("model.so")
+    outputs = model.run({"input_ids": ids, ...})   # {name: numpy array}
 """
 import ctypes
-import ctypes.util
 from dataclasses import dataclass
 
 import numpy as np
 
-_DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i64": np.int64,
-           "i32": np.int32, "i16": np.int16, "i8": np.int8, "i1": np.bool_}
+MAX_RANK = 8
+_DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 4: np.int64, 5: np.int32, 6: np.int16,
+           7: np.int8, 8: np.uint8, 9: np.bool_}
+_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+_STATUS = {1: "invalid argument", 2: "not found", 3: "type mismatch", 4: "out of memory"}
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"))
-_libc.free.argtypes = [ctypes.c_void_p]
+
+class _TensorInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("rank", ctypes.c_int64),
+                ("dims", ctypes.c_int64 * MAX_RANK)]
+
+
+class _Tensor(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("rank", ctypes.c_int64),
+                ("dims", ctypes.c_int64 * MAX_RANK), ("data", ctypes.c_void_p), ("owned", ctypes.c_int)]
+
+
+class RuntimeError_(RuntimeError):
+    """A model run failed; the message is the runtime's."""
 
 
 @dataclass
 class TensorSpec:
     name: str
-    element: str
-    shape: tuple  # None for a dynamic size
-
-    @property
-    def dtype(self):
-        return _DTYPES.get(self.element)
+    dtype: object  # numpy dtype, or None when the C API cannot exchange it
+    shape: tuple   # None for a dynamic size
 
 
-def _parse_signature(text):
-    inputs, outputs = [], []
-    for line in text.strip().splitlines():
-        kind, name, element, rank, *dims = line.split()
-        assert len(dims) == int(rank), line
-        spec = TensorSpec(name, element, tuple(None if int(d) < 0 else int(d) for d in dims))
-        (inputs if kind == "in" else outputs).append(spec)
-    return inputs, outputs
+def _bind(lib):
+    signatures = {
+        "lowbit_model_create": (ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_size_t]),
+        "lowbit_model_destroy": (None, [ctypes.c_void_p]),
+        "lowbit_model_num_inputs": (ctypes.c_int64, [ctypes.c_void_p]),
+        "lowbit_model_num_outputs": (ctypes.c_int64, [ctypes.c_void_p]),
+        "lowbit_model_input_info": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(_TensorInfo)]),
+        "lowbit_model_output_info": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(_TensorInfo)]),
+        "lowbit_model_set_num_threads": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+        "lowbit_model_run": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(_Tensor), ctypes.c_int64,
+                                            ctypes.POINTER(_Tensor), ctypes.c_int64]),
+        "lowbit_model_last_error": (ctypes.c_char_p, [ctypes.c_void_p]),
+        "lowbit_tensor_release": (None, [ctypes.POINTER(_Tensor)]),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
+    return lib
 
 
 class Model:
-    """A compiled model: `run({name: array})` returns {name: array}."""
+    """One instance of a compiled model; `run({name: array})` returns
+    {name: array}. Instances may run concurrently; one instance runs one
+    call at a time."""
 
     def __init__(self, path):
         self.path = str(path)
-        self._lib = ctypes.CDLL(self.path)
-        signature = ctypes.cast(ctypes.addressof(ctypes.c_char.in_dll(self._lib, "lowbit_main_graph_signature")),
-                                ctypes.c_char_p).value.decode()
-        self.inputs, self.outputs = _parse_signature(signature)
-        self._entry = self._lib.lowbit_main_graph_packed
-        self._entry.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
-        self._entry.restype = None
+        self._lib = _bind(ctypes.CDLL(self.path))
+        error = ctypes.create_string_buffer(256)
+        self._model = self._lib.lowbit_model_create(error, len(error))
+        if not self._model:
+            raise RuntimeError_(error.value.decode())
+        self.inputs = [self._spec(self._lib.lowbit_model_input_info, i)
+                       for i in range(self._lib.lowbit_model_num_inputs(self._model))]
+        self.outputs = [self._spec(self._lib.lowbit_model_output_info, i)
+                        for i in range(self._lib.lowbit_model_num_outputs(self._model))]
+
+    def _spec(self, query, index):
+        info = _TensorInfo()
+        assert query(self._model, index, ctypes.byref(info)) == 0
+        dtype = _DTYPES.get(info.dtype)
+        return TensorSpec(info.name.decode(), np.dtype(dtype) if dtype else None,
+                          tuple(None if d < 0 else d for d in info.dims[:info.rank]))
+
+    def __del__(self):
+        if getattr(self, "_model", None):
+            self._lib.lowbit_model_destroy(self._model)
+            self._model = None
+
+    def set_num_threads(self, count):
+        self._check(self._lib.lowbit_model_set_num_threads(self._model, count))
+
+    def _check(self, status):
+        if status != 0:
+            message = self._lib.lowbit_model_last_error(self._model).decode()
+            raise RuntimeError_(f"{_STATUS.get(status, status)}: {message}")
 
     def _check_input(self, spec, value):
-        if spec.dtype is None:
-            raise TypeError(f"input '{spec.name}': element type {spec.element} is not supported by the runtime")
         array = np.ascontiguousarray(value)
+        if spec.dtype is None:
+            raise TypeError(f"input '{spec.name}': its element type cannot be passed through the C API")
         if array.dtype != spec.dtype:
-            raise TypeError(f"input '{spec.name}': expected {np.dtype(spec.dtype).name}, got {array.dtype}")
+            raise TypeError(f"input '{spec.name}': expected {spec.dtype.name}, got {array.dtype}")
         if array.ndim != len(spec.shape) or any(d is not None and d != n for d, n in zip(spec.shape, array.shape)):
             raise ValueError(f"input '{spec.name}': expected shape {spec.shape}, got {array.shape}")
         return array
@@ -70,49 +108,31 @@ class Model:
         missing = [s.name for s in self.inputs if s.name not in feeds]
         if missing:
             raise KeyError(f"missing inputs: {missing}")
-        keep = []  # the arrays and descriptors must outlive the call
-        args = []
-        for spec in self.inputs:
-            array = self._check_input(spec, feeds[spec.name])
-            rank = array.ndim
-            descriptor = (ctypes.c_int64 * (3 + 2 * rank))()
-            address = array.ctypes.data if array.size else 0
-            descriptor[0] = descriptor[1] = address
-            descriptor[2] = 0
-            for i in range(rank):
-                descriptor[3 + i] = array.shape[i]
-                descriptor[3 + rank + i] = array.strides[i] // array.itemsize if array.size else 1
-            keep += [array, descriptor]
-            args.append(ctypes.cast(descriptor, ctypes.c_void_p))
-        words = sum(3 + 2 * len(s.shape) for s in self.outputs)
-        results = (ctypes.c_int64 * words)()
-        packed = (ctypes.c_void_p * (1 + len(args)))(ctypes.cast(results, ctypes.c_void_p), *args)
-        self._entry(packed)
-
-        outputs, freed, position = {}, set(), 0
-        for spec in self.outputs:
-            rank = len(spec.shape)
-            allocated, aligned, offset = results[position], results[position + 1], results[position + 2]
-            shape = tuple(results[position + 3: position + 3 + rank])
-            strides = tuple(results[position + 3 + rank: position + 3 + 2 * rank])
-            position += 3 + 2 * rank
-            dtype = np.dtype(spec.dtype)
-            count = int(np.prod(shape)) if shape else 1
-            if count == 0:
-                array = np.zeros(shape, dtype)
-            else:
-                span = 1 + sum((n - 1) * s for n, s in zip(shape, strides))
-                buffer = (ctypes.c_char * (span * dtype.itemsize)).from_address(aligned + offset * dtype.itemsize)
-                flat = np.frombuffer(buffer, dtype=dtype, count=span)
-                array = np.lib.stride_tricks.as_strided(
-                    flat, shape, [s * dtype.itemsize for s in strides]).copy()
-            outputs[spec.name] = array
-            if allocated and allocated not in freed:
-                freed.add(allocated)
-                _libc.free(allocated)
-        return outputs
+        arrays = [self._check_input(spec, feeds[spec.name]) for spec in self.inputs]
+        inputs = (_Tensor * max(1, len(arrays)))()
+        for tensor, spec, array in zip(inputs, self.inputs, arrays):
+            tensor.name = spec.name.encode()
+            tensor.dtype = _CODES[array.dtype]
+            tensor.rank = array.ndim
+            for d, n in enumerate(array.shape):
+                tensor.dims[d] = n
+            tensor.data = array.ctypes.data if array.size else None
+        outputs = (_Tensor * max(1, len(self.outputs)))()
+        status = self._lib.lowbit_model_run(self._model, inputs, len(arrays), outputs, len(self.outputs))
+        try:
+            self._check(status)
+            results = {}
+            for tensor, spec in zip(outputs, self.outputs):
+                shape = tuple(tensor.dims[:tensor.rank])
+                count = int(np.prod(shape)) if shape else 1
+                buffer = (ctypes.c_char * (count * spec.dtype.itemsize)).from_address(tensor.data) if count else b""
+                results[spec.name] = np.frombuffer(buffer, spec.dtype, count).reshape(shape).copy()
+            return results
+        finally:
+            for i in range(len(self.outputs)):
+                self._lib.lowbit_tensor_release(ctypes.byref(outputs[i]))
 
 
 def load(path):
-    """Loads a model compiled with `lowbitc --emit=lib`."""
+    """Loads a model compiled with `lowbitc --emit=lib` (a new instance)."""
     return Model(path)

@@ -116,8 +116,11 @@ llvm::LogicalResult lowbit::cpu::linkSharedLibrary(llvm::StringRef objectPath,
     error = "no C compiler driver to link with (install gcc or set LOWBIT_CC)";
     return llvm::failure();
   }
+  // The whole runtime archive: the model object does not reference the C
+  // API, which the library must export all the same.
   llvm::SmallVector<llvm::StringRef> args{*driver, "-shared", "-o", outputPath, objectPath,
-                                          runtimeLibrary, "-lm"};
+                                          "-Wl,--whole-archive", runtimeLibrary,
+                                          "-Wl,--no-whole-archive", "-lm"};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0, &message);
   if (rc != 0) {

@@ -1,0 +1,128 @@
+/*===- lowbit-c/Runtime.h - The C API of a compiled lowbit model ----------===*
+ *
+ * Every shared library that `lowbitc --emit=lib` produces exports this API.
+ * A program loads the library (link it, or dlopen it), creates a model
+ * instance, asks for its inputs and outputs, and runs it on its own buffers.
+ *
+ *   char error[256];
+ *   lowbit_model *model = lowbit_model_create(error, sizeof error);
+ *   lowbit_tensor in = {.name = "input_ids", .dtype = LOWBIT_I64, .rank = 2,
+ *                       .dims = {1, 8}, .data = ids};
+ *   lowbit_tensor out[11] = {0};          // data == NULL: the model allocates
+ *   if (lowbit_model_run(model, &in, 1, out, 11) != LOWBIT_OK)
+ *     fprintf(stderr, "%s\n", lowbit_model_last_error(model));
+ *   ... out[0].data holds the logits, out[0].dims their shape ...
+ *   for (int i = 0; i < 11; ++i) lowbit_tensor_release(&out[i]);
+ *   lowbit_model_destroy(model);
+ *
+ * Ownership: inputs are borrowed for the duration of the call. An output
+ * whose `data` is NULL on entry receives a buffer the caller owns and frees
+ * with lowbit_tensor_release; an output whose `data` is set must have the
+ * exact dtype and dims of the result, which is then copied into it.
+ *
+ * On a failed run, outputs may already hold buffers the runtime allocated:
+ * lowbit_tensor_release them all the same (it is safe on any output).
+ *
+ * Errors: every entry point that can fail returns a lowbit_status; the
+ * instance keeps a message for the last failure (lowbit_model_last_error).
+ * A wrong name, dtype, rank or shape, or a NULL pointer, is an error, never
+ * a crash. Instances share nothing mutable: two instances may run at the
+ * same time on different threads; one instance runs one call at a time.
+ *===----------------------------------------------------------------------===*/
+
+#ifndef LOWBIT_C_RUNTIME_H
+#define LOWBIT_C_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LOWBIT_MAX_RANK 8
+
+typedef enum {
+  LOWBIT_OK = 0,
+  LOWBIT_INVALID_ARGUMENT = 1, /* NULL pointer, bad index, wrong count */
+  LOWBIT_NOT_FOUND = 2,        /* an input name the model does not have */
+  LOWBIT_TYPE_MISMATCH = 3,    /* dtype, rank or shape does not match */
+  LOWBIT_OUT_OF_MEMORY = 4,
+} lowbit_status;
+
+typedef enum {
+  LOWBIT_F32 = 0,
+  LOWBIT_F64 = 1,
+  LOWBIT_F16 = 2,
+  LOWBIT_BF16 = 3,
+  LOWBIT_I64 = 4,
+  LOWBIT_I32 = 5,
+  LOWBIT_I16 = 6,
+  LOWBIT_I8 = 7,
+  LOWBIT_U8 = 8,
+  LOWBIT_BOOL = 9, /* one byte per element, 0 or 1 */
+  LOWBIT_UNSUPPORTED = 100,
+} lowbit_dtype;
+
+/* An input or output of the model; dims[i] is -1 where the size is dynamic.
+ * The name is owned by the model instance. */
+typedef struct {
+  const char *name;
+  lowbit_dtype dtype;
+  int64_t rank;
+  int64_t dims[LOWBIT_MAX_RANK];
+} lowbit_tensor_info;
+
+/* A dense, row-major tensor. `name` may be NULL (inputs are then taken in
+ * the model's order). `owned` is set by the runtime on outputs it allocated. */
+typedef struct {
+  const char *name;
+  lowbit_dtype dtype;
+  int64_t rank;
+  int64_t dims[LOWBIT_MAX_RANK];
+  void *data;
+  int owned;
+} lowbit_tensor;
+
+typedef struct lowbit_model lowbit_model;
+
+/* Creates an instance. On failure returns NULL and writes a message into
+ * `error` (if not NULL) of `error_size` bytes. */
+lowbit_model *lowbit_model_create(char *error, size_t error_size);
+
+/* Destroys an instance; NULL is ignored. */
+void lowbit_model_destroy(lowbit_model *model);
+
+int64_t lowbit_model_num_inputs(const lowbit_model *model);
+int64_t lowbit_model_num_outputs(const lowbit_model *model);
+
+/* Fills `info` for input/output `index`. */
+lowbit_status lowbit_model_input_info(const lowbit_model *model, int64_t index,
+                                      lowbit_tensor_info *info);
+lowbit_status lowbit_model_output_info(const lowbit_model *model, int64_t index,
+                                       lowbit_tensor_info *info);
+
+/* The number of threads the model may use. The generated code is
+ * single-threaded for now: the value is validated and kept. */
+lowbit_status lowbit_model_set_num_threads(lowbit_model *model, int num_threads);
+
+/* Runs the model: `inputs` are matched by name (or position when names are
+ * NULL); `outputs` receive the results in the model's output order. */
+lowbit_status lowbit_model_run(lowbit_model *model, const lowbit_tensor *inputs,
+                               int64_t num_inputs, lowbit_tensor *outputs,
+                               int64_t num_outputs);
+
+/* The message of the last failed call on this instance ("" if none). */
+const char *lowbit_model_last_error(const lowbit_model *model);
+
+/* Frees an output's data if the runtime allocated it; resets `data`. */
+void lowbit_tensor_release(lowbit_tensor *tensor);
+
+/* Bytes per element of a dtype (0 for LOWBIT_UNSUPPORTED). */
+size_t lowbit_dtype_size(lowbit_dtype dtype);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOWBIT_C_RUNTIME_H */

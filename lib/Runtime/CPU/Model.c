@@ -1,0 +1,321 @@
+/*===- Model.c - The C API of a compiled model (lowbit-c/Runtime.h) -------===*
+ *
+ * Linked into every model library. It reads the signature string that
+ * lowbitc embeds (`lowbit_main_graph_signature`: one line per input/output,
+ * `in|out NAME ELEMENT RANK D0 D1 ...`, -1 for dynamic sizes), validates
+ * the caller's tensors against it, builds MLIR memref descriptors and calls
+ * `lowbit_main_graph_packed(void **args)`: args[0] points at the results'
+ * descriptors, laid out one after another, args[1..] at the inputs'.
+ * A descriptor is {allocated, aligned, offset, sizes[rank], strides[rank]},
+ * all 64-bit. Results are malloc'd by the generated code; they are copied
+ * into the caller's (or a fresh) buffer and freed here.
+ *===----------------------------------------------------------------------===*/
+
+#include "lowbit-c/Runtime.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char lowbit_main_graph_signature[];
+extern void lowbit_main_graph_packed(void **args);
+
+struct lowbit_model {
+  int64_t num_inputs, num_outputs;
+  lowbit_tensor_info *inputs, *outputs;
+  char *names; /* storage for the info names */
+  int num_threads;
+  char error[512];
+};
+
+size_t lowbit_dtype_size(lowbit_dtype dtype) {
+  switch (dtype) {
+  case LOWBIT_F64: case LOWBIT_I64: return 8;
+  case LOWBIT_F32: case LOWBIT_I32: return 4;
+  case LOWBIT_F16: case LOWBIT_BF16: case LOWBIT_I16: return 2;
+  case LOWBIT_I8: case LOWBIT_U8: case LOWBIT_BOOL: return 1;
+  default: return 0;
+  }
+}
+
+static lowbit_dtype parse_dtype(const char *element) {
+  static const struct { const char *name; lowbit_dtype dtype; } table[] = {
+      {"f32", LOWBIT_F32}, {"f64", LOWBIT_F64}, {"f16", LOWBIT_F16}, {"bf16", LOWBIT_BF16},
+      {"i64", LOWBIT_I64}, {"i32", LOWBIT_I32}, {"i16", LOWBIT_I16}, {"i8", LOWBIT_I8},
+      {"ui8", LOWBIT_U8},  {"i1", LOWBIT_BOOL}};
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; ++i)
+    if (strcmp(element, table[i].name) == 0)
+      return table[i].dtype;
+  return LOWBIT_UNSUPPORTED;
+}
+
+static lowbit_status fail(lowbit_model *model, lowbit_status status, const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  vsnprintf(model->error, sizeof model->error, format, args);
+  va_end(args);
+  return status;
+}
+
+static int64_t element_count(int64_t rank, const int64_t *dims) {
+  int64_t count = 1;
+  for (int64_t i = 0; i < rank; ++i)
+    count *= dims[i];
+  return count;
+}
+
+lowbit_model *lowbit_model_create(char *error, size_t error_size) {
+  lowbit_model *model = calloc(1, sizeof *model);
+  size_t length = strlen(lowbit_main_graph_signature);
+  char *text = model ? malloc(length + 1) : NULL;
+  int64_t lines = 0;
+  for (size_t i = 0; i < length; ++i)
+    lines += lowbit_main_graph_signature[i] == '\n';
+  lowbit_tensor_info *infos = text ? calloc(lines ? lines : 1, sizeof *infos) : NULL;
+  if (!infos) {
+    if (error && error_size)
+      snprintf(error, error_size, "lowbit_model_create: out of memory");
+    free(text);
+    free(model);
+    return NULL;
+  }
+  memcpy(text, lowbit_main_graph_signature, length + 1);
+  /* Inputs come first in the signature, then outputs. */
+  int64_t count = 0;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char *fields[4 + LOWBIT_MAX_RANK];
+    int n = 0;
+    for (char *p = line; *p && n < 4 + LOWBIT_MAX_RANK;) {
+      fields[n++] = p;
+      while (*p && *p != ' ')
+        ++p;
+      if (*p)
+        *p++ = '\0';
+    }
+    lowbit_tensor_info *info = &infos[count++];
+    info->name = fields[1];
+    info->dtype = parse_dtype(fields[2]);
+    info->rank = atoll(fields[3]);
+    for (int64_t d = 0; d < info->rank && d < LOWBIT_MAX_RANK; ++d)
+      info->dims[d] = atoll(fields[4 + d]);
+    if (strcmp(fields[0], "in") == 0)
+      model->num_inputs++;
+    else
+      model->num_outputs++;
+  }
+  model->inputs = infos;
+  model->outputs = infos + model->num_inputs;
+  model->names = text;
+  model->num_threads = 1;
+  return model;
+}
+
+void lowbit_model_destroy(lowbit_model *model) {
+  if (!model)
+    return;
+  free(model->inputs);
+  free(model->names);
+  free(model);
+}
+
+int64_t lowbit_model_num_inputs(const lowbit_model *model) { return model ? model->num_inputs : 0; }
+int64_t lowbit_model_num_outputs(const lowbit_model *model) { return model ? model->num_outputs : 0; }
+
+static lowbit_status get_info(const lowbit_tensor_info *infos, int64_t count, int64_t index,
+                              lowbit_tensor_info *info) {
+  if (!infos || !info || index < 0 || index >= count)
+    return LOWBIT_INVALID_ARGUMENT;
+  *info = infos[index];
+  return LOWBIT_OK;
+}
+
+lowbit_status lowbit_model_input_info(const lowbit_model *model, int64_t index,
+                                      lowbit_tensor_info *info) {
+  return model ? get_info(model->inputs, model->num_inputs, index, info) : LOWBIT_INVALID_ARGUMENT;
+}
+
+lowbit_status lowbit_model_output_info(const lowbit_model *model, int64_t index,
+                                       lowbit_tensor_info *info) {
+  return model ? get_info(model->outputs, model->num_outputs, index, info)
+               : LOWBIT_INVALID_ARGUMENT;
+}
+
+lowbit_status lowbit_model_set_num_threads(lowbit_model *model, int num_threads) {
+  if (!model)
+    return LOWBIT_INVALID_ARGUMENT;
+  if (num_threads < 1)
+    return fail(model, LOWBIT_INVALID_ARGUMENT, "num_threads must be at least 1, got %d",
+                num_threads);
+  model->num_threads = num_threads;
+  return LOWBIT_OK;
+}
+
+const char *lowbit_model_last_error(const lowbit_model *model) {
+  return model ? model->error : "no model (NULL)";
+}
+
+void lowbit_tensor_release(lowbit_tensor *tensor) {
+  if (!tensor)
+    return;
+  if (tensor->owned)
+    free(tensor->data);
+  tensor->data = NULL;
+  tensor->owned = 0;
+}
+
+/* Checks `tensor` against `info`; the message names the tensor. */
+static lowbit_status check_tensor(lowbit_model *model, const lowbit_tensor_info *info,
+                                  const lowbit_tensor *tensor, const char *what) {
+  if (info->dtype == LOWBIT_UNSUPPORTED)
+    return fail(model, LOWBIT_TYPE_MISMATCH, "%s '%s': its element type is not supported by the C API",
+                what, info->name);
+  if (tensor->dtype != info->dtype)
+    return fail(model, LOWBIT_TYPE_MISMATCH, "%s '%s': dtype %d given, the model takes %d", what,
+                info->name, (int)tensor->dtype, (int)info->dtype);
+  if (tensor->rank != info->rank)
+    return fail(model, LOWBIT_TYPE_MISMATCH, "%s '%s': rank %lld given, the model takes %lld",
+                what, info->name, (long long)tensor->rank, (long long)info->rank);
+  for (int64_t d = 0; d < info->rank; ++d) {
+    if (tensor->dims[d] < 0 || (info->dims[d] >= 0 && tensor->dims[d] != info->dims[d]))
+      return fail(model, LOWBIT_TYPE_MISMATCH,
+                  "%s '%s': size %lld at dimension %lld, the model takes %lld", what, info->name,
+                  (long long)tensor->dims[d], (long long)d, (long long)info->dims[d]);
+  }
+  return LOWBIT_OK;
+}
+
+lowbit_status lowbit_model_run(lowbit_model *model, const lowbit_tensor *inputs,
+                               int64_t num_inputs, lowbit_tensor *outputs, int64_t num_outputs) {
+  if (!model)
+    return LOWBIT_INVALID_ARGUMENT;
+  model->error[0] = '\0';
+  if ((num_inputs && !inputs) || (num_outputs && !outputs))
+    return fail(model, LOWBIT_INVALID_ARGUMENT, "inputs or outputs is NULL");
+  if (num_inputs != model->num_inputs || num_outputs != model->num_outputs)
+    return fail(model, LOWBIT_INVALID_ARGUMENT,
+                "the model takes %lld inputs and gives %lld outputs; %lld and %lld given",
+                (long long)model->num_inputs, (long long)model->num_outputs,
+                (long long)num_inputs, (long long)num_outputs);
+
+  /* Match inputs to the model's order. */
+  const lowbit_tensor **ordered = calloc(num_inputs ? num_inputs : 1, sizeof *ordered);
+  if (!ordered)
+    return fail(model, LOWBIT_OUT_OF_MEMORY, "out of memory");
+  lowbit_status status = LOWBIT_OK;
+  for (int64_t i = 0; i < num_inputs && status == LOWBIT_OK; ++i) {
+    int64_t slot = i;
+    if (inputs[i].name) {
+      for (slot = 0; slot < model->num_inputs; ++slot)
+        if (strcmp(model->inputs[slot].name, inputs[i].name) == 0)
+          break;
+      if (slot == model->num_inputs) {
+        status = fail(model, LOWBIT_NOT_FOUND, "the model has no input '%s'", inputs[i].name);
+        break;
+      }
+    }
+    if (ordered[slot])
+      status = fail(model, LOWBIT_INVALID_ARGUMENT, "input '%s' is given twice",
+                    model->inputs[slot].name);
+    else
+      ordered[slot] = &inputs[i];
+  }
+  for (int64_t i = 0; i < num_inputs && status == LOWBIT_OK; ++i) {
+    status = check_tensor(model, &model->inputs[i], ordered[i], "input");
+    if (status == LOWBIT_OK && !ordered[i]->data && element_count(ordered[i]->rank, ordered[i]->dims))
+      status = fail(model, LOWBIT_INVALID_ARGUMENT, "input '%s': data is NULL", model->inputs[i].name);
+  }
+  if (status != LOWBIT_OK) {
+    free(ordered);
+    return status;
+  }
+
+  /* Descriptors: the results' first, then one per input. */
+  int64_t result_words = 0, input_words = 0;
+  for (int64_t i = 0; i < num_outputs; ++i)
+    result_words += 3 + 2 * model->outputs[i].rank;
+  for (int64_t i = 0; i < num_inputs; ++i)
+    input_words += 3 + 2 * model->inputs[i].rank;
+  int64_t *words = calloc(result_words + input_words + 1, sizeof *words);
+  void **args = calloc(1 + num_inputs, sizeof *args);
+  if (!words || !args) {
+    free(words);
+    free(args);
+    free(ordered);
+    return fail(model, LOWBIT_OUT_OF_MEMORY, "out of memory");
+  }
+  static char empty; /* the address of zero-size inputs */
+  args[0] = words;
+  int64_t *cursor = words + result_words;
+  for (int64_t i = 0; i < num_inputs; ++i) {
+    const lowbit_tensor *t = ordered[i];
+    int64_t rank = t->rank, stride = 1;
+    intptr_t data = (intptr_t)(t->data ? t->data : &empty);
+    cursor[0] = cursor[1] = (int64_t)data;
+    cursor[2] = 0;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      cursor[3 + d] = t->dims[d];
+      cursor[3 + rank + d] = stride;
+      stride *= t->dims[d] ? t->dims[d] : 1;
+    }
+    args[1 + i] = cursor;
+    cursor += 3 + 2 * rank;
+  }
+  free(ordered);
+
+  lowbit_main_graph_packed(args);
+
+  /* Copy each result out (honouring its strides) and free it. */
+  int64_t *result = words;
+  for (int64_t i = 0; i < num_outputs; ++i) {
+    const lowbit_tensor_info *info = &model->outputs[i];
+    int64_t rank = info->rank;
+    char *allocated = (char *)(intptr_t)result[0], *aligned = (char *)(intptr_t)result[1];
+    const int64_t *sizes = result + 3, *strides = result + 3 + rank;
+    size_t element = lowbit_dtype_size(info->dtype);
+    lowbit_tensor *out = &outputs[i];
+    int64_t count = element_count(rank, sizes);
+    if (status == LOWBIT_OK && out->data) {
+      if (out->rank != rank || out->dtype != info->dtype ||
+          memcmp(out->dims, sizes, rank * sizeof(int64_t)) != 0)
+        status = fail(model, LOWBIT_TYPE_MISMATCH,
+                      "output '%s': the buffer given does not have the result's dtype and shape",
+                      info->name);
+    } else if (status == LOWBIT_OK) {
+      out->data = malloc(count * element > 0 ? count * element : 1);
+      out->owned = 1;
+      if (!out->data)
+        status = fail(model, LOWBIT_OUT_OF_MEMORY, "out of memory for output '%s'", info->name);
+    }
+    if (status == LOWBIT_OK) {
+      out->name = info->name;
+      out->dtype = info->dtype;
+      out->rank = rank;
+      memcpy(out->dims, sizes, rank * sizeof(int64_t));
+      int64_t index[LOWBIT_MAX_RANK] = {0}, offset = result[2];
+      for (int64_t n = 0; n < count; ++n) {
+        memcpy((char *)out->data + n * element, aligned + offset * element, element);
+        for (int64_t d = rank - 1; d >= 0; --d) {
+          offset += strides[d];
+          if (++index[d] < sizes[d])
+            break;
+          offset -= strides[d] * sizes[d];
+          index[d] = 0;
+        }
+      }
+    }
+    /* Free each allocation once (two results may share one). */
+    int shared = 0;
+    for (int64_t j = 0, *other = words; j < i; ++j) {
+      if ((char *)(intptr_t)other[0] == allocated)
+        shared = 1;
+      other += 3 + 2 * model->outputs[j].rank;
+    }
+    if (!shared)
+      free(allocated);
+    result += 3 + 2 * rank;
+  }
+  free(words);
+  free(args);
+  return status;
+}

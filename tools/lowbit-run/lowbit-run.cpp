@@ -1,0 +1,544 @@
+//===- lowbit-run.cpp - Run a compiled lowbit model -----------------------===//
+//
+// lowbit-run MODEL.so [--input NAME=FILE.npy ...] [--output-dir DIR]
+//            [--bench] [--perplexity=TOKENS.txt [--chunk=N]]
+//            [--generate=N --prompt=IDS]
+//
+// Loads a library built by `lowbitc --emit=lib` and drives it through its C
+// API (lowbit-c/Runtime.h) only. See --help.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit-c/Runtime.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <dlfcn.h>
+#include <unistd.h>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+const char *kUsage = R"(usage: lowbit-run MODEL.so [options]
+
+Runs a model compiled with `lowbitc --emit=lib` through its C API.
+
+  --input NAME=FILE.npy   an input from a .npy file (repeatable); inputs not
+                          given are generated deterministically: dynamic sizes
+                          are 1 (0 for the sequence axis of past.* KV-cache
+                          inputs), values uniform in [-1, 1) (floats) or 0/1
+  --output-dir DIR        write each output to DIR/<name>.npy
+  --bench                 time the run: warm-up, then repeats; prints the
+                          median and the spread (min, max) in milliseconds
+  --warmup N, --repeats N bench settings (default 3 and 20)
+  --perplexity=FILE       a language model's perplexity on FILE (one sequence
+                          of token ids per line): prints
+                          `perplexity: <value> tokens: <count>`
+  --chunk=N               with --perplexity: feed each sequence N tokens at a
+                          time through the KV cache (1 = pure decode); 0, the
+                          default, runs it as one prompt
+  --max-len=N             with --perplexity: use the first N tokens of each
+                          sequence (default 512)
+  --generate=N            greedy decoding of N tokens through the KV cache
+  --prompt=IDS            the prompt for --generate (ids separated by spaces or
+                          commas; default "1", BOS)
+  --threads N             threads the model may use (default 1)
+  --help                  this text
+
+Language-model modes need inputs input_ids and past.L.key/value and outputs
+logits and present.L.key/value, as the PyTorch exporter writes them.
+)";
+
+struct Api {
+  void *handle = nullptr;
+  decltype(&lowbit_model_create) create;
+  decltype(&lowbit_model_destroy) destroy;
+  decltype(&lowbit_model_num_inputs) numInputs;
+  decltype(&lowbit_model_num_outputs) numOutputs;
+  decltype(&lowbit_model_input_info) inputInfo;
+  decltype(&lowbit_model_output_info) outputInfo;
+  decltype(&lowbit_model_set_num_threads) setNumThreads;
+  decltype(&lowbit_model_run) run;
+  decltype(&lowbit_model_last_error) lastError;
+  decltype(&lowbit_tensor_release) release;
+
+  bool load(const std::string &path, std::string &error) {
+    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+      error = dlerror();
+      return false;
+    }
+    auto get = [&](auto &fn, const char *name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(handle, name));
+      if (!fn)
+        error = std::string("not a lowbit model library: no symbol ") + name;
+      return fn != nullptr;
+    };
+    return get(create, "lowbit_model_create") && get(destroy, "lowbit_model_destroy") &&
+           get(numInputs, "lowbit_model_num_inputs") &&
+           get(numOutputs, "lowbit_model_num_outputs") &&
+           get(inputInfo, "lowbit_model_input_info") &&
+           get(outputInfo, "lowbit_model_output_info") &&
+           get(setNumThreads, "lowbit_model_set_num_threads") && get(run, "lowbit_model_run") &&
+           get(lastError, "lowbit_model_last_error") && get(release, "lowbit_tensor_release");
+  }
+};
+
+/// A tensor with its own storage.
+struct Tensor {
+  std::string name;
+  lowbit_dtype dtype = LOWBIT_F32;
+  std::vector<int64_t> dims;
+  std::vector<char> data;
+
+  int64_t count() const {
+    int64_t n = 1;
+    for (int64_t d : dims)
+      n *= d;
+    return n;
+  }
+  lowbit_tensor view() const {
+    lowbit_tensor t{};
+    t.name = name.c_str();
+    t.dtype = dtype;
+    t.rank = dims.size();
+    std::copy(dims.begin(), dims.end(), t.dims);
+    t.data = const_cast<char *>(data.data());
+    return t;
+  }
+  static Tensor from(const lowbit_tensor &t) {
+    Tensor out{t.name ? t.name : "", t.dtype, std::vector<int64_t>(t.dims, t.dims + t.rank), {}};
+    out.data.assign(static_cast<char *>(t.data),
+                    static_cast<char *>(t.data) + out.count() * lowbit_dtype_size_local(t.dtype));
+    return out;
+  }
+  static size_t lowbit_dtype_size_local(lowbit_dtype dtype) {
+    switch (dtype) {
+    case LOWBIT_F64: case LOWBIT_I64: return 8;
+    case LOWBIT_F32: case LOWBIT_I32: return 4;
+    case LOWBIT_F16: case LOWBIT_BF16: case LOWBIT_I16: return 2;
+    default: return 1;
+    }
+  }
+  template <typename T> T *as() { return reinterpret_cast<T *>(data.data()); }
+  template <typename T> const T *as() const { return reinterpret_cast<const T *>(data.data()); }
+};
+
+//===----------------------------------------------------------------------===//
+// .npy files (version 1, C order)
+//===----------------------------------------------------------------------===//
+
+const std::map<std::string, lowbit_dtype> kNpyTypes = {
+    {"<f4", LOWBIT_F32}, {"<f8", LOWBIT_F64}, {"<f2", LOWBIT_F16}, {"<i8", LOWBIT_I64},
+    {"<i4", LOWBIT_I32}, {"<i2", LOWBIT_I16}, {"|i1", LOWBIT_I8},  {"|u1", LOWBIT_U8},
+    {"|b1", LOWBIT_BOOL}};
+
+bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return error = "cannot open " + path, false;
+  char magic[8];
+  in.read(magic, 8);
+  if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0)
+    return error = path + ": not a .npy file", false;
+  uint32_t headerLength = 0;
+  if (magic[6] == 1) {
+    uint16_t length;
+    in.read(reinterpret_cast<char *>(&length), 2);
+    headerLength = length;
+  } else {
+    in.read(reinterpret_cast<char *>(&headerLength), 4);
+  }
+  std::string header(headerLength, '\0');
+  in.read(header.data(), headerLength);
+  auto field = [&](const std::string &key) {
+    size_t at = header.find("'" + key + "'");
+    return at == std::string::npos ? std::string() : header.substr(header.find(':', at) + 1);
+  };
+  std::string descr = field("descr");
+  descr = descr.substr(descr.find('\'') + 1);
+  descr = descr.substr(0, descr.find('\''));
+  if (!kNpyTypes.count(descr))
+    return error = path + ": unsupported dtype " + descr, false;
+  if (field("fortran_order").find("True") < field("fortran_order").find(','))
+    return error = path + ": Fortran-ordered arrays are not supported", false;
+  std::string shape = field("shape");
+  shape = shape.substr(shape.find('(') + 1, shape.find(')') - shape.find('(') - 1);
+  tensor.dims.clear();
+  std::stringstream dims(shape);
+  for (std::string item; std::getline(dims, item, ',');)
+    if (item.find_first_not_of(' ') != std::string::npos)
+      tensor.dims.push_back(std::stoll(item));
+  tensor.dtype = kNpyTypes.at(descr);
+  tensor.data.resize(tensor.count() * Tensor::lowbit_dtype_size_local(tensor.dtype));
+  in.read(tensor.data.data(), tensor.data.size());
+  if (!in && !tensor.data.empty())
+    return error = path + ": truncated data", false;
+  return true;
+}
+
+bool writeNpy(const std::string &path, const Tensor &tensor) {
+  std::string descr;
+  for (const auto &[name, dtype] : kNpyTypes)
+    if (dtype == tensor.dtype)
+      descr = name;
+  std::string shape = "(";
+  for (int64_t d : tensor.dims)
+    shape += std::to_string(d) + ", ";
+  if (tensor.dims.size() > 1)
+    shape.erase(shape.size() - 2);
+  else if (tensor.dims.size() == 1)
+    shape.erase(shape.size() - 1);
+  shape += ")";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  header.append(63 - (10 + header.size()) % 64, ' ');
+  header += '\n';
+  std::ofstream out(path, std::ios::binary);
+  uint16_t length = header.size();
+  out.write("\x93NUMPY\x01\x00", 8);
+  out.write(reinterpret_cast<const char *>(&length), 2);
+  out << header;
+  out.write(tensor.data.data(), tensor.data.size());
+  return bool(out);
+}
+
+//===----------------------------------------------------------------------===//
+// The model
+//===----------------------------------------------------------------------===//
+
+class Runner {
+public:
+  Runner(Api &api, lowbit_model *model) : api(api), model(model) {
+    for (int64_t i = 0; i < api.numInputs(model); ++i) {
+      lowbit_tensor_info info;
+      api.inputInfo(model, i, &info);
+      inputs.push_back(info);
+    }
+    for (int64_t i = 0; i < api.numOutputs(model); ++i) {
+      lowbit_tensor_info info;
+      api.outputInfo(model, i, &info);
+      outputs.push_back(info);
+    }
+  }
+
+  /// Runs with `feeds` (by name); returns the outputs by name.
+  bool run(const std::map<std::string, Tensor> &feeds, std::map<std::string, Tensor> &results) {
+    std::vector<lowbit_tensor> in, out(outputs.size());
+    for (const auto &info : inputs) {
+      auto it = feeds.find(info.name);
+      if (it == feeds.end()) {
+        std::fprintf(stderr, "lowbit-run: no value for input '%s'\n", info.name);
+        return false;
+      }
+      in.push_back(it->second.view());
+    }
+    lowbit_status status = api.run(model, in.data(), in.size(), out.data(), out.size());
+    if (status == LOWBIT_OK)
+      for (auto &t : out)
+        results[t.name] = Tensor::from(t);
+    for (auto &t : out)
+      api.release(&t);
+    if (status != LOWBIT_OK) {
+      std::fprintf(stderr, "lowbit-run: %s\n", api.lastError(model));
+      return false;
+    }
+    return true;
+  }
+
+  /// A deterministic input for `info` (see --help).
+  static Tensor generated(const lowbit_tensor_info &info, uint64_t seed) {
+    Tensor t{info.name, info.dtype, {}, {}};
+    bool cache = std::strncmp(info.name, "past.", 5) == 0;
+    for (int64_t d = 0; d < info.rank; ++d)
+      t.dims.push_back(info.dims[d] >= 0 ? info.dims[d] : (cache && d == 2 ? 0 : 1));
+    t.data.resize(t.count() * Tensor::lowbit_dtype_size_local(t.dtype));
+    uint64_t state = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    for (int64_t i = 0; i < t.count(); ++i) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      double u = double(state >> 11) / double(1ULL << 53);
+      switch (t.dtype) {
+      case LOWBIT_F32: t.as<float>()[i] = float(2 * u - 1); break;
+      case LOWBIT_F64: t.as<double>()[i] = 2 * u - 1; break;
+      case LOWBIT_I64: t.as<int64_t>()[i] = u < 0.5 ? 0 : 1; break;
+      case LOWBIT_I32: t.as<int32_t>()[i] = u < 0.5 ? 0 : 1; break;
+      default: t.data[i * Tensor::lowbit_dtype_size_local(t.dtype)] = u < 0.5 ? 0 : 1; break;
+      }
+    }
+    return t;
+  }
+
+  bool isLanguageModel() const {
+    bool ids = false, logits = false;
+    for (const auto &i : inputs)
+      ids |= std::strcmp(i.name, "input_ids") == 0;
+    for (const auto &o : outputs)
+      logits |= std::strcmp(o.name, "logits") == 0;
+    return ids && logits;
+  }
+
+  /// Feeds for a language model: `ids` [1, n] and the cache (empty or given).
+  std::map<std::string, Tensor> lmFeeds(const std::vector<int64_t> &ids,
+                                        const std::map<std::string, Tensor> *presents) {
+    std::map<std::string, Tensor> feeds;
+    Tensor t{"input_ids", LOWBIT_I64, {1, int64_t(ids.size())}, {}};
+    t.data.resize(ids.size() * 8);
+    std::memcpy(t.data.data(), ids.data(), t.data.size());
+    feeds["input_ids"] = t;
+    for (const auto &info : inputs) {
+      std::string name = info.name;
+      if (name.rfind("past.", 0) != 0)
+        continue;
+      if (presents) {
+        Tensor p = presents->at("present." + name.substr(5));
+        p.name = name;
+        feeds[name] = p;
+      } else {
+        feeds[name] = generated(info, 0);
+      }
+    }
+    return feeds;
+  }
+
+  Api &api;
+  lowbit_model *model;
+  std::vector<lowbit_tensor_info> inputs, outputs;
+};
+
+std::vector<int64_t> parseIds(const std::string &text) {
+  std::vector<int64_t> ids;
+  std::string item;
+  for (char c : text + " ") {
+    if (c == ' ' || c == ',' || c == '\t') {
+      if (!item.empty())
+        ids.push_back(std::stoll(item));
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  return ids;
+}
+
+/// log-softmax(row)[target] in double precision.
+double logProbability(const float *row, int64_t vocab, int64_t target) {
+  double top = *std::max_element(row, row + vocab), sum = 0;
+  for (int64_t v = 0; v < vocab; ++v)
+    sum += std::exp(double(row[v]) - top);
+  return double(row[target]) - top - std::log(sum);
+}
+
+int perplexity(Runner &runner, const std::string &path, int64_t chunk, int64_t maxLength) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "lowbit-run: cannot open %s\n", path.c_str());
+    return 1;
+  }
+  double nll = 0;
+  int64_t tokens = 0, sequences = 0;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<int64_t> ids = parseIds(line);
+    if (ids.size() > size_t(maxLength))
+      ids.resize(maxLength);
+    if (ids.size() < 2)
+      continue;
+    std::map<std::string, Tensor> results;
+    int64_t step = chunk > 0 ? chunk : ids.size();
+    for (size_t start = 0; start + 1 < ids.size(); start += step) {
+      size_t end = std::min(ids.size() - 1, start + step); // predict up to the last token
+      std::vector<int64_t> piece(ids.begin() + start, ids.begin() + end);
+      auto feeds = runner.lmFeeds(piece, start == 0 ? nullptr : &results);
+      std::map<std::string, Tensor> next;
+      if (!runner.run(feeds, next))
+        return 1;
+      const Tensor &logits = next.at("logits");
+      int64_t vocab = logits.dims.back();
+      for (size_t i = 0; i < piece.size(); ++i)
+        nll -= logProbability(logits.as<float>() + i * vocab, vocab, ids[start + i + 1]);
+      tokens += piece.size();
+      results = std::move(next);
+    }
+    ++sequences;
+    if (isatty(fileno(stderr)))
+      std::fprintf(stderr, "\rlowbit-run: %lld sequences, %lld tokens", (long long)sequences,
+                   (long long)tokens);
+  }
+  if (isatty(fileno(stderr)))
+    std::fprintf(stderr, "\n");
+  std::printf("perplexity: %.4f tokens: %lld\n", std::exp(nll / tokens), (long long)tokens);
+  return 0;
+}
+
+int generate(Runner &runner, int64_t count, const std::vector<int64_t> &prompt) {
+  std::vector<int64_t> tokens = prompt, piece = prompt;
+  std::map<std::string, Tensor> results;
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t step = 0; step < count; ++step) {
+    auto feeds = runner.lmFeeds(piece, step == 0 ? nullptr : &results);
+    std::map<std::string, Tensor> next;
+    if (!runner.run(feeds, next))
+      return 1;
+    const Tensor &logits = next.at("logits");
+    int64_t vocab = logits.dims.back(), rows = logits.dims[1];
+    const float *last = logits.as<float>() + (rows - 1) * vocab;
+    int64_t token = std::max_element(last, last + vocab) - last;
+    tokens.push_back(token);
+    piece = {token};
+    results = std::move(next);
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t i = prompt.size(); i < tokens.size(); ++i)
+    std::printf("%s%lld", i == prompt.size() ? "" : " ", (long long)tokens[i]);
+  std::printf("\ntokens/s: %.1f\n", count / seconds);
+  return 0;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string library, outputDir, perplexityFile, prompt = "1";
+  std::vector<std::pair<std::string, std::string>> inputFiles;
+  bool bench = false;
+  int64_t warmup = 3, repeats = 20, chunk = 0, maxLength = 512, generateCount = -1, threads = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const std::string &flag) -> std::string {
+      if (arg.rfind(flag + "=", 0) == 0)
+        return arg.substr(flag.size() + 1);
+      if (arg == flag && i + 1 < argc)
+        return argv[++i];
+      std::fprintf(stderr, "lowbit-run: %s needs a value\n", flag.c_str());
+      std::exit(1);
+    };
+    auto is = [&](const std::string &flag) { return arg == flag || arg.rfind(flag + "=", 0) == 0; };
+    if (arg == "--help" || arg == "-h") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else if (is("--input")) {
+      std::string spec = value("--input");
+      size_t eq = spec.find('=');
+      if (eq == std::string::npos) {
+        std::fprintf(stderr, "lowbit-run: --input takes NAME=FILE.npy\n");
+        return 1;
+      }
+      inputFiles.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+    } else if (is("--output-dir")) {
+      outputDir = value("--output-dir");
+    } else if (arg == "--bench") {
+      bench = true;
+    } else if (is("--warmup")) {
+      warmup = std::stoll(value("--warmup"));
+    } else if (is("--repeats")) {
+      repeats = std::max<int64_t>(1, std::stoll(value("--repeats")));
+    } else if (is("--perplexity")) {
+      perplexityFile = value("--perplexity");
+    } else if (is("--chunk")) {
+      chunk = std::stoll(value("--chunk"));
+    } else if (is("--max-len")) {
+      maxLength = std::stoll(value("--max-len"));
+    } else if (is("--generate")) {
+      generateCount = std::stoll(value("--generate"));
+    } else if (is("--prompt")) {
+      prompt = value("--prompt");
+    } else if (is("--threads")) {
+      threads = std::stoll(value("--threads"));
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::fprintf(stderr, "lowbit-run: unknown option %s (see --help)\n", arg.c_str());
+      return 1;
+    } else if (library.empty()) {
+      library = arg;
+    } else {
+      std::fprintf(stderr, "lowbit-run: more than one model given\n");
+      return 1;
+    }
+  }
+  if (library.empty()) {
+    std::fprintf(stderr, "lowbit-run: no model library given (see --help)\n");
+    return 1;
+  }
+  if (library.find('/') == std::string::npos)
+    library = "./" + library; // dlopen searches the library path otherwise
+  Api api;
+  std::string error;
+  if (!api.load(library, error)) {
+    std::fprintf(stderr, "lowbit-run: %s: %s\n", library.c_str(), error.c_str());
+    return 1;
+  }
+  char message[256];
+  lowbit_model *model = api.create(message, sizeof message);
+  if (!model) {
+    std::fprintf(stderr, "lowbit-run: %s\n", message);
+    return 1;
+  }
+  std::unique_ptr<lowbit_model, void (*)(lowbit_model *)> owner(model, api.destroy);
+  if (api.setNumThreads(model, int(threads)) != LOWBIT_OK) {
+    std::fprintf(stderr, "lowbit-run: %s\n", api.lastError(model));
+    return 1;
+  }
+  Runner runner(api, model);
+
+  if (!perplexityFile.empty() || generateCount >= 0) {
+    if (!runner.isLanguageModel()) {
+      std::fprintf(stderr, "lowbit-run: --perplexity and --generate need a language model "
+                           "(input_ids -> logits)\n");
+      return 1;
+    }
+    if (!perplexityFile.empty())
+      return perplexity(runner, perplexityFile, chunk, maxLength);
+    return generate(runner, generateCount, parseIds(prompt));
+  }
+
+  std::map<std::string, Tensor> feeds;
+  for (const auto &[name, file] : inputFiles) {
+    Tensor t;
+    if (!readNpy(file, t, error)) {
+      std::fprintf(stderr, "lowbit-run: %s\n", error.c_str());
+      return 1;
+    }
+    t.name = name;
+    feeds[name] = std::move(t);
+  }
+  for (size_t i = 0; i < runner.inputs.size(); ++i)
+    if (!feeds.count(runner.inputs[i].name))
+      feeds[runner.inputs[i].name] = Runner::generated(runner.inputs[i], i + 1);
+
+  std::map<std::string, Tensor> results;
+  if (!runner.run(feeds, results))
+    return 1;
+  if (bench) {
+    for (int64_t i = 0; i < warmup; ++i)
+      runner.run(feeds, results);
+    std::vector<double> times;
+    for (int64_t i = 0; i < repeats; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      if (!runner.run(feeds, results))
+        return 1;
+      times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(times.begin(), times.end());
+    std::printf("bench: median %.3f ms, min %.3f ms, max %.3f ms over %lld runs (%lld warm-up)\n",
+                times[times.size() / 2], times.front(), times.back(), (long long)repeats,
+                (long long)warmup);
+  }
+  for (const auto &info : runner.outputs) {
+    const Tensor &t = results.at(info.name);
+    if (!outputDir.empty()) {
+      std::string path = outputDir + "/" + info.name + ".npy";
+      if (!writeNpy(path, t)) {
+        std::fprintf(stderr, "lowbit-run: cannot write %s\n", path.c_str());
+        return 1;
+      }
+    } else if (!bench) {
+      std::printf("%s: [", info.name);
+      for (size_t d = 0; d < t.dims.size(); ++d)
+        std::printf("%s%lld", d ? ", " : "", (long long)t.dims[d]);
+      std::printf("]\n");
+    }
+  }
+  return 0;
+}
