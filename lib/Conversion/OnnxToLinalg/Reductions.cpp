@@ -225,12 +225,16 @@ struct LayerNormLowering : OpRewritePattern<onnx::LayerNormalizationOp> {
 };
 
 /// A contraction C[batch..., m, n] = sum_k A[batch..., m, k] * B[batch..., k, n]
-/// as one linalg.generic; batch dimensions broadcast through the maps.
+/// as one linalg.generic; batch dimensions broadcast through the maps. The
+/// loops run (batch..., m, k, n): with n innermost, B and C are read and
+/// written along rows and the inner loop vectorizes without reassociating
+/// the reduction.
 Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensorType resultType,
                   bool transposeLhs, bool transposeRhs) {
   MLIRContext *context = b.getContext();
   auto lhsType = cast<RankedTensorType>(lhs.getType()), rhsType = cast<RankedTensorType>(rhs.getType());
-  int64_t rank = resultType.getRank(), k = rank; // loops: result dims, then k
+  int64_t rank = resultType.getRank();
+  int64_t mLoop = rank - 2, kLoop = rank - 1, nLoop = rank; // loops: batch..., m, k, n
   auto dim = [&](int64_t i) { return getAffineDimExpr(i, context); };
   auto operandMap = [&](RankedTensorType type, bool isLhs, bool transpose) {
     SmallVector<AffineExpr> exprs;
@@ -239,19 +243,21 @@ Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensor
       bool broadcast = type.getDimSize(i) == 1 && resultType.getDimSize(offset + i) != 1;
       exprs.push_back(broadcast ? getAffineConstantExpr(0, context) : dim(offset + i));
     }
-    AffineExpr outer = isLhs ? dim(rank - 2) : dim(rank - 1);
-    AffineExpr inner = dim(k);
+    AffineExpr outer = isLhs ? dim(mLoop) : dim(nLoop);
+    AffineExpr inner = dim(kLoop);
     bool outerFirst = isLhs != transpose;
     exprs.push_back(outerFirst ? outer : inner);
     exprs.push_back(outerFirst ? inner : outer);
     return AffineMap::get(rank + 1, 0, exprs, context);
   };
+  SmallVector<AffineExpr> resultExprs;
+  for (int64_t i = 0; i < rank - 2; ++i)
+    resultExprs.push_back(dim(i));
+  resultExprs.push_back(dim(mLoop));
+  resultExprs.push_back(dim(nLoop));
   SmallVector<AffineMap> maps{operandMap(lhsType, true, transposeLhs),
                               operandMap(rhsType, false, transposeRhs),
-                              AffineMap::get(rank + 1, 0,
-                                             llvm::to_vector(llvm::map_range(
-                                                 llvm::seq<int64_t>(0, rank), dim)),
-                                             context)};
+                              AffineMap::get(rank + 1, 0, resultExprs, context)};
   // Result sizes: batch from whichever operand has it, m from lhs, n from rhs.
   SmallVector<OpFoldResult> lhsSizes = sizesOf(b, loc, lhs), rhsSizes = sizesOf(b, loc, rhs);
   SmallVector<OpFoldResult> sizes;
@@ -269,8 +275,8 @@ Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensor
   sizes.push_back(rhsSizes[transposeRhs ? rr - 2 : rr - 1]);
   Type element = resultType.getElementType();
   Value init = filledTensor(b, loc, resultType, sizes, scalarConstant(b, loc, element, 0));
-  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-  iterators.push_back(utils::IteratorType::reduction);
+  SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
+  iterators[kLoop] = utils::IteratorType::reduction;
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{resultType}, ValueRange{lhs, rhs}, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nested, Location l, ValueRange args) {
