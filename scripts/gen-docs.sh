@@ -10,5 +10,6 @@ mkdir -p docs/Dialects docs/Passes
 cp "$BUILD_DIR/docs/Dialects/OnnxDialect.md" docs/Dialects/OnnxDialect.md
 cp "$BUILD_DIR/docs/Passes/OnnxPasses.md" docs/Passes/OnnxPasses.md
 cp "$BUILD_DIR/docs/Passes/ConversionPasses.md" docs/Passes/ConversionPasses.md
+cp "$BUILD_DIR/docs/Passes/TransformsPasses.md" docs/Passes/TransformsPasses.md
 python3 scripts/supported_ops_md.py "$BUILD_DIR/bin/lowbitc" > docs/SupportedOps.md
 echo "gen-docs: wrote docs/Dialects/OnnxDialect.md docs/Passes/OnnxPasses.md docs/SupportedOps.md" >&2

@@ -4,6 +4,7 @@
 
 #include "lowbit/Conversion/Passes.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
+#include "lowbit/Transforms/Passes.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
@@ -37,6 +38,7 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addNestedPass<func::FuncOp>(createTileContractionsPass());
   pm.addPass(createCanonicalizerPass());
   // Tensors -> buffers; function arguments and results become plain
   // (identity-layout) memrefs, the calling convention of the runtime.
@@ -64,7 +66,7 @@ void lowbit::registerPipelines() {
   mlir::PassPipelineRegistration<>(
       "lowbit-cpu-codegen-pipeline",
       "onnx dialect to the LLVM dialect for the host CPU: convert-onnx-to-linalg, "
-      "elementwise fusion, one-shot bufferization, loops, LLVM",
+      "elementwise fusion, contraction tiling, one-shot bufferization, loops, LLVM",
       populateCpuCodegenPipeline);
   mlir::PassPipelineRegistration<>(
       "lowbit-onnx-cleanup-pipeline",

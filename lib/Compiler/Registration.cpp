@@ -4,6 +4,7 @@
 
 #include "lowbit/Compiler/Pipelines.h"
 #include "lowbit/Conversion/Passes.h"
+#include "lowbit/Transforms/Passes.h"
 #include "lowbit/Dialect/Onnx/IR/Onnx.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -14,9 +15,11 @@
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Linalg/Transforms/TilingInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/AllocationOpInterfaceImpl.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -37,6 +40,8 @@ void lowbit::registerAllDialects(mlir::DialectRegistry &registry) {
   // What one-shot bufferization and buffer deallocation need of each dialect.
   mlir::arith::registerBufferizableOpInterfaceExternalModels(registry);
   mlir::linalg::registerBufferizableOpInterfaceExternalModels(registry);
+  mlir::linalg::registerTilingInterfaceExternalModels(registry);
+  mlir::scf::registerBufferizableOpInterfaceExternalModels(registry);
   mlir::tensor::registerBufferizableOpInterfaceExternalModels(registry);
   mlir::bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(registry);
   mlir::memref::registerAllocationOpInterfaceExternalModels(registry);
@@ -45,6 +50,7 @@ void lowbit::registerAllDialects(mlir::DialectRegistry &registry) {
 void lowbit::registerAllPasses() {
   onnx::registerOnnxPasses();
   registerLowbitConversionPasses();
+  registerLowbitTransformsPasses();
   registerPipelines();
   // The upstream passes our pipelines are made of, for lowbit-opt.
   mlir::bufferization::registerBufferizationPasses();

@@ -226,15 +226,17 @@ struct LayerNormLowering : OpRewritePattern<onnx::LayerNormalizationOp> {
 
 /// A contraction C[batch..., m, n] = sum_k A[batch..., m, k] * B[batch..., k, n]
 /// as one linalg.generic; batch dimensions broadcast through the maps. The
-/// loops run (batch..., m, k, n): with n innermost, B and C are read and
+/// loops run (batch..., k, m, n): with n innermost, B and C are read and
 /// written along rows and the inner loop vectorizes without reassociating
-/// the reduction.
+/// the reduction; with k outside m, each row of B is loaded once for all the
+/// rows of A (lowbit-tile-contractions then tiles m so that the rows of C in
+/// flight stay in cache). The op is marked `lowbit.contraction` for that pass.
 Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensorType resultType,
                   bool transposeLhs, bool transposeRhs) {
   MLIRContext *context = b.getContext();
   auto lhsType = cast<RankedTensorType>(lhs.getType()), rhsType = cast<RankedTensorType>(rhs.getType());
   int64_t rank = resultType.getRank();
-  int64_t mLoop = rank - 2, kLoop = rank - 1, nLoop = rank; // loops: batch..., m, k, n
+  int64_t kLoop = rank - 2, mLoop = rank - 1, nLoop = rank; // loops: batch..., k, m, n
   auto dim = [&](int64_t i) { return getAffineDimExpr(i, context); };
   auto operandMap = [&](RankedTensorType type, bool isLhs, bool transpose) {
     SmallVector<AffineExpr> exprs;
@@ -282,6 +284,7 @@ Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensor
       [&](OpBuilder &nested, Location l, ValueRange args) {
         linalg::YieldOp::create(nested, l, add(nested, l, args[2], mul(nested, l, args[0], args[1])));
       });
+  generic->setAttr("lowbit.contraction", b.getUnitAttr());
   return generic.getResult(0);
 }
 

@@ -25,15 +25,16 @@ func.func @add_broadcast(%x: tensor<?x?x8xf32>, %b: tensor<8xf32>, %m: tensor<?x
 // -----
 
 // MatMul of activations by a 2-D weight: one contraction, the weight's map
-// has no batch dimensions; the loops are (batch, m, k, n), k the reduction,
+// has no batch dimensions; the loops are (batch, k, m, n), k the reduction,
 // so that the innermost loop walks rows of the weight and the result.
-// CHECK-DAG: #[[A:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
-// CHECK-DAG: #[[W:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
-// CHECK-DAG: #[[C:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[A:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
+// CHECK-DAG: #[[W:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
+// CHECK-DAG: #[[C:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
 // CHECK-LABEL: func @matmul
 // CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK: %[[ACC:.*]] = linalg.fill ins(%[[ZERO]] : f32)
-// CHECK: linalg.generic {indexing_maps = [#[[A]], #[[W]], #[[C]]], iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
+// CHECK: linalg.generic {indexing_maps = [#[[A]], #[[W]], #[[C]]], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+// CHECK-SAME: lowbit.contraction
 // CHECK: arith.mulf
 // CHECK: arith.addf
 func.func @matmul(%x: tensor<?x?x64xf32>, %w: tensor<64x172xf32>) -> tensor<?x?x172xf32> {
