@@ -47,7 +47,9 @@ cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"), cl::cat(category));
 cl::opt<Emit> emit(
     "emit", cl::desc("What to produce"), cl::init(Emit::OnnxIR), cl::cat(category),
-    cl::values(clEnumValN(Emit::OnnxIR, "onnx-ir", "the imported onnx dialect IR (default)"),
+    cl::values(clEnumValN(Emit::OnnxIR, "onnx-ir",
+                          "the imported onnx dialect IR (the default, unless -o ends in "
+                          ".so, .o or .ll, which choose lib, obj and llvm-ir)"),
                clEnumValN(Emit::LowbitIR, "lowbit-ir", "IR after quantization (not yet)"),
                clEnumValN(Emit::LLVMIR, "llvm-ir", "LLVM IR for the host CPU"),
                clEnumValN(Emit::Obj, "obj", "an object file for the host CPU"),
@@ -221,6 +223,16 @@ int main(int argc, char **argv) {
   if (inputFile.empty()) {
     llvm::errs() << "lowbitc: no input model (see lowbitc --help)\n";
     return 1;
+  }
+  // Without --emit, the output's extension says what to produce.
+  if (emit.getNumOccurrences() == 0) {
+    StringRef out(outputFile);
+    if (out.ends_with(".so"))
+      emit = Emit::Lib;
+    else if (out.ends_with(".o"))
+      emit = Emit::Obj;
+    else if (out.ends_with(".ll"))
+      emit = Emit::LLVMIR;
   }
   if (emit == Emit::LowbitIR || emit == Emit::Exe) {
     llvm::errs() << "lowbitc: --emit=" << emitName(emit)
