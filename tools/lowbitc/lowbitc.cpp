@@ -27,9 +27,12 @@
 #include "llvm/Support/Format.h"
 
 #include <chrono>
+
+#include "RuntimeHeader.inc"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -124,6 +127,37 @@ std::string describeSignature(func::FuncOp func) {
   return text;
 }
 
+/// Writes `<library without .so>.h` beside the library: the C API, headed
+/// by the model's inputs and outputs.
+bool writeHeader(StringRef signature) {
+  llvm::SmallString<128> path(outputFile);
+  llvm::sys::path::replace_extension(path, "h");
+  std::string error;
+  auto output = openOutputFile(path, &error);
+  if (!output) {
+    llvm::errs() << "lowbitc: " << error << "\n";
+    return false;
+  }
+  auto &os = output->os();
+  os << "/* " << llvm::sys::path::filename(path) << ": the C API of "
+     << llvm::sys::path::filename(outputFile) << ", compiled by lowbitc from "
+     << llvm::sys::path::filename(inputFile) << ".\n *\n";
+  llvm::SmallVector<StringRef> lines;
+  signature.split(lines, '\n', -1, false);
+  for (StringRef line : lines) {
+    llvm::SmallVector<StringRef> fields;
+    line.split(fields, ' ');
+    os << " * " << (fields[0] == "in" ? "input  " : "output ") << fields[1] << ": " << fields[2]
+       << " [";
+    for (size_t i = 4; i < fields.size(); ++i)
+      os << (i > 4 ? ", " : "") << (fields[i] == "-1" ? "?" : fields[i]);
+    os << "]\n";
+  }
+  os << " */\n\n" << kRuntimeHeader;
+  output->keep();
+  return true;
+}
+
 /// Lowers the cleaned-up onnx module for the host CPU and writes LLVM IR, an
 /// object file or a shared library. Output appears only on success.
 bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> elapsedMs) {
@@ -197,6 +231,8 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
     llvm::errs() << "lowbitc: " << (error.empty() ? "cannot write " + outputFile : error) << "\n";
     return false;
   }
+  if (!writeHeader(signature))
+    return false;
   if (!quiet)
     llvm::errs() << "lowbitc: wrote " << outputFile << " in " << llvm::format("%.0f", elapsedMs())
                  << " ms\n";
