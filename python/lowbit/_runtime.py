@@ -95,7 +95,7 @@ class Model:
             raise RuntimeError_(f"{_STATUS.get(status, status)}: {message}")
 
     def _check_input(self, spec, value):
-        array = np.ascontiguousarray(value)
+        array = np.asarray(value, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
         if spec.dtype is None:
             raise TypeError(f"input '{spec.name}': its element type cannot be passed through the C API")
         if array.dtype != spec.dtype:
