@@ -32,7 +32,7 @@ def _params():
         yield pytest.param(case, id=case.name, marks=marks)
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", list(_params()))
 def test_node_numerics(case, tmp_path):
     model_path = tmp_path / "model.onnx"
     onnx.save(case.model, str(model_path))

@@ -27,7 +27,8 @@ def ConvertOnnxToLinalgPass : Pass<"convert-onnx-to-linalg", "::mlir::func::Func
     Mul, Div, Pow, Equal, Less, Greater, And, Not, Where, Max, Min, Abs, Neg,
     Sqrt, Reciprocal, Exp, Log, Erf, Tanh, Sigmoid, Relu, Gelu, Clip),
     ReduceMean/Sum/Max with constant axes, Softmax, LogSoftmax,
-    RMSNormalization, LayerNormalization (Y only), MatMul (rank >= 2), Gemm,
+    RMSNormalization, LayerNormalization (Mean and InvStdDev in X's element
+    type), MatMul (rank >= 2), Gemm,
     Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Concat, Split, Slice
     (constant positive steps), Expand, ConstantOfShape, Range, Trilu, Gather.
     Floating-point and signless integer element types; unsigned integers and

@@ -180,46 +180,61 @@ struct RMSNormLowering : OpRewritePattern<onnx::RMSNormalizationOp> {
   }
 };
 
-/// LayerNormalization (result Y only): (x - mean) * rsqrt(var + eps) * scale + bias.
+/// LayerNormalization: Y = (x - mean) * rsqrt(var + eps) * scale + bias, and
+/// the optional Mean and InvStdDev results (x's leading sizes, 1 on each
+/// normalized axis) when they have x's element type.
 struct LayerNormLowering : OpRewritePattern<onnx::LayerNormalizationOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::LayerNormalizationOp op, PatternRewriter &rewriter) const override {
     auto resultType = rankedResult(op, 0, rewriter);
     if (failed(resultType) || !isFloat(resultType->getElementType()))
       return rewriter.notifyMatchFailure(op, "unknown rank or not float");
-    for (unsigned i = 1; i < op.getNumResults(); ++i)
-      if (!op.getResult(i).use_empty())
-        return rewriter.notifyMatchFailure(op, "Mean/InvStdDev results are not lowered yet");
-    Location loc = op.getLoc();
     Type element = resultType->getElementType();
+    for (unsigned i = 1; i < op.getNumResults(); ++i) {
+      auto statsType = dyn_cast<RankedTensorType>(op.getResult(i).getType());
+      if (!op.getResult(i).use_empty() && (!statsType || statsType.getElementType() != element))
+        return rewriter.notifyMatchFailure(op, "statistics in another element type");
+    }
+    Location loc = op.getLoc();
     SmallVector<int64_t> axes = trailingAxes(op.getAxis(), resultType->getRank());
     Value x = op.getX();
     Value zero = scalarConstant(rewriter, loc, element, 0);
     Value count = countAlong(rewriter, loc, x, axes, element);
     Value sum = reduceKeepDims(rewriter, loc, x, axes, zero, add);
-    Value centered = elementwise(rewriter, loc, *resultType, ValueRange{x, sum},
+    auto keptType = cast<RankedTensorType>(sum.getType());
+    Value mean = elementwise(rewriter, loc, keptType, ValueRange{sum},
+                             [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                               return arith::DivFOp::create(b, l, a[0], count);
+                             });
+    Value centered = elementwise(rewriter, loc, *resultType, ValueRange{x, mean},
                                  [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-                                   return arith::SubFOp::create(b, l, a[0], arith::DivFOp::create(b, l, a[1], count));
+                                   return arith::SubFOp::create(b, l, a[0], a[1]);
                                  });
     Value squares = elementwise(rewriter, loc, *resultType, ValueRange{centered},
                                 [](OpBuilder &b, Location l, ValueRange a) -> Value {
                                   return arith::MulFOp::create(b, l, a[0], a[0]);
                                 });
-    Value var = reduceKeepDims(rewriter, loc, squares, axes, zero, add);
+    Value squareSum = reduceKeepDims(rewriter, loc, squares, axes, zero, add);
     Value eps = scalarConstant(rewriter, loc, element, op.getEpsilon().convertToDouble());
-    SmallVector<Value> operands{centered, var, op.getScale()};
+    Value invStdDev = elementwise(rewriter, loc, keptType, ValueRange{squareSum},
+                                  [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                    Value var = arith::DivFOp::create(b, l, a[0], count);
+                                    return math::RsqrtOp::create(b, l, arith::AddFOp::create(b, l, var, eps));
+                                  });
+    SmallVector<Value> operands{centered, invStdDev, op.getScale()};
     if (op.getB())
       operands.push_back(op.getB());
-    Value result = elementwise(rewriter, loc, *resultType, operands,
-                               [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-                                 Value mean = arith::DivFOp::create(b, l, a[1], count);
-                                 Value inv = math::RsqrtOp::create(b, l, arith::AddFOp::create(b, l, mean, eps));
-                                 Value y = arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, a[0], inv), a[2]);
-                                 return a.size() > 3 ? arith::AddFOp::create(b, l, y, a[3]).getResult() : y;
-                               });
-    // The other results have no uses (checked above).
-    rewriter.replaceAllUsesWith(op.getResult(0), result);
-    rewriter.eraseOp(op);
+    Value y = elementwise(rewriter, loc, *resultType, operands,
+                          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                            Value scaled = arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, a[0], a[1]), a[2]);
+                            return a.size() > 3 ? arith::AddFOp::create(b, l, scaled, a[3]).getResult() : scaled;
+                          });
+    SmallVector<Value> replacements{y, mean, invStdDev};
+    replacements.resize(op.getNumResults());
+    for (unsigned i = 1; i < op.getNumResults(); ++i)
+      if (replacements[i].getType() != op.getResult(i).getType())
+        replacements[i] = tensor::CastOp::create(rewriter, loc, op.getResult(i).getType(), replacements[i]);
+    rewriter.replaceOp(op, replacements);
     return success();
   }
 };
