@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 BUILD_DIR=${LOWBIT_BUILD_DIR:-build}
+# ccache keys on paths relative to the checkout, so that every clone (CI's
+# included) shares one cache.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 PYTHON=$(command -v python3)
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   echo "build: configuring $BUILD_DIR (Release, ccache)" >&2
