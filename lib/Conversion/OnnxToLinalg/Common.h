@@ -41,9 +41,11 @@ AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> shape,
                        ArrayRef<int64_t> resultShape);
 
 /// linalg.generic computing `body(operand elements...)` elementwise over the
-/// broadcast of `operands` into `resultType`.
+/// broadcast of `operands` into `resultType`. The result's sizes are
+/// `sizes` when given, else broadcastSizes of the operands.
 Value elementwise(OpBuilder &b, Location loc, RankedTensorType resultType, ValueRange operands,
-                  function_ref<Value(OpBuilder &, Location, ValueRange)> body);
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> body,
+                  ArrayRef<OpFoldResult> sizes = {});
 
 /// A scalar constant of `type` (float or integer).
 Value scalarConstant(OpBuilder &b, Location loc, Type type, double value);

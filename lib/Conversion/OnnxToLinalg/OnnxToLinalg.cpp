@@ -102,9 +102,12 @@ AffineMap lowbit::detail::broadcastMap(MLIRContext *context, ArrayRef<int64_t> s
 
 Value lowbit::detail::elementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
                                   ValueRange operands,
-                                  function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+                                  function_ref<Value(OpBuilder &, Location, ValueRange)> body,
+                                  ArrayRef<OpFoldResult> sizes) {
   MLIRContext *context = b.getContext();
-  Value init = emptyTensor(b, loc, resultType, broadcastSizes(b, loc, operands, resultType));
+  Value init = emptyTensor(b, loc, resultType,
+                           sizes.empty() ? broadcastSizes(b, loc, operands, resultType)
+                                         : SmallVector<OpFoldResult>(sizes));
   SmallVector<AffineMap> maps;
   for (Value operand : operands)
     maps.push_back(broadcastMap(context, cast<RankedTensorType>(operand.getType()).getShape(),

@@ -403,17 +403,10 @@ struct ExpandLowering : OpRewritePattern<onnx::ExpandOp> {
                                              toIndexValue(rewriter, loc, inputSizes[j]))
                           .getResult());
     }
-    Value init = emptyTensor(rewriter, loc, *resultType, sizes);
-    SmallVector<AffineMap> maps{broadcastMap(rewriter.getContext(), inputType.getShape(),
-                                             resultType->getShape()),
-                                rewriter.getMultiDimIdentityMap(rank)};
-    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{*resultType}, ValueRange{op.getInput()}, ValueRange{init}, maps,
-        iterators, [](OpBuilder &b, Location l, ValueRange args) {
-          linalg::YieldOp::create(b, l, args[0]);
-        });
-    rewriter.replaceOp(op, generic.getResult(0));
+    Value result = elementwise(
+        rewriter, loc, *resultType, ValueRange{op.getInput()},
+        [](OpBuilder &, Location, ValueRange args) { return args[0]; }, sizes);
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
