@@ -6,8 +6,9 @@
 - MatMul [M, 4096] x [4096, 4096] at M = 1, 16, 64, 256 (one-node models);
 - end-to-end prompt (batch 1, 128 tokens, empty cache) and decode (1 token
   after 128 cached) latency of the shared models;
-- prompt latency of a larger synthetic model (GPT-2-shaped, dim 2048, 4
-  layers, from lowbit.testing.synthetic).
+- prompt (32 tokens) and decode (1 token after 32) latency of a larger
+  synthetic LLaMA-shaped model (dim 2048, 4 layers, 16 heads, ffn 5504,
+  vocab 2048; lowbit.testing.synthetic.make_llama).
 
 Both run on the same inputs with the same thread count (ONNX Runtime's
 intra-op threads = N; lowbit's generated code is single-threaded for now).
@@ -33,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 import lowbit  # noqa: E402
-from lowbit.testing.synthetic import make_gpt2  # noqa: E402
+from lowbit.testing.synthetic import make_llama  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
 
@@ -116,12 +117,14 @@ def bench_models(work, threads, prompt):
             feeds = lm_feeds(theirs, seq, past)
             rows.append((f"{Path(name).stem} {label}", median_ms(lambda: ours.run(feeds)),
                          median_ms(lambda: theirs.run(None, feeds)), ""))
-    path = make_gpt2(work / "gpt2_2048.onnx", vocab=2048, dim=2048, heads=16, layers=4, ctx=256)
-    ours = compile_model(path, work / "gpt2_2048.so")
+    path = make_llama(work / "llama_2048.onnx", vocab=2048, dim=2048, heads=16, kv_heads=16, layers=4,
+                      ffn=5504, ctx=256)
+    ours = compile_model(path, work / "llama_2048.so")
     theirs = ort_session(path, threads)
-    feeds = {"input_ids": np.ones((1, 32), np.int64)}
-    rows.append(("GPT-2-shaped dim 2048 x4 layers, prompt 32", median_ms(lambda: ours.run(feeds), 1, 1.0),
-                 median_ms(lambda: theirs.run(None, feeds), 1, 1.0), ""))
+    for label, seq, past in (("prompt 32", 32, 0), ("decode after 32", 1, 32)):
+        feeds = lm_feeds(theirs, seq, past)
+        rows.append((f"LLaMA-shaped dim 2048 x4 layers, {label}", median_ms(lambda: ours.run(feeds), 1, 1.0),
+                     median_ms(lambda: theirs.run(None, feeds), 1, 1.0), ""))
     return rows
 
 

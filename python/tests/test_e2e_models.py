@@ -20,7 +20,7 @@ import onnxruntime as ort
 import pytest
 
 import lowbit
-from lowbit.testing.synthetic import make_bert, make_gpt2
+from lowbit.testing.synthetic import make_bert, make_gpt2, make_llama
 
 TOLERANCE = 1e-4
 
@@ -119,6 +119,22 @@ def test_runtime_rejects_bad_inputs(shared):
         model.run({**feeds, "past.0.key": np.zeros((1, kv_heads + 1, 0, head_dim), np.float32)})
     with pytest.raises(KeyError, match="missing inputs"):
         model.run({"input_ids": feeds["input_ids"]})
+
+
+def test_synthetic_llama_prompt_and_decode(tmp_path):
+    """The LLaMA-style generator's model (GQA, rotate-half RoPE offset by the
+    cache length, a causal mask over cached positions, SiLU MLP, ragged ffn
+    172): prompt then decode steps through the cache, batch 2."""
+    onnx_path = make_llama(tmp_path / "llama.onnx")
+    model = _compile(onnx_path, tmp_path / "llama.so")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(4)
+    feeds = {"input_ids": rng.integers(0, 128, size=(2, 6)).astype(np.int64), **_empty_cache(2, 2, 2, 16)}
+    for _ in range(3):
+        ref = _compare(model, session, feeds)
+        next_ids = ref["logits"][:, -1, :].argmax(axis=-1).astype(np.int64)[:, None]
+        feeds = {"input_ids": next_ids, **{f"past.{l}.{kind}": ref[f"present.{l}.{kind}"]
+                                           for l in range(2) for kind in ("key", "value")}}
 
 
 @pytest.mark.parametrize("make", [make_gpt2, make_bert], ids=["gpt2", "bert"])

@@ -184,3 +184,91 @@ def make_bert(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=1):
     outputs = [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "seq", dim]),
                helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, ["batch", dim])]
     return g.save(path, "bert", inputs, outputs)
+
+
+def make_llama(path, vocab=128, dim=64, heads=4, kv_heads=2, layers=2, ffn=172, ctx=256, seed=2):
+    """A LLaMA-style decoder with KV-cache I/O, as the PyTorch exporter writes
+    it: decomposed RMSNorm, rotate-half RoPE at positions offset by the cache
+    length, grouped-query attention (kv heads repeated), a causal mask that
+    admits the cached positions, SiLU-gated MLP, an untied lm_head.
+
+    Inputs: input_ids [batch, seq], past.L.key / past.L.value
+    [batch, kv_heads, past_seq, head_dim]. Outputs: logits [batch, seq, vocab],
+    present.L.key / present.L.value [batch, kv_heads, past_seq + seq, head_dim]
+    (the shared models' interface)."""
+    g = _GraphBuilder(seed)
+    head_dim, half = dim // heads, dim // heads // 2
+    i64 = lambda values: g.const(np.array(values, dtype=np.int64))  # noqa: E731
+    f32 = lambda value: g.const(np.array(value, dtype=np.float32))  # noqa: E731
+    batch, seq = g.dim("input_ids", 0), g.dim("input_ids", 1)
+    past = g.dim("past.0.key", 2)
+    total = g.op("Add", [past, seq])
+    # Positions past .. past+seq-1 select rows of the cos/sin tables.
+    positions = g.op("Range", [g.op("Squeeze", [past, i64([0])]), g.op("Squeeze", [total, i64([0])]),
+                               g.const(np.array(1, dtype=np.int64))])
+    inv_freq = 1.0 / (10000 ** (np.arange(half) / half))
+    angles = np.outer(np.arange(ctx), inv_freq).astype(np.float32)
+    g.initializers += [numpy_helper.from_array(np.cos(angles), "cos"), numpy_helper.from_array(np.sin(angles), "sin")]
+    cos = g.op("Unsqueeze", [g.op("Gather", ["cos", positions], axis=0), i64([0, 1])])  # [1,1,seq,half]
+    sin = g.op("Unsqueeze", [g.op("Gather", ["sin", positions], axis=0), i64([0, 1])])
+
+    def rms_norm(x, name):
+        mean = g.op("ReduceMean", [g.op("Pow", [x, f32(2.0)])], axes=[-1], keepdims=1)
+        inv = g.op("Div", [f32(1.0), g.op("Sqrt", [g.op("Add", [mean, f32(1e-5)])])])
+        return g.op("Mul", [g.op("Mul", [x, inv]), g.weight(name, (dim,), 0.1)])
+
+    def rope(x):  # x [b, h, s, head_dim]
+        x1 = g.op("Slice", [x, i64([0]), i64([half]), i64([3])])
+        x2 = g.op("Slice", [x, i64([half]), i64([head_dim]), i64([3])])
+        first = g.op("Sub", [g.op("Mul", [x1, cos]), g.op("Mul", [x2, sin])])
+        second = g.op("Add", [g.op("Mul", [x2, cos]), g.op("Mul", [x1, sin])])
+        return g.op("Concat", [first, second], axis=3)
+
+    def repeat_kv(x):  # [b, kv, t, hd] -> [b, heads, t, hd]
+        if heads == kv_heads:
+            return x
+        groups = heads // kv_heads
+        expanded = g.op("Expand", [g.op("Unsqueeze", [x, i64([2])]),
+                                   g.op("Concat", [batch, i64([kv_heads, groups]), g.dim(x, 2), i64([head_dim])],
+                                        axis=0)])
+        return g.reshape(expanded, [batch, [heads], g.dim(x, 2), [head_dim]])
+
+    # Causal mask over [seq, past + seq]: query i sees keys j <= past + i.
+    ones = g.op("ConstantOfShape", [g.op("Concat", [seq, total], axis=0)],
+                value=numpy_helper.from_array(np.array([1.0], dtype=np.float32)))
+    mask = g.op("Cast", [g.op("Trilu", [ones, g.op("Squeeze", [past, i64([0])])], upper=0)], to=TensorProto.BOOL)
+    h = g.op("Gather", [g.weight("tok_embeddings", (vocab, dim), 0.5), "input_ids"], axis=0)
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])]
+    outputs = []
+    for layer in range(layers):
+        p = f"layers.{layer}"
+        x = rms_norm(h, f"{p}.attention_norm.weight")
+        q = g.split_heads(g.op("MatMul", [x, g.weight(f"{p}.wq", (dim, dim))]), batch, seq, heads, head_dim)
+        k = g.split_heads(g.op("MatMul", [x, g.weight(f"{p}.wk", (dim, kv_heads * head_dim))]), batch, seq,
+                          kv_heads, head_dim)
+        v = g.split_heads(g.op("MatMul", [x, g.weight(f"{p}.wv", (dim, kv_heads * head_dim))]), batch, seq,
+                          kv_heads, head_dim)
+        q, k = rope(q), rope(k)
+        for kind, new in (("key", k), ("value", v)):
+            name = f"past.{layer}.{kind}"
+            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                                        ["batch", kv_heads, "past_seq", head_dim]))
+            present = f"present.{layer}.{kind}"
+            g.nodes.append(helper.make_node("Concat", [name, new], [present], name=present, axis=2))
+            outputs.append(helper.make_tensor_value_info(present, TensorProto.FLOAT,
+                                                         ["batch", kv_heads, "total_seq", head_dim]))
+        keys = g.op("Transpose", [repeat_kv(f"present.{layer}.key")], perm=[0, 1, 3, 2])
+        scores = g.op("Div", [g.op("MatMul", [q, keys]), f32(np.sqrt(head_dim))])
+        scores = g.op("Where", [mask, scores, f32(np.finfo(np.float32).min)])
+        attn = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), repeat_kv(f"present.{layer}.value")])
+        attn = g.op("MatMul", [g.merge_heads(attn, batch, seq, dim), g.weight(f"{p}.wo", (dim, dim))])
+        h = g.op("Add", [h, attn])
+        x = rms_norm(h, f"{p}.ffn_norm.weight")
+        gate = g.op("MatMul", [x, g.weight(f"{p}.w1", (dim, ffn))])
+        up = g.op("MatMul", [x, g.weight(f"{p}.w3", (dim, ffn))])
+        hidden = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up])
+        h = g.op("Add", [h, g.op("MatMul", [hidden, g.weight(f"{p}.w2", (ffn, dim))])])
+    logits = g.op("MatMul", [rms_norm(h, "norm.weight"), g.weight("output", (dim, vocab))])
+    g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
+    outputs.insert(0, helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab]))
+    return g.save(path, "llama", inputs, outputs)
