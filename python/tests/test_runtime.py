@@ -11,7 +11,9 @@
 """
 import re
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -190,3 +192,15 @@ def test_two_instances_run_concurrently(library):
         t.join()
     for index, (_, _, expected) in enumerate(jobs):
         assert all(np.array_equal(r, expected) for r in results[index])
+
+
+def test_demo_script(library, shared_models):
+    """The README's main job runs scripts/demo_run.py on the compiled model:
+    it must decode beside ONNX Runtime and report a small difference."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "demo_run.py"
+    run = subprocess.run([sys.executable, str(script), str(library), str(shared_models / MODEL / f"{MODEL}.onnx")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "text:  Once upon a time" in run.stdout
+    difference = float(re.search(r"over all steps and outputs: ([\d.e+-]+)", run.stdout).group(1))
+    assert difference <= 1e-4
