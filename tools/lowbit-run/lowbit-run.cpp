@@ -56,6 +56,10 @@ Language-model modes need inputs input_ids and past.L.key/value and outputs
 logits and present.L.key/value, as the PyTorch exporter writes them.
 )";
 
+/// Bytes per element: the model library's lowbit_dtype_size, set once the
+/// library is loaded (before any tensor is made).
+size_t (*elementSize)(lowbit_dtype) = nullptr;
+
 struct Api {
   void *handle = nullptr;
   decltype(&lowbit_model_create) create;
@@ -87,7 +91,8 @@ struct Api {
            get(inputInfo, "lowbit_model_input_info") &&
            get(outputInfo, "lowbit_model_output_info") &&
            get(setNumThreads, "lowbit_model_set_num_threads") && get(run, "lowbit_model_run") &&
-           get(lastError, "lowbit_model_last_error") && get(release, "lowbit_tensor_release");
+           get(lastError, "lowbit_model_last_error") && get(release, "lowbit_tensor_release") &&
+           get(elementSize, "lowbit_dtype_size");
   }
 };
 
@@ -116,16 +121,8 @@ struct Tensor {
   static Tensor from(const lowbit_tensor &t) {
     Tensor out{t.name ? t.name : "", t.dtype, std::vector<int64_t>(t.dims, t.dims + t.rank), {}};
     out.data.assign(static_cast<char *>(t.data),
-                    static_cast<char *>(t.data) + out.count() * lowbit_dtype_size_local(t.dtype));
+                    static_cast<char *>(t.data) + out.count() * elementSize(t.dtype));
     return out;
-  }
-  static size_t lowbit_dtype_size_local(lowbit_dtype dtype) {
-    switch (dtype) {
-    case LOWBIT_F64: case LOWBIT_I64: return 8;
-    case LOWBIT_F32: case LOWBIT_I32: return 4;
-    case LOWBIT_F16: case LOWBIT_BF16: case LOWBIT_I16: return 2;
-    default: return 1;
-    }
   }
   template <typename T> T *as() { return reinterpret_cast<T *>(data.data()); }
   template <typename T> const T *as() const { return reinterpret_cast<const T *>(data.data()); }
@@ -177,7 +174,7 @@ bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
     if (item.find_first_not_of(' ') != std::string::npos)
       tensor.dims.push_back(std::stoll(item));
   tensor.dtype = kNpyTypes.at(descr);
-  tensor.data.resize(tensor.count() * Tensor::lowbit_dtype_size_local(tensor.dtype));
+  tensor.data.resize(tensor.count() * elementSize(tensor.dtype));
   in.read(tensor.data.data(), tensor.data.size());
   if (!in && !tensor.data.empty())
     return error = path + ": truncated data", false;
@@ -258,7 +255,7 @@ public:
     bool cache = std::strncmp(info.name, "past.", 5) == 0;
     for (int64_t d = 0; d < info.rank; ++d)
       t.dims.push_back(info.dims[d] >= 0 ? info.dims[d] : (cache && d == 2 ? 0 : 1));
-    t.data.resize(t.count() * Tensor::lowbit_dtype_size_local(t.dtype));
+    t.data.resize(t.count() * elementSize(t.dtype));
     uint64_t state = seed * 6364136223846793005ULL + 1442695040888963407ULL;
     for (int64_t i = 0; i < t.count(); ++i) {
       state = state * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -268,7 +265,7 @@ public:
       case LOWBIT_F64: t.as<double>()[i] = 2 * u - 1; break;
       case LOWBIT_I64: t.as<int64_t>()[i] = u < 0.5 ? 0 : 1; break;
       case LOWBIT_I32: t.as<int32_t>()[i] = u < 0.5 ? 0 : 1; break;
-      default: t.data[i * Tensor::lowbit_dtype_size_local(t.dtype)] = u < 0.5 ? 0 : 1; break;
+      default: t.data[i * elementSize(t.dtype)] = u < 0.5 ? 0 : 1; break;
       }
     }
     return t;
