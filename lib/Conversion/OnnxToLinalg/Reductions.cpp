@@ -122,7 +122,7 @@ struct SoftmaxLowering : OpRewritePattern<OpTy> {
     Location loc = op.getLoc();
     Type element = resultType->getElementType();
     int64_t rank = resultType->getRank();
-    int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
+    int64_t axis = onnx::nonNegativeAxis(op.getAxis(), rank);
     Value x = op.getInput();
     Value max = reduceKeepDims(rewriter, loc, x, {axis}, lowest(rewriter, loc, element), maxOf);
     Value shifted = elementwise(rewriter, loc, *resultType, ValueRange{x, max},

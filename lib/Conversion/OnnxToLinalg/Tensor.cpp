@@ -60,12 +60,10 @@ struct ShapeLowering : OpRewritePattern<onnx::ShapeOp> {
     auto resultType = rankedResult(op, 0, rewriter);
     if (!input || failed(resultType) || resultType->isDynamicDim(0))
       return rewriter.notifyMatchFailure(op, "input of unknown rank");
-    int64_t rank = input.getRank(), length = resultType->getDimSize(0);
-    int64_t start = op.getStart() < 0 ? op.getStart() + rank : op.getStart();
-    start = std::min(std::max<int64_t>(start, 0), rank);
+    auto [start, end] = op.getDimRange(input.getRank());
     Location loc = op.getLoc();
     SmallVector<Value> dims;
-    for (int64_t i = start; i < start + length; ++i)
+    for (int64_t i = start; i < end; ++i)
       dims.push_back(arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
                                                 tensor::DimOp::create(rewriter, loc, op.getData(), i)));
     rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, *resultType, dims);
@@ -146,7 +144,7 @@ struct RegroupLowering : OpRewritePattern<OpTy> {
     int64_t inRank = inputType.getRank(), outRank = resultType->getRank();
     SmallVector<OpFoldResult> inputSizes = sizesOf(rewriter, loc, input), sizes;
     if constexpr (std::is_same_v<OpTy, onnx::FlattenOp>) {
-      int64_t axis = op.getAxis() < 0 ? op.getAxis() + inRank : op.getAxis();
+      int64_t axis = onnx::nonNegativeAxis(op.getAxis(), inRank);
       Value outer = indexConstant(rewriter, loc, 1), inner = indexConstant(rewriter, loc, 1);
       for (int64_t i = 0; i < inRank; ++i) {
         Value &product = i < axis ? outer : inner;
@@ -213,7 +211,7 @@ struct ConcatLowering : OpRewritePattern<onnx::ConcatOp> {
     auto resultType = rankedResult(op, 0, rewriter);
     if (failed(resultType))
       return failure();
-    int64_t axis = op.getAxis() < 0 ? op.getAxis() + resultType->getRank() : op.getAxis();
+    int64_t axis = onnx::nonNegativeAxis(op.getAxis(), resultType->getRank());
     // Zero-size inputs (an empty KV cache) are legal and simply contribute
     // nothing.
     auto concat = tensor::ConcatOp::create(rewriter, op.getLoc(), axis, op.getInputs());
@@ -230,7 +228,7 @@ struct SplitLowering : OpRewritePattern<onnx::SplitOp> {
       return rewriter.notifyMatchFailure(op, "unknown rank");
     Location loc = op.getLoc();
     int64_t rank = inputType.getRank(), count = op.getNumResults();
-    int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
+    int64_t axis = onnx::nonNegativeAxis(op.getAxis(), rank);
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getInput());
     Value dim = toIndexValue(rewriter, loc, sizes[axis]);
     Value offset = indexConstant(rewriter, loc, 0);
@@ -325,7 +323,7 @@ struct GatherLowering : OpRewritePattern<onnx::GatherOp> {
       return rewriter.notifyMatchFailure(op, "unknown rank");
     Location loc = op.getLoc();
     int64_t r = dataType.getRank(), q = indicesType.getRank();
-    int64_t axis = op.getAxis() < 0 ? op.getAxis() + r : op.getAxis();
+    int64_t axis = onnx::nonNegativeAxis(op.getAxis(), r);
     SmallVector<OpFoldResult> dataSizes = sizesOf(rewriter, loc, op.getData());
     SmallVector<OpFoldResult> indexSizes = sizesOf(rewriter, loc, op.getIndices());
     SmallVector<OpFoldResult> sizes(dataSizes.begin(), dataSizes.begin() + axis);

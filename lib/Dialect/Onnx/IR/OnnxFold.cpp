@@ -242,13 +242,7 @@ OpFoldResult ShapeOp::fold(FoldAdaptor) {
   auto resultType = staticResultType(*this);
   if (!input || !resultType)
     return {};
-  int64_t rank = input.getRank();
-  auto clamp = [&](int64_t v) {
-    if (v < 0)
-      v += rank;
-    return std::min(std::max(v, int64_t(0)), rank);
-  };
-  int64_t start = clamp(getStart()), end = clamp(getEnd().value_or(rank));
+  auto [start, end] = getDimRange(input.getRank());
   SmallVector<int64_t> dims;
   for (int64_t i = start; i < end; ++i) {
     if (input.isDynamicDim(i))
@@ -371,7 +365,7 @@ OpFoldResult GatherOp::fold(FoldAdaptor adaptor) {
   if (!data)
     return foldGatherOfShape(*this, indicesAttr, resultType);
   ArrayRef<int64_t> shape = data.getType().getShape();
-  int64_t axis = getAxis() < 0 ? getAxis() + int64_t(shape.size()) : getAxis();
+  int64_t axis = nonNegativeAxis(getAxis(), shape.size());
   int64_t outer = ShapedType::getNumElements(shape.take_front(axis));
   int64_t inner = ShapedType::getNumElements(shape.drop_front(axis + 1));
   int64_t dim = shape[axis];
@@ -431,7 +425,7 @@ OpFoldResult ConcatOp::fold(FoldAdaptor adaptor) {
   if (!resultType)
     return {};
   int64_t rank = resultType.getRank();
-  int64_t axis = getAxis() < 0 ? getAxis() + rank : getAxis();
+  int64_t axis = nonNegativeAxis(getAxis(), rank);
   int64_t outer = ShapedType::getNumElements(resultType.getShape().take_front(axis));
   SmallVector<SmallVector<Attribute>> pieces;
   SmallVector<int64_t> chunk; // elements per outer index, per input

@@ -364,15 +364,14 @@ LogicalResult ConstantOfShapeOp::inferResultTypes(SmallVectorImpl<Type> &inferre
   return success();
 }
 
-/// The [start, end) range of Shape, clamped to [0, rank].
-static std::pair<int64_t, int64_t> shapeRange(ShapeOp op, int64_t rank) {
+std::pair<int64_t, int64_t> ShapeOp::getDimRange(int64_t rank) {
   auto clamp = [&](int64_t v) {
     if (v < 0)
       v += rank;
     return std::min(std::max(v, int64_t(0)), rank);
   };
-  int64_t start = clamp(op.getStart());
-  int64_t end = clamp(op.getEnd().value_or(rank));
+  int64_t start = clamp(getStart());
+  int64_t end = clamp(getEnd().value_or(rank));
   return {start, std::max(start, end)};
 }
 
@@ -383,7 +382,7 @@ LogicalResult ShapeOp::inferResultTypes(SmallVectorImpl<Type> &inferred) {
     inferred.push_back(RankedTensorType::get({kDynamic}, i64));
     return success();
   }
-  auto [start, end] = shapeRange(*this, shape->size());
+  auto [start, end] = getDimRange(shape->size());
   inferred.push_back(RankedTensorType::get({end - start}, i64));
   return success();
 }

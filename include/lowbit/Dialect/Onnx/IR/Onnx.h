@@ -46,6 +46,12 @@ llvm::LogicalResult inferReduceResult(mlir::Operation *op, mlir::Value axes,
                                       int64_t noopWithEmptyAxes,
                                       llvm::SmallVectorImpl<mlir::Type> &inferred);
 
+/// An axis that the verifier has checked to lie in [-rank, rank), as a
+/// non-negative index.
+inline int64_t nonNegativeAxis(int64_t axis, int64_t rank) {
+  return axis < 0 ? axis + rank : axis;
+}
+
 /// The values of a constant integer tensor (an onnx.Constant, or anything
 /// that folds to one), or nullopt.
 std::optional<llvm::SmallVector<int64_t>> getConstantIntValues(mlir::Value v);

@@ -216,6 +216,11 @@ def Onnx_ShapeOp : Onnx_Op<"Shape"> {
                    OptionalAttr<Onnx_IntAttr>:$end);
   let results = (outs Onnx_Tensor:$shape);
   let hasFolder = 1;
+  let extraClassDeclaration = [{
+    /// The dimensions [start, end) of a rank-`rank` input that the op
+    /// returns, after wrapping negative bounds and clamping to [0, rank].
+    std::pair<int64_t, int64_t> getDimRange(int64_t rank);
+  }];
 }
 
 def Onnx_IdentityOp : Onnx_SameTypeOp<"Identity"> {
