@@ -113,6 +113,15 @@ def external(out):
               location=os.path.basename(out) + ".data", size_threshold=0)
 
 
+def _set_external_location(out, location):
+    """Points the model's (single) external initializer at `location`."""
+    model = onnx.load(out, load_external_data=False)
+    for entry in model.graph.initializer[0].external_data:
+        if entry.key == "location":
+            entry.value = location
+    onnx.save(model, out)
+
+
 def external_escape(out):
     """External data whose location climbs out of the model's folder, to a
     file that does exist there."""
@@ -120,20 +129,12 @@ def external_escape(out):
     folder = os.path.dirname(os.path.abspath(out))
     outside = os.path.join(os.path.dirname(folder), "outside.data")
     os.replace(out + ".data", outside)
-    model = onnx.load(out, load_external_data=False)
-    for entry in model.graph.initializer[0].external_data:
-        if entry.key == "location":
-            entry.value = "../outside.data"
-    onnx.save(model, out)
+    _set_external_location(out, "../outside.data")
 
 
 def external_absolute(out):
     external(out)
-    model = onnx.load(out, load_external_data=False)
-    for entry in model.graph.initializer[0].external_data:
-        if entry.key == "location":
-            entry.value = os.path.abspath(out + ".data")
-    onnx.save(model, out)
+    _set_external_location(out, os.path.abspath(out + ".data"))
 
 
 def external_symlink(out):
@@ -144,11 +145,7 @@ def external_symlink(out):
     if os.path.lexists(link):
         os.remove(link)
     os.symlink(os.path.join(os.path.dirname(folder), "outside.data"), link)
-    model = onnx.load(out, load_external_data=False)
-    for entry in model.graph.initializer[0].external_data:
-        if entry.key == "location":
-            entry.value = "link.data"
-    onnx.save(model, out)
+    _set_external_location(out, "link.data")
 
 
 def external_truncated(out):
