@@ -33,14 +33,18 @@ void lowbit::populateOnnxCleanupPipeline(mlir::OpPassManager &pm) {
   pm.addPass(mlir::createCSEPass());
 }
 
-void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm) {
+void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
+                                        const CpuCodegenOptions &options) {
   using namespace mlir;
   // onnx -> linalg/tensor on tensors, with elementwise chains fused.
   pm.addNestedPass<func::FuncOp>(createConvertOnnxToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());
-  pm.addNestedPass<func::FuncOp>(createTileContractionsPass());
+  // Contractions either stay whole for the micro-kernels (which block for
+  // the cache themselves) or get their m loop tiled.
+  if (!options.ukernels)
+    pm.addNestedPass<func::FuncOp>(createTileContractionsPass());
   pm.addPass(createCanonicalizerPass());
   // Tensors -> buffers; function arguments and results become plain
   // (identity-layout) memrefs, the calling convention of the runtime.
@@ -52,6 +56,8 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm) {
   // Clones that deallocation inserted (a result that aliases an argument)
   // become allocations and copies.
   pm.addPass(createConvertBufferizationToMemRefPass());
+  if (options.ukernels)
+    pm.addPass(createLowerToUKernelsPass());
   // Loops, then LLVM.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
@@ -69,11 +75,14 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm) {
 }
 
 void lowbit::registerPipelines() {
-  mlir::PassPipelineRegistration<>(
+  mlir::PassPipelineRegistration<CpuCodegenOptions>(
       "lowbit-cpu-codegen-pipeline",
       "onnx dialect to the LLVM dialect for the host CPU: convert-onnx-to-linalg, "
-      "elementwise fusion, contraction tiling, one-shot bufferization, loops, LLVM",
-      populateCpuCodegenPipeline);
+      "elementwise fusion, one-shot bufferization, contractions as micro-kernel calls "
+      "(or tiled loops), loops, LLVM",
+      [](mlir::OpPassManager &pm, const CpuCodegenOptions &options) {
+        populateCpuCodegenPipeline(pm, options);
+      });
   mlir::PassPipelineRegistration<>(
       "lowbit-onnx-cleanup-pipeline",
       "Graph cleanup after import: refine types, fold shape arithmetic, fuse "

@@ -77,6 +77,10 @@ cl::opt<bool> elideWeights("elide-weights",
                            cl::init(false), cl::cat(category));
 cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3, default 3)"),
                           cl::init(3), cl::Prefix, cl::cat(category));
+cl::opt<bool> ukernels("ukernels",
+                       cl::desc("Run fp32 MatMul/Gemm through the runtime's micro-kernels "
+                                "(default; --ukernels=false: tiled loops)"),
+                       cl::init(true), cl::cat(category));
 cl::opt<bool> listOps("list-ops", cl::desc("List the supported ONNX operators and exit"),
                       cl::init(false), cl::cat(category));
 cl::opt<bool> quiet("quiet", cl::desc("No progress output on stderr"), cl::init(false),
@@ -177,7 +181,9 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
   func.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
   func->setAttr("llvm.emit_c_interface", UnitAttr::get(module.getContext()));
   PassManager pm(module.getContext());
-  lowbit::populateCpuCodegenPipeline(pm);
+  lowbit::CpuCodegenOptions codegen;
+  codegen.ukernels = ukernels;
+  lowbit::populateCpuCodegenPipeline(pm, codegen);
   if (failed(pm.run(module)))
     return false;
   llvm::LLVMContext llvmContext;

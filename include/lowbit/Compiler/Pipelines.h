@@ -4,6 +4,7 @@
 #define LOWBIT_COMPILER_PIPELINES_H
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 
 namespace lowbit {
 /// `lowbit-onnx-cleanup-pipeline`: graph cleanup right after import. Refines
@@ -11,11 +12,19 @@ namespace lowbit {
 /// decomposed norms (lowbit-fuse-normalization), then canonicalize and cse.
 void populateOnnxCleanupPipeline(mlir::OpPassManager &pm);
 
+struct CpuCodegenOptions : mlir::PassPipelineOptions<CpuCodegenOptions> {
+  Option<bool> ukernels{*this, "ukernels",
+                        llvm::cl::desc("Run fp32 contractions as calls to the runtime's "
+                                       "micro-kernels (lowbit-lower-to-ukernels) instead "
+                                       "of tiled loops (lowbit-tile-contractions)"),
+                        llvm::cl::init(true)};
+};
+
 /// `lowbit-cpu-codegen-pipeline`: onnx dialect (after cleanup) to the LLVM
 /// dialect for the host CPU. The target-independent front half
 /// (convert-onnx-to-linalg, elementwise fusion, bufferization) is where a
 /// CUDA pipeline will branch off.
-void populateCpuCodegenPipeline(mlir::OpPassManager &pm);
+void populateCpuCodegenPipeline(mlir::OpPassManager &pm, const CpuCodegenOptions &options = {});
 
 /// Registers lowbit's pipelines with the global pass registry.
 void registerPipelines();

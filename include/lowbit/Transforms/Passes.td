@@ -39,4 +39,35 @@ def TileContractionsPass : Pass<"lowbit-tile-contractions", "::mlir::func::FuncO
   ];
 }
 
+def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
+  let summary = "Replace fp32 contractions on buffers with calls to the runtime's micro-kernels";
+  let description = [{
+    After bufferization, each `linalg.generic` marked `lowbit.contraction`
+    (see convert-onnx-to-linalg) whose operands are f32 memrefs and whose
+    body is the plain `out + a * b` becomes, inside loops over its batch
+    dimensions, a call
+
+    ```mlir
+    func.call @lowbit_uk_matmul_f32(%a_address, %a_offset, %a_row_stride, %a_col_stride,
+                                    %b_address, ..., %c_address, ..., %m, %n, %k)
+    ```
+
+    to the runtime's blocked, register-tiled kernel (lib/Runtime/CPU/UKernels:
+    AVX-512, AVX2 or plain C, chosen when the model runs). Each operand is
+    passed as the address of its buffer, an element offset and the row and
+    column strides of its 2-D slice, so transposed operands (Gemm's transA
+    and transB) and broadcast batch dimensions need no copies. The call
+    accumulates into C, like the generic it replaces.
+
+    Other contractions (other element types, bodies that elementwise fusion
+    extended) are left to the loop lowering, unmarked.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"];
+  let statistics = [
+    Statistic<"numLowered", "lowered-contractions",
+              "Number of contractions replaced by micro-kernel calls">,
+  ];
+}
+
 #endif // LOWBIT_TRANSFORMS_PASSES_TD

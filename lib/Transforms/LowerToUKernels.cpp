@@ -1,0 +1,221 @@
+//===- LowerToUKernels.cpp - Contractions to micro-kernel calls -----------===//
+//
+// Implements `lowbit-lower-to-ukernels` (see Passes.td). The kernel's C side
+// is lib/Runtime/CPU/UKernels/MatmulF32.c.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Transforms/Passes.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace lowbit {
+#define GEN_PASS_DEF_LOWERTOUKERNELSPASS
+#include "lowbit/Transforms/Passes.h.inc"
+} // namespace lowbit
+
+using namespace mlir;
+
+namespace {
+constexpr StringLiteral kMarker = "lowbit.contraction";
+constexpr StringLiteral kMatmulF32 = "lowbit_uk_matmul_f32";
+
+/// One operand of a contraction: its buffer, and for each of its dimensions
+/// the loop that indexes it (-1: a broadcast dimension, always index 0).
+struct Operand {
+  Value buffer;
+  SmallVector<int64_t> loops;
+};
+
+/// The operands of a marked contraction that the fp32 kernel can run, with
+/// loops (batch..., k, m, n) as convert-onnx-to-linalg builds them.
+struct Contraction {
+  Operand a, b, c;
+  int64_t kLoop, mLoop, nLoop;
+};
+
+/// `out + x * y` (in either order) over the block's three arguments.
+bool isMultiplyAccumulate(linalg::GenericOp op) {
+  Block &body = op.getRegion().front();
+  if (body.getNumArguments() != 3 || body.getOperations().size() != 3)
+    return false;
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto add = yield.getNumOperands() == 1
+                 ? yield.getOperand(0).getDefiningOp<arith::AddFOp>()
+                 : arith::AddFOp();
+  if (!add)
+    return false;
+  Value out = body.getArgument(2);
+  Value product = add.getLhs() == out ? add.getRhs() : add.getRhs() == out ? add.getLhs() : Value();
+  auto mul = product ? product.getDefiningOp<arith::MulFOp>() : arith::MulFOp();
+  if (!mul)
+    return false;
+  Value x = body.getArgument(0), y = body.getArgument(1);
+  return (mul.getLhs() == x && mul.getRhs() == y) || (mul.getLhs() == y && mul.getRhs() == x);
+}
+
+/// The loop of each result of `map` (-1 for a constant 0), or failure.
+FailureOr<SmallVector<int64_t>> loopsOf(AffineMap map) {
+  SmallVector<int64_t> loops;
+  for (AffineExpr expr : map.getResults()) {
+    if (auto dim = dyn_cast<AffineDimExpr>(expr))
+      loops.push_back(dim.getPosition());
+    else if (auto constant = dyn_cast<AffineConstantExpr>(expr); constant && constant.getValue() == 0)
+      loops.push_back(-1);
+    else
+      return failure();
+  }
+  return loops;
+}
+
+std::optional<Contraction> matchContraction(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !isMultiplyAccumulate(op))
+    return std::nullopt;
+  for (Value operand : op->getOperands()) {
+    auto type = dyn_cast<MemRefType>(operand.getType());
+    if (!type || !type.getElementType().isF32() || type.getRank() < 2)
+      return std::nullopt;
+  }
+  int64_t loops = op.getNumLoops();
+  Contraction match{{}, {}, {}, loops - 3, loops - 2, loops - 1};
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  for (int64_t i = 0; i < loops; ++i)
+    if ((iterators[i] == utils::IteratorType::reduction) != (i == match.kLoop))
+      return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  Operand *operands[] = {&match.a, &match.b, &match.c};
+  for (int i = 0; i < 3; ++i) {
+    FailureOr<SmallVector<int64_t>> operandLoops = loopsOf(maps[i]);
+    if (failed(operandLoops))
+      return std::nullopt;
+    *operands[i] = {op->getOperand(i), *operandLoops};
+  }
+  // C is indexed (batch..., m, n); A's and B's last two dimensions are
+  // {m, k} and {k, n} in either order; their leading ones batch loops.
+  auto lastTwoAre = [](const Operand &operand, int64_t x, int64_t y) {
+    ArrayRef<int64_t> l = operand.loops;
+    return (l.end()[-2] == x && l.end()[-1] == y) || (l.end()[-2] == y && l.end()[-1] == x);
+  };
+  auto leadingAreBatch = [&](const Operand &operand) {
+    return llvm::all_of(ArrayRef<int64_t>(operand.loops).drop_back(2),
+                        [&](int64_t loop) { return loop < match.kLoop; });
+  };
+  SmallVector<int64_t> cLoops = llvm::to_vector(llvm::seq<int64_t>(0, match.kLoop));
+  cLoops.append({match.mLoop, match.nLoop});
+  if (match.c.loops != cLoops || !lastTwoAre(match.a, match.mLoop, match.kLoop) ||
+      !lastTwoAre(match.b, match.kLoop, match.nLoop) || !leadingAreBatch(match.a) ||
+      !leadingAreBatch(match.b))
+    return std::nullopt;
+  return match;
+}
+
+func::FuncOp declareKernel(ModuleOp module, OpBuilder &builder) {
+  if (auto existing = module.lookupSymbol<func::FuncOp>(kMatmulF32))
+    return existing;
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(module.getBody());
+  SmallVector<Type> arguments(15, builder.getI64Type());
+  auto kernel = func::FuncOp::create(builder, module.getLoc(), kMatmulF32,
+                                     builder.getFunctionType(arguments, {}));
+  kernel.setPrivate();
+  return kernel;
+}
+
+/// The 2-D slice of `operand` at the batch indices `batchIvs`, described as
+/// (address, offset, stride of dimension `rowLoop`, stride of dimension
+/// `colLoop`) in i64, and the sizes of its last two dimensions.
+struct Matrix {
+  Value address, offset, rowStride, colStride;
+  SmallVector<Value, 2> sizes; // of the last two dimensions
+  SmallVector<int64_t, 2> loops;
+};
+
+Matrix describe(OpBuilder &b, Location loc, const Operand &operand, ValueRange batchIvs) {
+  auto type = cast<MemRefType>(operand.buffer.getType());
+  int64_t rank = type.getRank();
+  Value view = operand.buffer;
+  if (rank > 2) {
+    SmallVector<OpFoldResult> offsets, sizes, strides(rank, b.getIndexAttr(1));
+    for (int64_t i = 0; i < rank - 2; ++i) {
+      int64_t loop = operand.loops[i];
+      offsets.push_back(loop < 0 ? OpFoldResult(b.getIndexAttr(0)) : OpFoldResult(batchIvs[loop]));
+      sizes.push_back(b.getIndexAttr(1));
+    }
+    for (int64_t i = rank - 2; i < rank; ++i) {
+      offsets.push_back(b.getIndexAttr(0));
+      sizes.push_back(memref::getMixedSize(b, loc, operand.buffer, i));
+    }
+    SmallVector<int64_t> shape(type.getShape().take_back(2));
+    auto viewType =
+        memref::SubViewOp::inferRankReducedResultType(shape, type, offsets, sizes, strides);
+    view = memref::SubViewOp::create(b, loc, viewType, operand.buffer, offsets, sizes, strides);
+  }
+  auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, view);
+  Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, view);
+  auto i64 = [&](Value index) { return arith::IndexCastOp::create(b, loc, b.getI64Type(), index); };
+  Matrix matrix;
+  matrix.address = i64(address);
+  matrix.offset = i64(metadata.getOffset());
+  matrix.rowStride = i64(metadata.getStrides()[0]);
+  matrix.colStride = i64(metadata.getStrides()[1]);
+  matrix.sizes = {i64(metadata.getSizes()[0]), i64(metadata.getSizes()[1])};
+  matrix.loops = {operand.loops.end()[-2], operand.loops.end()[-1]};
+  return matrix;
+}
+
+void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp kernel,
+                 IRRewriter &rewriter) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  SmallVector<Value> lbs, ubs, steps;
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  for (int64_t i = 0; i < match.kLoop; ++i) {
+    lbs.push_back(zero);
+    ubs.push_back(memref::DimOp::create(rewriter, loc, match.c.buffer, i));
+    steps.push_back(one);
+  }
+  scf::buildLoopNest(rewriter, loc, lbs, ubs, steps, [&](OpBuilder &b, Location l, ValueRange ivs) {
+    Matrix a = describe(b, l, match.a, ivs), bm = describe(b, l, match.b, ivs),
+           c = describe(b, l, match.c, ivs);
+    // Strides along (row, column) = (m, k) for A and (k, n) for B: a
+    // transposed operand swaps them.
+    auto oriented = [](const Matrix &x, int64_t rowLoop) {
+      return x.loops[0] == rowLoop ? std::pair(x.rowStride, x.colStride)
+                                   : std::pair(x.colStride, x.rowStride);
+    };
+    auto [aRow, aCol] = oriented(a, match.mLoop);
+    auto [bRow, bCol] = oriented(bm, match.kLoop);
+    Value k = a.loops[0] == match.kLoop ? a.sizes[0] : a.sizes[1];
+    func::CallOp::create(b, l, kernel,
+                         ValueRange{a.address, a.offset, aRow, aCol, bm.address, bm.offset, bRow,
+                                    bCol, c.address, c.offset, c.rowStride, c.colStride,
+                                    c.sizes[0], c.sizes[1], k});
+  });
+  rewriter.eraseOp(op);
+}
+
+struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKernelsPass> {
+  using LowerToUKernelsPassBase::LowerToUKernelsPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<linalg::GenericOp> contractions;
+    module.walk([&](linalg::GenericOp op) {
+      if (op->hasAttr(kMarker))
+        contractions.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::GenericOp op : contractions) {
+      op->removeAttr(kMarker);
+      std::optional<Contraction> match = matchContraction(op);
+      if (!match)
+        continue;
+      lowerToCall(op, *match, declareKernel(module, rewriter), rewriter);
+      ++numLowered;
+    }
+  }
+};
+} // namespace

@@ -1,0 +1,138 @@
+// RUN: lowbit-opt %s -split-input-file -lowbit-lower-to-ukernels | FileCheck %s
+
+#a = affine_map<(d0, d1, d2) -> (d1, d0)>
+#b = affine_map<(d0, d1, d2) -> (d0, d2)>
+#c = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// A 2-D contraction (loops k, m, n): one call, A, B and C described by
+// address, offset and (row, column) strides, then m, n and k.
+// CHECK: func.func private @lowbit_uk_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-LABEL: func @plain
+// CHECK-SAME: (%[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<64x172xf32>, %[[Y:.*]]: memref<?x172xf32>)
+// CHECK-NOT: scf.for
+// CHECK: %[[XB:.*]], %[[XOFF:.*]], %[[XSIZES:.*]]:2, %[[XSTRIDES:.*]]:2 = memref.extract_strided_metadata %[[X]]
+// CHECK: %[[XPTR:.*]] = memref.extract_aligned_pointer_as_index %[[X]]
+// CHECK-DAG: %[[XADDR:.*]] = arith.index_cast %[[XPTR]] : index to i64
+// CHECK-DAG: %[[XO:.*]] = arith.index_cast %[[XOFF]] : index to i64
+// CHECK-DAG: %[[XRS:.*]] = arith.index_cast %[[XSTRIDES]]#0 : index to i64
+// CHECK-DAG: %[[XCS:.*]] = arith.index_cast %[[XSTRIDES]]#1 : index to i64
+// CHECK-DAG: %[[K:.*]] = arith.index_cast %[[XSIZES]]#1 : index to i64
+// CHECK: memref.extract_strided_metadata %[[W]]
+// CHECK: %[[YB:.*]], %[[YOFF:.*]], %[[YSIZES:.*]]:2, %[[YSTRIDES:.*]]:2 = memref.extract_strided_metadata %[[Y]]
+// CHECK-DAG: %[[M:.*]] = arith.index_cast %[[YSIZES]]#0 : index to i64
+// CHECK-DAG: %[[N:.*]] = arith.index_cast %[[YSIZES]]#1 : index to i64
+// CHECK: call @lowbit_uk_matmul_f32(%[[XADDR]], %[[XO]], %[[XRS]], %[[XCS]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[M]], %[[N]], %[[K]])
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: lowbit.contraction
+func.func @plain(%x: memref<?x64xf32>, %w: memref<64x172xf32>, %y: memref<?x172xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %w : memref<?x64xf32>, memref<64x172xf32>) outs(%y : memref<?x172xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+#a = affine_map<(d0, d1, d2) -> (d0, d1)>
+#b = affine_map<(d0, d1, d2) -> (d2, d0)>
+#c = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// Gemm with transA and transB: A indexed (k, m) and B (n, k). The strides
+// are passed swapped, so no copy is made; the product may be written y * x
+// and the sum x + out.
+// CHECK-LABEL: func @transposed
+// CHECK: %{{.*}}, %{{.*}}, %[[AS:.*]]:2, %[[AST:.*]]:2 = memref.extract_strided_metadata %arg0
+// CHECK-DAG: %[[ACOL:.*]] = arith.index_cast %[[AST]]#0 : index to i64
+// CHECK-DAG: %[[AROW:.*]] = arith.index_cast %[[AST]]#1 : index to i64
+// CHECK-DAG: %[[K:.*]] = arith.index_cast %[[AS]]#0 : index to i64
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}}:2, %[[BST:.*]]:2 = memref.extract_strided_metadata %arg1
+// CHECK-DAG: %[[BCOL:.*]] = arith.index_cast %[[BST]]#0 : index to i64
+// CHECK-DAG: %[[BROW:.*]] = arith.index_cast %[[BST]]#1 : index to i64
+// CHECK: call @lowbit_uk_matmul_f32(%{{.*}}, %{{.*}}, %[[AROW]], %[[ACOL]], %{{.*}}, %{{.*}}, %[[BROW]], %[[BCOL]], {{.*}}, %[[K]])
+func.func @transposed(%a: memref<64x8xf32>, %b: memref<32x64xf32>, %c: memref<8x32xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%a, %b : memref<64x8xf32>, memref<32x64xf32>) outs(%c : memref<8x32xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in_0, %in : f32
+    %1 = arith.addf %0, %out : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+#a = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d2)>
+#b = affine_map<(d0, d1, d2, d3, d4) -> (d0, 0, d2, d4)>
+#c = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
+
+// Batch loops (b0, b1, k, m, n) with B broadcast along b1: a loop nest over
+// C's batch dimensions, rank-reducing subviews, B's second index fixed at 0.
+// CHECK-LABEL: func @batched
+// CHECK: scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step
+// CHECK: scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step
+// CHECK: memref.subview %arg0[%[[I]], %[[J]], 0, 0] [1, 1, 8, 5] [1, 1, 1, 1] : memref<2x3x8x5xf32> to memref<8x5xf32, strided<[5, 1], offset: ?>>
+// CHECK: memref.subview %arg1[%[[I]], 0, 0, 0] [1, 1, 5, 7] [1, 1, 1, 1] : memref<2x1x5x7xf32> to memref<5x7xf32, strided<[7, 1], offset: ?>>
+// CHECK: memref.subview %arg2[%[[I]], %[[J]], 0, 0] [1, 1, 8, 7] [1, 1, 1, 1] : memref<2x3x8x7xf32> to memref<8x7xf32, strided<[7, 1], offset: ?>>
+// CHECK: call @lowbit_uk_matmul_f32
+func.func @batched(%x: memref<2x3x8x5xf32>, %y: memref<2x1x5x7xf32>, %z: memref<2x3x8x7xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %y : memref<2x3x8x5xf32>, memref<2x1x5x7xf32>) outs(%z : memref<2x3x8x7xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+#a = affine_map<(d0, d1, d2) -> (d1, d0)>
+#b = affine_map<(d0, d1, d2) -> (d0, d2)>
+#c = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// Left to the loop lowering, unmarked: integer elements, a body that fusion
+// extended, an unmarked generic, and tensors (before bufferization).
+// CHECK-LABEL: func @not_lowered
+// CHECK-NOT: call
+// CHECK-COUNT-4: linalg.generic
+// CHECK-NOT: lowbit.contraction
+func.func @not_lowered(%xi: memref<4x8xi32>, %wi: memref<8x16xi32>, %yi: memref<4x16xi32>,
+                       %x: memref<4x8xf32>, %w: memref<8x16xf32>, %y: memref<4x16xf32>,
+                       %tx: tensor<4x8xf32>, %tw: tensor<8x16xf32>, %ty: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%xi, %wi : memref<4x8xi32>, memref<8x16xi32>) outs(%yi : memref<4x16xi32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: i32, %in_0: i32, %out: i32):
+    %0 = arith.muli %in, %in_0 : i32
+    %1 = arith.addi %out, %0 : i32
+    linalg.yield %1 : i32
+  }
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %w : memref<4x8xf32>, memref<8x16xf32>) outs(%y : memref<4x16xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %s = arith.mulf %in, %in : f32
+    %0 = arith.mulf %s, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %w : memref<4x8xf32>, memref<8x16xf32>) outs(%y : memref<4x16xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  %r = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%tx, %tw : tensor<4x8xf32>, tensor<8x16xf32>) outs(%ty : tensor<4x16xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<4x16xf32>
+  return %r : tensor<4x16xf32>
+}

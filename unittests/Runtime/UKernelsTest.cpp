@@ -1,0 +1,140 @@
+//===- UKernelsTest.cpp - Micro-kernels against their references ----------===//
+//
+// Every vectorized variant the CPU supports is compared with the plain C
+// reference over ragged shapes (edges of every register tile and block),
+// transposed operands and strided C, accumulating into a non-zero C.
+//
+//===----------------------------------------------------------------------===//
+
+#include "UKernels/UKernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+namespace {
+using Variant = void (*)(const lowbit_uk_matmul_f32_params *, float *);
+
+struct Shape {
+  int64_t m, n, k;
+  bool transposeA, transposeB, stridedC;
+};
+
+/// Runs `variant` and the reference on the same random problem and compares
+/// each element. Each computes c + sum_k a * b, k + 1 terms, in its own order
+/// in fp32 (unit roundoff u = 2^-24); the forward error bound of such a sum
+/// is about (k + 1) u (|c| + sum_k |a * b|), so two results differ by at most
+/// twice that.
+void check(Variant variant, const Shape &s) {
+  std::mt19937 rng(unsigned(s.m * 131 + s.n * 17 + s.k));
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  auto fill = [&](std::vector<float> &v) {
+    for (float &x : v)
+      x = uniform(rng);
+  };
+  std::vector<float> a(s.m * s.k), b(s.k * s.n);
+  fill(a);
+  fill(b);
+  // Row-major C with padded rows, or column-major C with padded columns.
+  int64_t cRowStride = s.stridedC ? 1 : s.n + 5, cColStride = s.stridedC ? s.m + 2 : 1;
+  std::vector<float> c(s.m * cRowStride + s.n * cColStride + 8);
+  fill(c);
+  std::vector<float> initial = c, expected = c, workspace(LOWBIT_UK_MATMUL_F32_WORKSPACE + 16);
+  float *aligned = reinterpret_cast<float *>(
+      (reinterpret_cast<uintptr_t>(workspace.data()) + 63) & ~uintptr_t(63));
+  lowbit_uk_matmul_f32_params p{};
+  p.a = a.data();
+  p.a_row_stride = s.transposeA ? 1 : s.k;
+  p.a_col_stride = s.transposeA ? s.m : 1;
+  p.b = b.data();
+  p.b_row_stride = s.transposeB ? 1 : s.n;
+  p.b_col_stride = s.transposeB ? s.k : 1;
+  p.c_row_stride = cRowStride;
+  p.c_col_stride = cColStride;
+  p.m = s.m;
+  p.n = s.n;
+  p.k = s.k;
+  p.c = expected.data();
+  lowbit_uk_matmul_f32_reference(&p);
+  p.c = c.data();
+  variant(&p, aligned);
+  std::vector<bool> inC(c.size(), false);
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      int64_t at = i * cRowStride + j * cColStride;
+      inC[at] = true;
+      double magnitude = 0;
+      for (int64_t k = 0; k < s.k; ++k)
+        magnitude += std::fabs(a[i * p.a_row_stride + k * p.a_col_stride] *
+                               b[k * p.b_row_stride + j * p.b_col_stride]);
+      double bound = 2 * (s.k + 1) * 0x1p-24 * (magnitude + std::fabs(initial[at]));
+      ASSERT_LE(std::fabs(c[at] - expected[at]), bound)
+          << "at (" << i << ", " << j << ") of m=" << s.m << " n=" << s.n << " k=" << s.k;
+    }
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (inC[i])
+      continue;
+    ASSERT_EQ(c[i], initial[i]) << "wrote outside C at element " << i;
+  }
+}
+
+void checkAll(Variant variant) {
+  // m: around the small-m path (<= 4) and the 8- and 6-row tiles; n: around
+  // the 16-, 32- and 64-column vectors; k: around the 4-row unroll and the
+  // 256-row block.
+  for (int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17})
+    for (int64_t n : {1, 7, 8, 15, 16, 17, 31, 32, 33, 65})
+      for (int64_t k : {1, 3, 4, 5, 257})
+        for (int variation = 0; variation < 4; ++variation)
+          check(variant, {m, n, k, variation == 1, variation == 2, variation == 3});
+}
+
+TEST(MatmulF32, Avx512MatchesReference) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl"))
+    GTEST_SKIP() << "this CPU has no AVX-512";
+  checkAll(lowbit_uk_matmul_f32_avx512);
+}
+
+TEST(MatmulF32, Avx2MatchesReference) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    GTEST_SKIP() << "this CPU has no AVX2";
+  checkAll(lowbit_uk_matmul_f32_avx2);
+}
+
+TEST(MatmulF32, WideBlocks) {
+  // Several 256 x 4096 packed blocks: k and n past one block each.
+  Variant variant = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    variant = lowbit_uk_matmul_f32_avx512;
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    variant = lowbit_uk_matmul_f32_avx2;
+  if (!variant)
+    GTEST_SKIP() << "no vectorized variant on this CPU";
+  check(variant, {9, 4100, 600, false, false, false});
+  check(variant, {3, 4100, 600, false, false, false});
+}
+
+TEST(MatmulF32, EntryPointAcceptsEmptyProblems) {
+  float c = 1;
+  lowbit_uk_matmul_f32(0, 0, 1, 1, 0, 0, 1, 1, reinterpret_cast<intptr_t>(&c), 0, 1, 1, 1, 1, 0);
+  EXPECT_EQ(c, 1);
+}
+
+TEST(MatmulF32, EntryPointHonoursOffsetsAndTheVariantCap) {
+  // The LOWBIT_UKERNELS cap is read once, at the first call: this binary
+  // runs each test in its own process (lit's GoogleTest format).
+  setenv("LOWBIT_UKERNELS", "reference", 1);
+  EXPECT_STREQ(lowbit_uk_matmul_f32_variant(), "reference");
+  // m = 2, n = 1, k = 1 at element offsets 1, 2 and 1: A = [1; 2], B = [3],
+  // C = [10; 20] += [3; 6].
+  float a[] = {0, 1, 2}, b[] = {0, 0, 3, 4}, c[] = {0, 10, 20};
+  lowbit_uk_matmul_f32(reinterpret_cast<intptr_t>(a), 1, 1, 1, reinterpret_cast<intptr_t>(b), 2, 1,
+                       1, reinterpret_cast<intptr_t>(c), 1, 1, 1, 2, 1, 1);
+  EXPECT_EQ(c[0], 0);
+  EXPECT_EQ(c[1], 13);
+  EXPECT_EQ(c[2], 26);
+}
+} // namespace
