@@ -40,7 +40,7 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createConvertOnnxToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());
   // Contractions either stay whole for the micro-kernels (which block for
   // the cache themselves) or get their m loop tiled.
   if (!options.ukernels)

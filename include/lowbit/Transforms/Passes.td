@@ -39,6 +39,27 @@ def TileContractionsPass : Pass<"lowbit-tile-contractions", "::mlir::func::FuncO
   ];
 }
 
+def FuseElementwisePass : Pass<"lowbit-fuse-elementwise", "::mlir::func::FuncOp"> {
+  let summary = "Fuse elementwise linalg ops, keeping contractions whole";
+  let description = [{
+    Upstream's elementwise fusion (`linalg-fuse-elementwise-ops`: producers
+    with one use fused into their consumers, reshapes folded by expansion,
+    constants folded), except that nothing is fused into or reshaped through
+    a `linalg.generic` marked `lowbit.contraction`. A contraction that
+    absorbed, say, softmax's division into its body would no longer be the
+    plain `out + a * b` that lowbit-lower-to-ukernels hands to the
+    micro-kernel, and would compute that division k times over.
+
+    ```mlir
+    %e = linalg.generic {...} ins(%x) ...         // exp(x) / sum
+    %o = linalg.generic {...} ins(%e, %v) ... {lowbit.contraction}
+    // %e stays a separate op; chains of elementwise ops still fuse.
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect"];
+}
+
 def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
   let summary = "Replace fp32 contractions on buffers with calls to the runtime's micro-kernels";
   let description = [{

@@ -3,13 +3,14 @@
 #include "lowbit/Target/CPU/Emit.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -56,6 +57,35 @@ void addPackedEntry(llvm::Module &module, llvm::Function &ciface, llvm::StringRe
   builder.CreateCall(&ciface, args);
   builder.CreateRetVoid();
 }
+
+/// LLVM's default -O<level> pipeline for `machine`, with glibc's vector math
+/// library (libmvec) known to the vectorizers, so that loops over exp, log,
+/// tanh, ... vectorize into calls such as _ZGVeN16v_expf.
+void optimize(llvm::Module &module, llvm::TargetMachine &machine, unsigned optLevel) {
+  llvm::OptimizationLevel level = optLevel == 0   ? llvm::OptimizationLevel::O0
+                                  : optLevel == 1 ? llvm::OptimizationLevel::O1
+                                  : optLevel == 2 ? llvm::OptimizationLevel::O2
+                                                  : llvm::OptimizationLevel::O3;
+  llvm::LoopAnalysisManager loops;
+  llvm::FunctionAnalysisManager functions;
+  llvm::CGSCCAnalysisManager cgscc;
+  llvm::ModuleAnalysisManager modules;
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopUnrolling = tuning.LoopInterleaving = tuning.LoopVectorization =
+      tuning.SLPVectorization = optLevel > 1;
+  llvm::PassBuilder builder(&machine, tuning);
+  llvm::TargetLibraryInfoImpl library(module.getTargetTriple(), llvm::VectorLibrary::LIBMVEC);
+  functions.registerPass([&] { return llvm::TargetLibraryAnalysis(library); });
+  builder.registerModuleAnalyses(modules);
+  builder.registerCGSCCAnalyses(cgscc);
+  builder.registerFunctionAnalyses(functions);
+  builder.registerLoopAnalyses(loops);
+  builder.crossRegisterProxies(loops, functions, cgscc, modules);
+  llvm::ModulePassManager passes = level == llvm::OptimizationLevel::O0
+                                       ? builder.buildO0DefaultPipeline(level)
+                                       : builder.buildPerModuleDefaultPipeline(level);
+  passes.run(module, modules);
+}
 } // namespace
 
 std::unique_ptr<llvm::Module> lowbit::cpu::translateToLLVMIR(ModuleOp module,
@@ -85,10 +115,7 @@ std::unique_ptr<llvm::Module> lowbit::cpu::translateToLLVMIR(ModuleOp module,
   }
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(machine->getTargetTriple());
-  if (auto err = makeOptimizingTransformer(optLevel, 0, machine.get())(llvmModule.get())) {
-    module.emitError() << "LLVM optimization failed: " << llvm::toString(std::move(err));
-    return nullptr;
-  }
+  optimize(*llvmModule, *machine, optLevel);
   return llvmModule;
 }
 
@@ -120,7 +147,7 @@ llvm::LogicalResult lowbit::cpu::linkSharedLibrary(llvm::StringRef objectPath,
   // API, which the library must export all the same.
   llvm::SmallVector<llvm::StringRef> args{*driver, "-shared", "-o", outputPath, objectPath,
                                           "-Wl,--whole-archive", runtimeLibrary,
-                                          "-Wl,--no-whole-archive", "-lm"};
+                                          "-Wl,--no-whole-archive", "-lmvec", "-lm"};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0, &message);
   if (rc != 0) {

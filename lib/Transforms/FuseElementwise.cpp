@@ -1,0 +1,49 @@
+//===- FuseElementwise.cpp - Elementwise fusion around contractions -------===//
+//
+// Implements `lowbit-fuse-elementwise` (see Passes.td): upstream's
+// elementwise fusion patterns with a control that leaves contractions alone.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Transforms/Passes.h"
+
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace lowbit {
+#define GEN_PASS_DEF_FUSEELEMENTWISEPASS
+#include "lowbit/Transforms/Passes.h.inc"
+} // namespace lowbit
+
+using namespace mlir;
+
+namespace {
+constexpr StringLiteral kMarker = "lowbit.contraction";
+
+struct FuseElementwisePass : lowbit::impl::FuseElementwisePassBase<FuseElementwisePass> {
+  void runOnOperation() override {
+    MLIRContext *context = &getContext();
+    // As upstream: fuse a producer into its only user; never change a
+    // contraction (as the consumer, or reshaped as the producer).
+    linalg::ControlFusionFn control = [](OpOperand *fused) {
+      Operation *producer = fused->get().getDefiningOp();
+      Operation *consumer = fused->getOwner();
+      return producer && producer->hasOneUse() && !producer->hasAttr(kMarker) &&
+             !consumer->hasAttr(kMarker);
+    };
+    RewritePatternSet patterns(context);
+    linalg::populateElementwiseOpsFusionPatterns(patterns, control);
+    linalg::populateFoldReshapeOpsByExpansionPatterns(patterns, control);
+    linalg::populateConstantFoldLinalgOperations(patterns, control);
+    affine::AffineApplyOp::getCanonicalizationPatterns(patterns, context);
+    linalg::GenericOp::getCanonicalizationPatterns(patterns, context);
+    tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, context);
+    tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, context);
+    context->getLoadedDialect<linalg::LinalgDialect>()->getCanonicalizationPatterns(patterns);
+    GreedyRewriteConfig config;
+    config.setUseTopDownTraversal(true); // as upstream, for compile time
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+      return signalPassFailure();
+  }
+};
+} // namespace
