@@ -7,8 +7,8 @@
  * `lowbit_main_graph_packed(void **args)`: args[0] points at the results'
  * descriptors, laid out one after another, args[1..] at the inputs'.
  * A descriptor is {allocated, aligned, offset, sizes[rank], strides[rank]},
- * all 64-bit. Results are malloc'd by the generated code; they are copied
- * into the caller's (or a fresh) buffer and freed here.
+ * all 64-bit. Results are allocated by the generated code (Allocator.c);
+ * they are copied into the caller's (or a fresh) buffer and freed here.
  *===----------------------------------------------------------------------===*/
 
 #include "lowbit-c/Runtime.h"
@@ -20,6 +20,8 @@
 
 extern const char lowbit_main_graph_signature[];
 extern void lowbit_main_graph_packed(void **args);
+/* Allocator.c: how the generated code's buffers are freed. */
+void _mlir_memref_to_llvm_free(void *ptr);
 
 struct lowbit_model {
   int64_t num_inputs, num_outputs;
@@ -312,7 +314,7 @@ lowbit_status lowbit_model_run(lowbit_model *model, const lowbit_tensor *inputs,
       other += 3 + 2 * model->outputs[j].rank;
     }
     if (!shared)
-      free(allocated);
+      _mlir_memref_to_llvm_free(allocated);
     result += 3 + 2 * rank;
   }
   free(words);
