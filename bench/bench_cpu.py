@@ -11,7 +11,8 @@
   vocab 2048; lowbit.testing.synthetic.make_llama).
 
 Both run on the same inputs with the same thread count (ONNX Runtime's
-intra-op threads = N; lowbit's generated code is single-threaded for now).
+intra-op threads = N; lowbit_model_set_num_threads(N), which splits the
+matrix products among N threads while the rest of the graph runs on one).
 Each case reports the median of repeated runs, lowbit/ORT time ratio and,
 for MatMul, GFLOP/s and the fraction of one core's fp32 FMA peak
 (frequency x 2 FMA units x 16 lanes x 2 FLOP with AVX-512).
@@ -49,10 +50,12 @@ def median_ms(fn, min_runs=3, budget_s=2.0):
     return statistics.median(times)
 
 
-def compile_model(onnx_path, out):
+def compile_model(onnx_path, out, threads):
     subprocess.run([lowbit.find_tool("lowbitc"), str(onnx_path), "--emit=lib", "-O3", "--quiet", "-o", str(out)],
                    check=True)
-    return lowbit.load(out)
+    model = lowbit.load(out)
+    model.set_num_threads(threads)
+    return model
 
 
 def ort_session(path, threads):
@@ -83,7 +86,7 @@ def bench_matmul(work, threads, sizes):
         model.ir_version = 8
         path = work / f"matmul{m}.onnx"
         onnx.save(model, str(path), save_as_external_data=True, location=f"matmul{m}.data")
-        ours = compile_model(path, work / f"matmul{m}.so")
+        ours = compile_model(path, work / f"matmul{m}.so", threads)
         theirs = ort_session(path, threads)
         x = rng.standard_normal((m, k)).astype(np.float32)
         ours_ms = median_ms(lambda: ours.run({"x": x}))
@@ -111,7 +114,7 @@ def bench_models(work, threads, prompt):
         path = SHARED / name
         if not path.exists():
             continue
-        ours = compile_model(path, work / (Path(name).stem + ".so"))
+        ours = compile_model(path, work / (Path(name).stem + ".so"), threads)
         theirs = ort_session(path, threads)
         for label, seq, past in ((f"prompt {prompt}", prompt, 0), (f"decode after {prompt}", 1, prompt)):
             feeds = lm_feeds(theirs, seq, past)
@@ -119,7 +122,7 @@ def bench_models(work, threads, prompt):
                          median_ms(lambda: theirs.run(None, feeds)), ""))
     path = make_llama(work / "llama_2048.onnx", vocab=2048, dim=2048, heads=16, kv_heads=16, layers=4,
                       ffn=5504, ctx=256)
-    ours = compile_model(path, work / "llama_2048.so")
+    ours = compile_model(path, work / "llama_2048.so", threads)
     theirs = ort_session(path, threads)
     for label, seq, past in (("prompt 32", 32, 0), ("decode after 32", 1, 32)):
         feeds = lm_feeds(theirs, seq, past)

@@ -102,8 +102,11 @@ lowbit_status lowbit_model_input_info(const lowbit_model *model, int64_t index,
 lowbit_status lowbit_model_output_info(const lowbit_model *model, int64_t index,
                                        lowbit_tensor_info *info);
 
-/* The number of threads the model may use. The generated code is
- * single-threaded for now: the value is validated and kept. */
+/* The number of threads the instance may use (default 1). With more than
+ * one, the instance starts that many - 1 worker threads, which sleep between
+ * runs and end with lowbit_model_destroy; matrix products large enough to
+ * gain are split among them (the rest of the graph runs on the calling
+ * thread). Returns LOWBIT_OUT_OF_MEMORY if the threads cannot be started. */
 lowbit_status lowbit_model_set_num_threads(lowbit_model *model, int num_threads);
 
 /* Runs the model: `inputs` are matched by name (or position when names are

@@ -34,10 +34,16 @@ def _run(args):
     return result
 
 
-def compile(onnx_path, output, emit="onnx-ir", simplify=True, extra_args=()):
-    """Compiles `onnx_path` with lowbitc, writing `output`. Raises CompileError."""
-    args = [find_tool("lowbitc"), str(onnx_path), f"--emit={emit}", "-o", str(output), "--quiet",
+def compile(onnx_path, output, emit=None, simplify=True, extra_args=()):
+    """Compiles `onnx_path` with lowbitc, writing `output`. Raises CompileError.
+
+    `emit` is lowbitc's --emit (onnx-ir, llvm-ir, obj, lib, exe); by default
+    the output's extension chooses (.so: lib, .o: obj, .ll: llvm-ir, else
+    onnx-ir)."""
+    args = [find_tool("lowbitc"), str(onnx_path), "-o", str(output), "--quiet",
             f"--simplify={'true' if simplify else 'false'}", *extra_args]
+    if emit:
+        args.append(f"--emit={emit}")
     _run(args)
     return output
 

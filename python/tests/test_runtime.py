@@ -194,6 +194,48 @@ def test_two_instances_run_concurrently(library):
         assert all(np.array_equal(r, expected) for r in results[index])
 
 
+def test_threads_give_the_same_results(tmp_path):
+    """With 2 and 3 threads the matrix products are split by columns or rows
+    (each element is still summed in the same order), so the outputs equal
+    the single-threaded ones exactly; instances with threads also run
+    concurrently. Shapes: above the kernel's threshold for splitting
+    (2^20 multiply-adds), columns not a multiple of the split."""
+    from onnx import TensorProto, helper, numpy_helper
+    import onnx
+
+    rng = np.random.default_rng(7)
+    wide = rng.standard_normal((96, 1000)).astype(np.float32)   # split by columns
+    narrow = rng.standard_normal((1000, 40)).astype(np.float32)  # too narrow: split by rows
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "wide"], ["h"]), helper.make_node("MatMul", ["h", "narrow"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", 96])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", 40])],
+        [numpy_helper.from_array(wide, "wide"), numpy_helper.from_array(narrow, "narrow")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "mm.onnx"))
+    lowbit.compile(tmp_path / "mm.onnx", tmp_path / "mm.so")
+    x = rng.standard_normal((300, 96)).astype(np.float32)
+    single = lowbit.load(tmp_path / "mm.so")
+    expected = single.run({"x": x})["y"]
+    np.testing.assert_allclose(expected, x @ wide @ narrow, rtol=1e-4, atol=1e-3)
+    models = []
+    for threads in (2, 3):
+        model = lowbit.load(tmp_path / "mm.so")
+        model.set_num_threads(threads)
+        assert np.array_equal(model.run({"x": x})["y"], expected)
+        models.append(model)
+    results = {}
+    workers = [threading.Thread(target=lambda i, m: results.__setitem__(i, [m.run({"x": x})["y"] for _ in range(3)]),
+                                args=(i, m)) for i, m in enumerate(models)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert all(np.array_equal(r, expected) for runs in results.values() for r in runs)
+    single.set_num_threads(2)
+    single.set_num_threads(1)  # the pool goes away again
+    assert np.array_equal(single.run({"x": x})["y"], expected)
+
+
 def test_demo_script(library, shared_models):
     """The README's main job runs scripts/demo_run.py on the compiled model:
     it must decode beside ONNX Runtime and report a small difference."""

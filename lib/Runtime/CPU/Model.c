@@ -12,6 +12,7 @@
  *===----------------------------------------------------------------------===*/
 
 #include "lowbit-c/Runtime.h"
+#include "ThreadPool.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ struct lowbit_model {
   lowbit_tensor_info *inputs, *outputs;
   char *names; /* storage for the info names */
   int num_threads;
+  lowbit_pool *pool; /* when num_threads > 1 */
   char error[512];
 };
 
@@ -116,6 +118,7 @@ lowbit_model *lowbit_model_create(char *error, size_t error_size) {
 void lowbit_model_destroy(lowbit_model *model) {
   if (!model)
     return;
+  lowbit_pool_destroy(model->pool);
   free(model->inputs);
   free(model->names);
   free(model);
@@ -149,6 +152,18 @@ lowbit_status lowbit_model_set_num_threads(lowbit_model *model, int num_threads)
   if (num_threads < 1)
     return fail(model, LOWBIT_INVALID_ARGUMENT, "num_threads must be at least 1, got %d",
                 num_threads);
+  if (num_threads == model->num_threads)
+    return LOWBIT_OK;
+  lowbit_pool *pool = NULL;
+  if (num_threads > 1) {
+    pool = lowbit_pool_create(num_threads);
+    if (!pool || lowbit_pool_size(pool) != num_threads) {
+      lowbit_pool_destroy(pool);
+      return fail(model, LOWBIT_OUT_OF_MEMORY, "cannot start %d threads", num_threads);
+    }
+  }
+  lowbit_pool_destroy(model->pool);
+  model->pool = pool;
   model->num_threads = num_threads;
   return LOWBIT_OK;
 }
@@ -265,7 +280,9 @@ lowbit_status lowbit_model_run(lowbit_model *model, const lowbit_tensor *inputs,
   }
   free(ordered);
 
+  lowbit_current_pool = model->pool;
   lowbit_main_graph_packed(args);
+  lowbit_current_pool = NULL;
 
   /* Copy each result out (honouring its strides) and free it. */
   int64_t *result = words;

@@ -17,6 +17,8 @@
 
 #include "UKernels.h"
 
+#include "../ThreadPool.h"
+
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +318,42 @@ const char *lowbit_uk_matmul_f32_variant(void) {
 static _Thread_local float workspace[LOWBIT_UK_MATMUL_F32_WORKSPACE]
     __attribute__((aligned(64)));
 
+static void run_variant(const lowbit_uk_matmul_f32_params *p) {
+  switch (variant()) {
+  case VARIANT_AVX512: lowbit_uk_matmul_f32_avx512(p, workspace); break;
+  case VARIANT_AVX2: lowbit_uk_matmul_f32_avx2(p, workspace); break;
+  default: lowbit_uk_matmul_f32_reference(p); break;
+  }
+}
+
+/* A slice of a product for one thread: columns [begin, end) of B and C, or
+ * rows of A and C. */
+typedef struct {
+  const lowbit_uk_matmul_f32_params *whole;
+  int64_t chunk;
+  int by_rows;
+} split;
+
+static void run_slice(void *context, int index) {
+  const split *s = context;
+  lowbit_uk_matmul_f32_params p = *s->whole;
+  int64_t begin = index * s->chunk;
+  if (s->by_rows) {
+    p.m = min64(s->chunk, p.m - begin);
+    p.a += begin * p.a_row_stride;
+    p.c += begin * p.c_row_stride;
+  } else {
+    p.n = min64(s->chunk, p.n - begin);
+    p.b += begin * p.b_col_stride;
+    p.c += begin * p.c_col_stride;
+  }
+  run_variant(&p);
+}
+
+/* Below this many multiply-adds a product runs on one thread: waking the
+ * others costs more (tens of microseconds). */
+#define PARALLEL_WORK (1 << 20)
+
 void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                           int64_t a_col_stride, int64_t b_address, int64_t b_offset,
                           int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
@@ -328,9 +366,25 @@ void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_str
       (const float *)(intptr_t)b_address + b_offset, b_row_stride, b_col_stride,
       (float *)(intptr_t)c_address + c_offset,       c_row_stride, c_col_stride,
       m,                                             n,            k};
-  switch (variant()) {
-  case VARIANT_AVX512: lowbit_uk_matmul_f32_avx512(&p, workspace); break;
-  case VARIANT_AVX2: lowbit_uk_matmul_f32_avx2(&p, workspace); break;
-  default: lowbit_uk_matmul_f32_reference(&p); break;
+  lowbit_pool *pool = lowbit_current_pool;
+  int64_t threads = lowbit_pool_size(pool);
+  if (threads > 1 && m * n * k >= PARALLEL_WORK) {
+    /* Columns, in multiples of 64 (whole register tiles), so that every
+     * thread streams its own part of B; rows (multiples of 8) when B is too
+     * narrow to share. */
+    int64_t columns = (n + threads - 1) / threads;
+    columns = (columns + 63) / 64 * 64;
+    int64_t rows = ((m + threads - 1) / threads + 7) / 8 * 8;
+    split s = {&p, columns, 0};
+    if (columns < n)
+      lowbit_pool_run(pool, (int)((n + columns - 1) / columns), run_slice, &s);
+    else if (rows < m) {
+      s.chunk = rows;
+      s.by_rows = 1;
+      lowbit_pool_run(pool, (int)((m + rows - 1) / rows), run_slice, &s);
+    } else
+      run_variant(&p);
+    return;
   }
+  run_variant(&p);
 }
