@@ -236,6 +236,31 @@ def test_threads_give_the_same_results(tmp_path):
     assert np.array_equal(single.run({"x": x})["y"], expected)
 
 
+def test_weights_file_library_and_executable(library, shared_models, tmp_path):
+    """--weights=file: the library (through the Python API) computes exactly
+    what the embedded-weights library does, and the standalone executable
+    (--emit=exe) gives the reference perplexity."""
+    onnx_path = shared_models / MODEL / f"{MODEL}.onnx"
+    for emit, out in (("lib", tmp_path / "m.so"), ("exe", tmp_path / "stories")):
+        run = subprocess.run([lowbit.find_tool("lowbitc"), str(onnx_path), f"--emit={emit}", "--weights=file",
+                              "-O0", "--quiet", "-o", str(out)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert out.with_suffix(".weights").stat().st_size > 1_000_000  # the 1 MB of weights
+        assert out.stat().st_size < 1_000_000
+    feeds = {"input_ids": np.array([[1, 403, 407, 261]], np.int64),
+             **{f"past.{l}.{k}": np.zeros((1, 4, 0, 8), np.float32) for l in range(5) for k in ("key", "value")}}
+    expected = lowbit.load(library).run(feeds)
+    got = lowbit.load(tmp_path / "m.so").run(feeds)
+    assert all(np.array_equal(got[name], expected[name]) for name in expected)
+
+    tokens, reference = _reference(shared_models)
+    run = subprocess.run([str(tmp_path / "stories"), f"--perplexity={shared_models / MODEL / 'eval_tokens.txt'}"],
+                         capture_output=True, text=True, cwd="/")
+    assert run.returncode == 0, run.stderr
+    match = re.fullmatch(r"perplexity: ([\d.]+) tokens: (\d+)\n", run.stdout)
+    assert match and int(match.group(2)) == tokens and round(float(match.group(1)), 3) == reference
+
+
 def test_demo_script(library, shared_models):
     """The README's main job runs scripts/demo_run.py on the compiled model:
     it must decode beside ONNX Runtime and report a small difference."""

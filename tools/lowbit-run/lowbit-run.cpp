@@ -7,6 +7,10 @@
 // Loads a library built by `lowbitc --emit=lib` and drives it through its C
 // API (lowbit-c/Runtime.h) only. See --help.
 //
+// Built a second time with LOWBIT_RUN_EMBEDDED (liblowbit_run_main.a), it is
+// the driver of `lowbitc --emit=exe`: the same program with the model linked
+// in, so it takes no MODEL argument.
+//
 //===----------------------------------------------------------------------===//
 
 #include "lowbit-c/Runtime.h"
@@ -26,10 +30,23 @@
 #include <vector>
 
 namespace {
-const char *kUsage = R"(usage: lowbit-run MODEL.so [options]
+#ifdef LOWBIT_RUN_EMBEDDED
+constexpr bool kEmbedded = true;
+#else
+constexpr bool kEmbedded = false;
+#endif
+#ifdef LOWBIT_RUN_EMBEDDED
+const char *kUsageHead = R"(usage: %s [options]
+
+Runs the model built into this executable (lowbitc --emit=exe).
+)";
+#else
+const char *kUsageHead = R"(usage: %s MODEL.so [options]
 
 Runs a model compiled with `lowbitc --emit=lib` through its C API.
-
+)";
+#endif
+const char *kUsage = R"(
   --input NAME=FILE.npy   an input from a .npy file (repeatable); inputs not
                           given are generated deterministically: dynamic sizes
                           are 1 (0 for the sequence axis of past.* KV-cache
@@ -73,6 +90,22 @@ struct Api {
   decltype(&lowbit_model_last_error) lastError;
   decltype(&lowbit_tensor_release) release;
 
+#ifdef LOWBIT_RUN_EMBEDDED
+  bool load(const std::string &, std::string &) {
+    create = lowbit_model_create;
+    destroy = lowbit_model_destroy;
+    numInputs = lowbit_model_num_inputs;
+    numOutputs = lowbit_model_num_outputs;
+    inputInfo = lowbit_model_input_info;
+    outputInfo = lowbit_model_output_info;
+    setNumThreads = lowbit_model_set_num_threads;
+    run = lowbit_model_run;
+    lastError = lowbit_model_last_error;
+    release = lowbit_tensor_release;
+    elementSize = lowbit_dtype_size;
+    return true;
+  }
+#else
   bool load(const std::string &path, std::string &error) {
     handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
@@ -94,6 +127,7 @@ struct Api {
            get(lastError, "lowbit_model_last_error") && get(release, "lowbit_tensor_release") &&
            get(elementSize, "lowbit_dtype_size");
   }
+#endif
 };
 
 /// A tensor with its own storage.
@@ -414,6 +448,7 @@ int main(int argc, char **argv) {
     };
     auto is = [&](const std::string &flag) { return arg == flag || arg.rfind(flag + "=", 0) == 0; };
     if (arg == "--help" || arg == "-h") {
+      std::printf(kUsageHead, argv[0]);
       std::printf("%s", kUsage);
       return 0;
     } else if (is("--input")) {
@@ -447,14 +482,16 @@ int main(int argc, char **argv) {
     } else if (!arg.empty() && arg[0] == '-') {
       std::fprintf(stderr, "lowbit-run: unknown option %s (see --help)\n", arg.c_str());
       return 1;
-    } else if (library.empty()) {
+    } else if (library.empty() && !kEmbedded) {
       library = arg;
     } else {
-      std::fprintf(stderr, "lowbit-run: more than one model given\n");
+      std::fprintf(stderr, kEmbedded ? "%s: unexpected argument %s (see --help)\n"
+                                     : "%s: more than one model given (%s)\n",
+                   argv[0], arg.c_str());
       return 1;
     }
   }
-  if (library.empty()) {
+  if (library.empty() && !kEmbedded) {
     std::fprintf(stderr, "lowbit-run: no model library given (see --help)\n");
     return 1;
   }

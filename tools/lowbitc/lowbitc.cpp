@@ -57,7 +57,9 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::LLVMIR, "llvm-ir", "LLVM IR for the host CPU"),
                clEnumValN(Emit::Obj, "obj", "an object file for the host CPU"),
                clEnumValN(Emit::Lib, "lib", "a shared library for the host CPU"),
-               clEnumValN(Emit::Exe, "exe", "a standalone executable (not yet)")));
+               clEnumValN(Emit::Exe, "exe",
+                          "a standalone executable: lowbit-run with the model built in "
+                          "(run it with --help)")));
 cl::opt<bool> simplify("simplify",
                        cl::desc("Clean up the graph after import: refine types, fold "
                                 "shape arithmetic, fuse norms "
@@ -77,6 +79,22 @@ cl::opt<bool> elideWeights("elide-weights",
                            cl::init(false), cl::cat(category));
 cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3, default 3)"),
                           cl::init(3), cl::Prefix, cl::cat(category));
+enum class Weights { Auto, Embed, File };
+cl::opt<Weights> weights(
+    "weights", cl::desc("Where the weights go (lib, obj, llvm-ir and exe)"), cl::init(Weights::Auto),
+    cl::cat(category),
+    cl::values(clEnumValN(Weights::Auto, "auto",
+                          "a file when they exceed 64 MiB, else embedded (the default)"),
+               clEnumValN(Weights::Embed, "embed", "constants inside the library"),
+               clEnumValN(Weights::File, "file",
+                          "OUTPUT.weights beside the output (OUTPUT minus its extension), "
+                          "memory-mapped when an instance is created; it must stay beside "
+                          "the library")));
+/// Above this, --weights=auto writes a file.
+constexpr uint64_t kAutoWeightsFile = 64ull << 20;
+/// Constants smaller than this stay in the library.
+constexpr uint64_t kMinFileWeight = 4096;
+
 cl::opt<bool> ukernels("ukernels",
                        cl::desc("Run fp32 MatMul/Gemm through the runtime's micro-kernels "
                                 "(default; --ukernels=false: tiled loops)"),
@@ -196,6 +214,47 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
                  << llvm::format("%.0f", elapsedMs()) << " ms\n";
 
   std::string error;
+  // Weights to a file: written to WEIGHTS.partial now, renamed beside the
+  // output once that is written.
+  bool weightsToFile = weights == Weights::File ||
+                       (weights == Weights::Auto &&
+                        lowbit::cpu::weightBytes(*llvmModule, kMinFileWeight) > kAutoWeightsFile);
+  llvm::SmallString<128> weightsPath(outputFile), weightsPartial;
+  llvm::sys::path::replace_extension(weightsPath, "weights");
+  (weightsPartial = weightsPath) += ".partial";
+  llvm::FileRemover removeWeights(weightsPartial, weightsToFile);
+  if (weightsToFile) {
+    if (outputFile == "-") {
+      llvm::errs() << "lowbitc: --weights=file needs an output file (-o)\n";
+      return false;
+    }
+    std::error_code ec;
+    llvm::raw_fd_ostream os(weightsPartial, ec);
+    if (ec || failed(lowbit::cpu::externalizeWeights(*llvmModule, kMinFileWeight,
+                                                    llvm::sys::path::filename(weightsPath), os,
+                                                    error))) {
+      llvm::errs() << "lowbitc: " << weightsPath << ": "
+                   << (ec ? "cannot write: " + ec.message() : error) << "\n";
+      return false;
+    }
+    os.close();
+    if (os.has_error()) {
+      llvm::errs() << "lowbitc: " << weightsPath << ": " << os.error().message() << "\n";
+      return false;
+    }
+  }
+  auto keepWeights = [&]() {
+    if (!weightsToFile)
+      return true;
+    if (llvm::sys::fs::rename(weightsPartial, weightsPath)) {
+      llvm::errs() << "lowbitc: cannot write " << weightsPath << "\n";
+      return false;
+    }
+    if (!quiet)
+      llvm::errs() << "lowbitc: wrote the weights to " << weightsPath << "\n";
+    return true;
+  };
+
   if (emit == Emit::LLVMIR) {
     auto output = openOutputFile(outputFile, &error);
     if (!output) {
@@ -204,11 +263,12 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
     }
     llvmModule->print(output->os(), nullptr);
     output->keep();
-    return true;
+    return keepWeights();
   }
-  // The object goes to the output (obj) or to a temporary file (lib).
+  // The object goes to the output (obj) or to a temporary file (lib, exe).
   llvm::SmallString<128> objectPath(outputFile);
-  if (emit == Emit::Lib) {
+  bool linked = emit == Emit::Lib || emit == Emit::Exe;
+  if (linked) {
     int fd;
     if (llvm::sys::fs::createTemporaryFile("lowbit-model", "o", fd, objectPath)) {
       llvm::errs() << "lowbitc: cannot create a temporary object file\n";
@@ -216,7 +276,7 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
     }
     llvm::sys::Process::SafelyCloseFileDescriptor(fd);
   }
-  llvm::FileRemover removeObject(objectPath, emit == Emit::Lib);
+  llvm::FileRemover removeObject(objectPath, linked);
   {
     auto output = openOutputFile(objectPath, &error);
     if (!output || failed(lowbit::cpu::emitObjectFile(*llvmModule, output->os(), error))) {
@@ -226,18 +286,22 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
     output->keep();
   }
   if (emit == Emit::Obj)
-    return true;
-  // Link next to the final name, then rename: no half-written library.
-  std::string runtime = lowbit::cpu::findRuntimeLibrary(argv0);
+    return keepWeights();
+  // Link next to the final name, then rename: no half-written output.
   llvm::SmallString<128> partial(outputFile);
   partial += ".partial";
   llvm::FileRemover removePartial(partial);
-  if (failed(lowbit::cpu::linkSharedLibrary(objectPath, partial, runtime, error)) ||
-      llvm::sys::fs::rename(partial, outputFile)) {
+  std::string runtime = lowbit::cpu::findRuntimeLibrary(argv0);
+  LogicalResult link =
+      emit == Emit::Lib
+          ? lowbit::cpu::linkSharedLibrary(objectPath, partial, runtime, error)
+          : lowbit::cpu::linkExecutable(objectPath, partial, runtime,
+                                        lowbit::cpu::findRunMainLibrary(argv0), error);
+  if (failed(link) || !keepWeights() || llvm::sys::fs::rename(partial, outputFile)) {
     llvm::errs() << "lowbitc: " << (error.empty() ? "cannot write " + outputFile : error) << "\n";
     return false;
   }
-  if (!writeHeader(signature))
+  if (emit == Emit::Lib && !writeHeader(signature))
     return false;
   if (!quiet)
     llvm::errs() << "lowbitc: wrote " << outputFile << " in " << llvm::format("%.0f", elapsedMs())
@@ -276,12 +340,12 @@ int main(int argc, char **argv) {
     else if (out.ends_with(".ll"))
       emit = Emit::LLVMIR;
   }
-  if (emit == Emit::LowbitIR || emit == Emit::Exe) {
+  if (emit == Emit::LowbitIR) {
     llvm::errs() << "lowbitc: --emit=" << emitName(emit)
-                 << " is not implemented yet; --emit=onnx-ir, llvm-ir, obj and lib are\n";
+                 << " is not implemented yet; --emit=onnx-ir, llvm-ir, obj, lib and exe are\n";
     return 1;
   }
-  if ((emit == Emit::Obj || emit == Emit::Lib) && outputFile == "-") {
+  if ((emit == Emit::Obj || emit == Emit::Lib || emit == Emit::Exe) && outputFile == "-") {
     llvm::errs() << "lowbitc: --emit=" << emitName(emit) << " needs an output file (-o)\n";
     return 1;
   }

@@ -11,13 +11,21 @@
  * they are copied into the caller's (or a fresh) buffer and freed here.
  *===----------------------------------------------------------------------===*/
 
+#define _GNU_SOURCE /* dladdr */
 #include "lowbit-c/Runtime.h"
 #include "ThreadPool.h"
 
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 extern const char lowbit_main_graph_signature[];
 extern void lowbit_main_graph_packed(void **args);
@@ -69,7 +77,117 @@ static int64_t element_count(int64_t rank, const int64_t *dims) {
   return count;
 }
 
+/*===--- Weights in a file (lowbitc --weights=file) ------------------------===*
+ * The library then holds, instead of its large constants, a pointer per
+ * weight and this table; the file beside the library is mapped read-only
+ * while any instance exists (the pages are shared with every process that
+ * maps it). Format: see include/lowbit/Target/CPU/Emit.h. */
+
+typedef struct {
+  const void **slot;
+  uint64_t offset, size;
+} weight_entry;
+
+extern const char lowbit_weights_file[] __attribute__((weak));
+extern const uint64_t lowbit_weights_id __attribute__((weak));
+extern const uint64_t lowbit_weights_count __attribute__((weak));
+extern const uint64_t lowbit_weights_size __attribute__((weak));
+extern const weight_entry lowbit_weights_table[] __attribute__((weak));
+
+static pthread_mutex_t weights_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int weights_users;
+static void *weights_map;
+static size_t weights_length;
+
+/* The weights file's path: beside the library (or executable) holding the
+ * table. */
+static void weights_path(char *path, size_t size) {
+  Dl_info info;
+  const char *self = NULL;
+  char exe[4096];
+  if (dladdr((const void *)&lowbit_weights_count, &info) && info.dli_fname &&
+      strchr(info.dli_fname, '/'))
+    self = info.dli_fname;
+  else {
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+      exe[n] = '\0';
+      self = exe;
+    }
+  }
+  const char *slash = self ? strrchr(self, '/') : NULL;
+  if (slash)
+    snprintf(path, size, "%.*s/%s", (int)(slash - self), self, lowbit_weights_file);
+  else
+    snprintf(path, size, "%s", lowbit_weights_file);
+}
+
+/* Maps the weights file (once for all instances). 0 and a message on error. */
+static int map_weights(char *error, size_t error_size) {
+  if (!&lowbit_weights_count)
+    return 1; /* the weights are inside the library */
+  int ok = 0;
+  pthread_mutex_lock(&weights_mutex);
+  if (weights_users > 0) {
+    ++weights_users;
+    pthread_mutex_unlock(&weights_mutex);
+    return 1;
+  }
+  char path[4096], problem[256] = "";
+  weights_path(path, sizeof path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  void *map = MAP_FAILED;
+  if (fd < 0 || fstat(fd, &st) != 0)
+    snprintf(problem, sizeof problem, "cannot open it: %s", strerror(errno));
+  else if ((uint64_t)st.st_size < lowbit_weights_size)
+    snprintf(problem, sizeof problem, "it is truncated (%lld bytes, the library needs %llu)",
+             (long long)st.st_size, (unsigned long long)lowbit_weights_size);
+  else if ((map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
+    snprintf(problem, sizeof problem, "cannot map it: %s", strerror(errno));
+  else {
+    uint64_t id;
+    memcpy(&id, (const char *)map + 8, sizeof id);
+    if (memcmp(map, "LOWBITW1", 8) != 0 || id != lowbit_weights_id)
+      snprintf(problem, sizeof problem,
+               "it does not belong to this library (written by another compilation)");
+    else
+      ok = 1;
+  }
+  if (fd >= 0)
+    close(fd);
+  if (ok) {
+    weights_map = map;
+    weights_length = (size_t)st.st_size;
+    for (uint64_t i = 0; i < lowbit_weights_count; ++i)
+      *lowbit_weights_table[i].slot = (const char *)map + lowbit_weights_table[i].offset;
+    weights_users = 1;
+  } else {
+    if (map != MAP_FAILED)
+      munmap(map, (size_t)st.st_size);
+    if (error && error_size)
+      snprintf(error, error_size, "weights file %s: %s", path, problem);
+  }
+  pthread_mutex_unlock(&weights_mutex);
+  return ok;
+}
+
+static void unmap_weights(void) {
+  if (!&lowbit_weights_count)
+    return;
+  pthread_mutex_lock(&weights_mutex);
+  if (--weights_users == 0) {
+    for (uint64_t i = 0; i < lowbit_weights_count; ++i)
+      *lowbit_weights_table[i].slot = NULL;
+    munmap(weights_map, weights_length);
+    weights_map = NULL;
+  }
+  pthread_mutex_unlock(&weights_mutex);
+}
+
 lowbit_model *lowbit_model_create(char *error, size_t error_size) {
+  if (!map_weights(error, error_size))
+    return NULL;
   lowbit_model *model = calloc(1, sizeof *model);
   size_t length = strlen(lowbit_main_graph_signature);
   char *text = model ? malloc(length + 1) : NULL;
@@ -82,12 +200,15 @@ lowbit_model *lowbit_model_create(char *error, size_t error_size) {
       snprintf(error, error_size, "lowbit_model_create: out of memory");
     free(text);
     free(model);
+    unmap_weights();
     return NULL;
   }
   memcpy(text, lowbit_main_graph_signature, length + 1);
   /* Inputs come first in the signature, then outputs. */
   int64_t count = 0;
-  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+  char *position = NULL;
+  for (char *line = strtok_r(text, "\n", &position); line;
+       line = strtok_r(NULL, "\n", &position)) {
     char *fields[4 + LOWBIT_MAX_RANK];
     int n = 0;
     for (char *p = line; *p && n < 4 + LOWBIT_MAX_RANK;) {
@@ -122,6 +243,7 @@ void lowbit_model_destroy(lowbit_model *model) {
   free(model->inputs);
   free(model->names);
   free(model);
+  unmap_weights();
 }
 
 int64_t lowbit_model_num_inputs(const lowbit_model *model) { return model ? model->num_inputs : 0; }

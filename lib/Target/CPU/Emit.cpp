@@ -133,29 +133,47 @@ llvm::LogicalResult lowbit::cpu::emitObjectFile(llvm::Module &module, llvm::raw_
   return llvm::success();
 }
 
-llvm::LogicalResult lowbit::cpu::linkSharedLibrary(llvm::StringRef objectPath,
-                                                   llvm::StringRef outputPath,
-                                                   llvm::StringRef runtimeLibrary,
-                                                   std::string &error) {
+namespace {
+/// Runs the system C compiler driver (`cc`, or $LOWBIT_CC) with `args`.
+llvm::LogicalResult runLinker(llvm::ArrayRef<llvm::StringRef> args, std::string &error) {
   const char *cc = std::getenv("LOWBIT_CC");
   auto driver = llvm::sys::findProgramByName(cc ? cc : "cc");
   if (!driver) {
     error = "no C compiler driver to link with (install gcc or set LOWBIT_CC)";
     return llvm::failure();
   }
-  // The whole runtime archive: the model object does not reference the C
-  // API, which the library must export all the same.
-  llvm::SmallVector<llvm::StringRef> args{*driver, "-shared", "-o", outputPath, objectPath,
-                                          "-Wl,--whole-archive", runtimeLibrary,
-                                          "-Wl,--no-whole-archive", "-lmvec", "-lm"};
+  llvm::SmallVector<llvm::StringRef> command{*driver};
+  command.append(args.begin(), args.end());
   std::string message;
-  int rc = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0, &message);
+  int rc = llvm::sys::ExecuteAndWait(*driver, command, std::nullopt, {}, 0, 0, &message);
   if (rc != 0) {
     error = "linking failed (" + *driver + " exited with " + std::to_string(rc) + ")" +
             (message.empty() ? "" : ": " + message);
     return llvm::failure();
   }
   return llvm::success();
+}
+} // namespace
+
+llvm::LogicalResult lowbit::cpu::linkSharedLibrary(llvm::StringRef objectPath,
+                                                   llvm::StringRef outputPath,
+                                                   llvm::StringRef runtimeLibrary,
+                                                   std::string &error) {
+  // The whole runtime archive: the model object does not reference the C
+  // API, which the library must export all the same.
+  return runLinker({"-shared", "-o", outputPath, objectPath, "-Wl,--whole-archive",
+                    runtimeLibrary, "-Wl,--no-whole-archive", "-lmvec", "-lm"},
+                   error);
+}
+
+llvm::LogicalResult lowbit::cpu::linkExecutable(llvm::StringRef objectPath,
+                                                llvm::StringRef outputPath,
+                                                llvm::StringRef runtimeLibrary,
+                                                llvm::StringRef runMainLibrary,
+                                                std::string &error) {
+  return runLinker({"-o", outputPath, objectPath, runMainLibrary, runtimeLibrary, "-lstdc++",
+                    "-lmvec", "-lm"},
+                   error);
 }
 
 void lowbit::cpu::addStringGlobal(llvm::Module &module, llvm::StringRef name,
@@ -166,13 +184,24 @@ void lowbit::cpu::addStringGlobal(llvm::Module &module, llvm::StringRef name,
   global->setAlignment(llvm::Align(1));
 }
 
-std::string lowbit::cpu::findRuntimeLibrary(const char *argv0) {
-  if (const char *path = std::getenv("LOWBIT_RUNTIME_LIB"))
-    return path;
+namespace {
+/// `<bin>/../lib/<name>` for a tool started as `argv0`.
+std::string besideTools(const char *argv0, llvm::StringRef name) {
   static int anchor;
   llvm::SmallString<256> path(llvm::sys::fs::getMainExecutable(argv0, &anchor));
   llvm::sys::path::remove_filename(path); // bin/
   llvm::sys::path::remove_filename(path); // the build or install root
-  llvm::sys::path::append(path, "lib", "liblowbit_cpu_runtime.a");
+  llvm::sys::path::append(path, "lib", name);
   return std::string(path);
+}
+} // namespace
+
+std::string lowbit::cpu::findRuntimeLibrary(const char *argv0) {
+  if (const char *path = std::getenv("LOWBIT_RUNTIME_LIB"))
+    return path;
+  return besideTools(argv0, "liblowbit_cpu_runtime.a");
+}
+
+std::string lowbit::cpu::findRunMainLibrary(const char *argv0) {
+  return besideTools(argv0, "liblowbit_run_main.a");
 }

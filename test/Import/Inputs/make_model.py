@@ -36,9 +36,9 @@ def const_i64(name, values):
     return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
 
 
-def basic(out):
+def basic(out, scale=1.0):
     """Dynamic dims, a weight initializer and a bias: MatMul + Add + Relu."""
-    w = numpy_helper.from_array(np.arange(64 * 16, dtype=np.float32).reshape(64, 16) / 1000, "w")
+    w = numpy_helper.from_array(np.arange(64 * 16, dtype=np.float32).reshape(64, 16) * scale / 1000, "w")
     b = numpy_helper.from_array(np.ones(16, dtype=np.float32), "b")
     nodes = [
         helper.make_node("MatMul", ["x", "w"], ["xw"], name="proj"),
@@ -47,6 +47,11 @@ def basic(out):
     ]
     graph = helper.make_graph(nodes, "basic", [f32("x", ["batch", "seq", 64])], [f32("y", None)], [w, b])
     save(graph, out)
+
+
+def basic_other_weights(out):
+    """basic with other weight values (the same shapes)."""
+    basic(out, scale=2.0)
 
 
 def old_forms(out):

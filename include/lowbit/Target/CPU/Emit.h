@@ -34,9 +34,40 @@ llvm::LogicalResult emitObjectFile(llvm::Module &module, llvm::raw_pwrite_stream
 /// Adds a NUL-terminated constant string global (exported) to `module`.
 void addStringGlobal(llvm::Module &module, llvm::StringRef name, llvm::StringRef text);
 
+/// The weights file format (version 1): a 64-byte header, "LOWBITW1", then
+/// the little-endian u64 id, count and total size, then each weight at a
+/// 64-byte aligned offset. The library records the same id, the file's name
+/// and, per weight, the pointer it reads the weight through, its offset and
+/// its size (lowbit_weights_{file,id,count,table}); the runtime maps the file
+/// beside the library when an instance is created (lib/Runtime/CPU/Model.c).
+constexpr uint64_t kWeightsHeaderBytes = 64;
+
+/// The constant globals of `module` of at least `minBytes` each: what
+/// externalizeWeights would move, and their total size.
+uint64_t weightBytes(llvm::Module &module, uint64_t minBytes);
+
+/// Moves the weights (constant globals of at least `minBytes`) of an
+/// optimized `module` into `os` in the weights file format: each becomes a
+/// pointer that the runtime sets to the mapped file, loaded once at the
+/// entry of each function that uses it. `fileName` is the name the runtime
+/// looks for beside the library.
+llvm::LogicalResult externalizeWeights(llvm::Module &module, uint64_t minBytes,
+                                       llvm::StringRef fileName, llvm::raw_pwrite_stream &os,
+                                       std::string &error);
+
 /// The path of lowbit's CPU runtime archive for a tool started as `argv0`
 /// (`<bin>/../lib/liblowbit_cpu_runtime.a`), or $LOWBIT_RUNTIME_LIB.
 std::string findRuntimeLibrary(const char *argv0);
+
+/// The archive of lowbit-run's driver for a model linked in
+/// (`<bin>/../lib/liblowbit_run_main.a`), which --emit=exe links.
+std::string findRunMainLibrary(const char *argv0);
+
+/// Links `objectPath`, lowbit-run's driver and the runtime into a standalone
+/// executable at `outputPath`.
+llvm::LogicalResult linkExecutable(llvm::StringRef objectPath, llvm::StringRef outputPath,
+                                   llvm::StringRef runtimeLibrary, llvm::StringRef runMainLibrary,
+                                   std::string &error);
 
 /// Links `objectPath` (and lowbit's CPU runtime) into a shared library at
 /// `outputPath` with the system C compiler driver (`cc`, or $LOWBIT_CC).
