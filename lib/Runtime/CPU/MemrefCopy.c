@@ -23,30 +23,26 @@ typedef struct {
   int64_t shape_and_strides[];
 } lowbit_memref_descriptor;
 
-void memrefCopy(int64_t element_size, lowbit_unranked_memref *src, lowbit_unranked_memref *dst) {
-  const lowbit_memref_descriptor *s = src->descriptor;
-  lowbit_memref_descriptor *d = dst->descriptor;
-  int64_t rank = src->rank;
-  const int64_t *sizes = s->shape_and_strides, *src_strides = sizes + rank;
-  const int64_t *dst_strides = d->shape_and_strides + rank;
-  char *src_base = s->aligned + s->offset * element_size;
-  char *dst_base = d->aligned + d->offset * element_size;
+/* Copies a strided array of `rank` dimensions: the innermost dimensions
+ * that are contiguous in both source and destination form one run, copied
+ * with one memcpy; the outer index space is walked in row-major order. */
+void lowbit_strided_copy(int64_t element_size, int64_t rank, const int64_t *sizes,
+                         const char *src, const int64_t *src_strides, char *dst,
+                         const int64_t *dst_strides) {
   int64_t count = 1;
   for (int64_t i = 0; i < rank; ++i)
     count *= sizes[i];
   if (count == 0)
     return;
-  if (rank == 0) {
-    memcpy(dst_base, src_base, element_size);
-    return;
-  }
-  /* Walk the index space in row-major order, tracking both offsets. */
-  int64_t index[rank];
+  int64_t outer = rank, run = 1;
+  while (outer > 0 && src_strides[outer - 1] == run && dst_strides[outer - 1] == run)
+    run *= sizes[--outer];
+  int64_t index[outer > 0 ? outer : 1];
   memset(index, 0, sizeof(index));
   int64_t src_off = 0, dst_off = 0;
-  for (int64_t n = 0; n < count; ++n) {
-    memcpy(dst_base + dst_off * element_size, src_base + src_off * element_size, element_size);
-    for (int64_t axis = rank - 1; axis >= 0; --axis) {
+  for (int64_t n = 0; n < count / run; ++n) {
+    memcpy(dst + dst_off * element_size, src + src_off * element_size, run * element_size);
+    for (int64_t axis = outer - 1; axis >= 0; --axis) {
       src_off += src_strides[axis];
       dst_off += dst_strides[axis];
       if (++index[axis] < sizes[axis])
@@ -56,4 +52,14 @@ void memrefCopy(int64_t element_size, lowbit_unranked_memref *src, lowbit_unrank
       index[axis] = 0;
     }
   }
+}
+
+void memrefCopy(int64_t element_size, lowbit_unranked_memref *src, lowbit_unranked_memref *dst) {
+  const lowbit_memref_descriptor *s = src->descriptor;
+  lowbit_memref_descriptor *d = dst->descriptor;
+  int64_t rank = src->rank;
+  const int64_t *sizes = s->shape_and_strides;
+  lowbit_strided_copy(element_size, rank, sizes, s->aligned + s->offset * element_size,
+                      sizes + rank, d->aligned + d->offset * element_size,
+                      d->shape_and_strides + rank);
 }

@@ -31,6 +31,10 @@ extern const char lowbit_main_graph_signature[];
 extern void lowbit_main_graph_packed(void **args);
 /* Allocator.c: how the generated code's buffers are freed. */
 void _mlir_memref_to_llvm_free(void *ptr);
+/* MemrefCopy.c */
+void lowbit_strided_copy(int64_t element_size, int64_t rank, const int64_t *sizes,
+                         const char *src, const int64_t *src_strides, char *dst,
+                         const int64_t *dst_strides);
 
 struct lowbit_model {
   int64_t num_inputs, num_outputs;
@@ -433,17 +437,13 @@ lowbit_status lowbit_model_run(lowbit_model *model, const lowbit_tensor *inputs,
       out->dtype = info->dtype;
       out->rank = rank;
       memcpy(out->dims, sizes, rank * sizeof(int64_t));
-      int64_t index[LOWBIT_MAX_RANK] = {0}, offset = result[2];
-      for (int64_t n = 0; n < count; ++n) {
-        memcpy((char *)out->data + n * element, aligned + offset * element, element);
-        for (int64_t d = rank - 1; d >= 0; --d) {
-          offset += strides[d];
-          if (++index[d] < sizes[d])
-            break;
-          offset -= strides[d] * sizes[d];
-          index[d] = 0;
-        }
+      int64_t dense[LOWBIT_MAX_RANK], stride = 1;
+      for (int64_t d = rank - 1; d >= 0; --d) {
+        dense[d] = stride;
+        stride *= sizes[d];
       }
+      lowbit_strided_copy((int64_t)element, rank, sizes, aligned + result[2] * element, strides,
+                          out->data, dense);
     }
     /* Free each allocation once (two results may share one). */
     int shared = 0;
