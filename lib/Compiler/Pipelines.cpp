@@ -63,6 +63,7 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
+  pm.addNestedPass<func::FuncOp>(createApproximateMathPass());
   pm.addPass(createConvertMathToFuncs()); // integer powers
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());

@@ -60,6 +60,30 @@ def FuseElementwisePass : Pass<"lowbit-fuse-elementwise", "::mlir::func::FuncOp"
                            "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect"];
 }
 
+def ApproximateMathPass : Pass<"lowbit-approximate-math", "::mlir::func::FuncOp"> {
+  let summary = "Replace f32 math functions by polynomial approximations that vectorize";
+  let description = [{
+    Rewrites the f32 `math` ops named in `functions` into upstream's
+    polynomial approximations (range reduction and a minimax polynomial, in
+    `arith` ops; accurate to a few ulp). The loops holding them then vectorize
+    at the CPU's full width with no calls, where a libm call (even libmvec's
+    vector variants) costs more than the arithmetic around it: softmax's exp
+    over the attention scores dominates small models' prompt time otherwise.
+    Other element types and functions are left to libm.
+
+    ```mlir
+    %e = math.exp %x : f32
+    // becomes arith.mulf / arith.addf / math.fma / bit casts, no call
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+  let options = [
+    ListOption<"functions", "functions", "std::string",
+               "math ops to approximate, by name without the dialect (default: exp, log, tanh, erf)">,
+  ];
+}
+
 def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
   let summary = "Replace fp32 contractions on buffers with calls to the runtime's micro-kernels";
   let description = [{
