@@ -199,7 +199,7 @@ def test_threads_give_the_same_results(tmp_path):
     (each element is still summed in the same order), so the outputs equal
     the single-threaded ones exactly; instances with threads also run
     concurrently. Shapes: above the kernel's threshold for splitting
-    (2^20 multiply-adds), columns not a multiple of the split."""
+    (2^23 multiply-adds), columns not a multiple of the split."""
     from onnx import TensorProto, helper, numpy_helper
     import onnx
 

@@ -352,7 +352,7 @@ static void run_slice(void *context, int index) {
 
 /* Below this many multiply-adds a product runs on one thread: waking the
  * others costs more (tens of microseconds). */
-#define PARALLEL_WORK (1 << 20)
+#define PARALLEL_WORK (1 << 23)
 
 void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                           int64_t a_col_stride, int64_t b_address, int64_t b_offset,
