@@ -212,9 +212,18 @@ struct ConcatLowering : OpRewritePattern<onnx::ConcatOp> {
     if (failed(resultType))
       return failure();
     int64_t axis = onnx::nonNegativeAxis(op.getAxis(), resultType->getRank());
-    // Zero-size inputs (an empty KV cache) are legal and simply contribute
-    // nothing.
-    auto concat = tensor::ConcatOp::create(rewriter, op.getLoc(), axis, op.getInputs());
+    // Zero-size inputs (an empty KV cache) are legal and contribute nothing.
+    // Statically empty ones are dropped: tensor.concat would place them at
+    // an offset equal to the size, which its slices reject.
+    SmallVector<Value> inputs;
+    for (Value input : op.getInputs()) {
+      auto type = dyn_cast<RankedTensorType>(input.getType());
+      if (!type || type.getDimSize(axis) != 0)
+        inputs.push_back(input);
+    }
+    if (inputs.empty())
+      inputs.push_back(op.getInputs().front());
+    auto concat = tensor::ConcatOp::create(rewriter, op.getLoc(), axis, inputs);
     replaceWithCast(rewriter, op, concat.getResult());
     return success();
   }

@@ -120,3 +120,16 @@ func.func @constants_and_shape(%x: tensor<?x2xf32>) -> (tensor<2x2xf32>, tensor<
     }
   }
 #-}
+
+// -----
+
+// Concat: tensor.concat along the axis; a statically empty input (RoPE's
+// pass-through part when the rotary width is the whole head) is dropped, a
+// dynamically sized one (an empty KV cache) is kept.
+// CHECK-LABEL: func @concat_empty_parts
+// CHECK-SAME: (%[[A:.*]]: tensor<2x4xf32>, %[[E:.*]]: tensor<2x0xf32>, %[[P:.*]]: tensor<2x?xf32>)
+// CHECK: tensor.concat dim(1) %[[A]], %[[P]] : (tensor<2x4xf32>, tensor<2x?xf32>) -> tensor<2x?xf32>
+func.func @concat_empty_parts(%a: tensor<2x4xf32>, %e: tensor<2x0xf32>, %p: tensor<2x?xf32>) -> tensor<2x?xf32> {
+  %0 = onnx.Concat %a, %e, %p {axis = -1 : i64} : (tensor<2x4xf32>, tensor<2x0xf32>, tensor<2x?xf32>) -> tensor<2x?xf32>
+  return %0 : tensor<2x?xf32>
+}
