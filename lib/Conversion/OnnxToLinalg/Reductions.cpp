@@ -311,10 +311,38 @@ struct MatMulLowering : OpRewritePattern<onnx::MatMulOp> {
     auto rhsType = dyn_cast<RankedTensorType>(op.getB().getType());
     if (failed(resultType) || !lhsType || !rhsType)
       return rewriter.notifyMatchFailure(op, "unknown rank");
-    if (lhsType.getRank() < 2 || rhsType.getRank() < 2)
-      return rewriter.notifyMatchFailure(op, "1-D operands are not lowered yet");
-    rewriter.replaceOp(op, contraction(rewriter, op.getLoc(), op.getA(), op.getB(), *resultType,
-                                       false, false));
+    // numpy semantics for 1-D operands: a vector A is one row, a vector B
+    // one column, and that dimension is dropped from the result.
+    Location loc = op.getLoc();
+    Value lhs = op.getA(), rhs = op.getB();
+    SmallVector<int64_t> shape(resultType->getShape());
+    SmallVector<OpFoldResult> resultSizes;
+    if (lhsType.getRank() == 1) {
+      OpFoldResult k = sizesOf(rewriter, loc, lhs)[0];
+      lhs = reshapeTo(rewriter, loc, lhs,
+                      RankedTensorType::get({1, lhsType.getDimSize(0)}, lhsType.getElementType()),
+                      {rewriter.getIndexAttr(1), k});
+      shape.insert(shape.end() - (rhsType.getRank() == 1 ? 0 : 1), 1);
+    }
+    if (rhsType.getRank() == 1) {
+      OpFoldResult k = sizesOf(rewriter, loc, rhs)[0];
+      rhs = reshapeTo(rewriter, loc, rhs,
+                      RankedTensorType::get({rhsType.getDimSize(0), 1}, rhsType.getElementType()),
+                      {k, rewriter.getIndexAttr(1)});
+      shape.push_back(1);
+    }
+    auto productType = RankedTensorType::get(shape, resultType->getElementType());
+    Value product = contraction(rewriter, loc, lhs, rhs, productType, false, false);
+    if (productType != *resultType) {
+      // Drop the unit n (B was a vector), then the unit m (A was).
+      SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, product);
+      if (rhsType.getRank() == 1)
+        sizes.pop_back();
+      if (lhsType.getRank() == 1)
+        sizes.erase(sizes.end() - (rhsType.getRank() == 1 ? 1 : 2));
+      product = reshapeTo(rewriter, loc, product, *resultType, sizes);
+    }
+    rewriter.replaceOp(op, product);
     return success();
   }
 };

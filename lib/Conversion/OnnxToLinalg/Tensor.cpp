@@ -289,33 +289,72 @@ struct SliceLowering : OpRewritePattern<onnx::SliceOp> {
     }
     if (op.getSteps()) {
       auto values = onnx::getConstantIntValues(op.getSteps());
-      if (!values || llvm::any_of(*values, [](int64_t s) { return s <= 0; }))
-        return rewriter.notifyMatchFailure(op, "steps must be constant and positive");
+      if (!values || llvm::is_contained(*values, 0))
+        return rewriter.notifyMatchFailure(op, "steps must be constant and non-zero");
       steps = *values;
     }
     Location loc = op.getLoc();
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getData());
     SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
-    SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
-    Value zero = indexConstant(rewriter, loc, 0);
+    SmallVector<int64_t> strides(rank, 1);
+    Value zero = indexConstant(rewriter, loc, 0), one = indexConstant(rewriter, loc, 1);
     for (int64_t i = 0; i < count; ++i) {
       int64_t axis = axes[i] < 0 ? axes[i] + rank : axes[i];
       Value dim = toIndexValue(rewriter, loc, sizes[axis]);
-      Value start = clamp(rewriter, loc,
-                          wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getStarts(), i), dim),
-                          zero, dim);
-      // Ends beyond the index range (INT64_MAX) clamp to the dimension.
-      Value end = clamp(rewriter, loc,
-                        wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getEnds(), i), dim),
-                        zero, dim);
-      Value length = arith::MaxSIOp::create(rewriter, loc, arith::SubIOp::create(rewriter, loc, end, start), zero);
-      Value step = indexConstant(rewriter, loc, steps[i]);
+      Value start = wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getStarts(), i), dim);
+      Value end = wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getEnds(), i), dim);
+      Value length;
+      if (steps[i] > 0) {
+        // Ends beyond the index range (INT64_MAX) clamp to the dimension.
+        start = clamp(rewriter, loc, start, zero, dim);
+        end = clamp(rewriter, loc, end, zero, dim);
+        length = arith::SubIOp::create(rewriter, loc, end, start);
+      } else {
+        // Backwards: start within [0, dim - 1], end within [-1, dim - 1].
+        Value last = arith::SubIOp::create(rewriter, loc, dim, one);
+        Value minusOne = indexConstant(rewriter, loc, -1);
+        start = clamp(rewriter, loc, start, zero, last);
+        end = clamp(rewriter, loc, end, minusOne, last);
+        length = arith::SubIOp::create(rewriter, loc, start, end);
+      }
+      length = arith::MaxSIOp::create(rewriter, loc, length, zero);
+      Value step = indexConstant(rewriter, loc, std::abs(steps[i]));
       offsets[axis] = start;
       sizes[axis] = arith::CeilDivSIOp::create(rewriter, loc, length, step).getResult();
-      strides[axis] = rewriter.getIndexAttr(steps[i]);
+      strides[axis] = steps[i];
     }
-    Value slice = tensor::ExtractSliceOp::create(rewriter, loc, op.getData(), offsets, sizes, strides);
-    replaceWithCast(rewriter, op, slice);
+    if (llvm::all_of(strides, [](int64_t s) { return s > 0; })) {
+      SmallVector<OpFoldResult> strideAttrs = llvm::map_to_vector(
+          strides, [&](int64_t s) -> OpFoldResult { return rewriter.getIndexAttr(s); });
+      Value slice =
+          tensor::ExtractSliceOp::create(rewriter, loc, op.getData(), offsets, sizes, strideAttrs);
+      replaceWithCast(rewriter, op, slice);
+      return success();
+    }
+    // Some step is negative: a generic reading data[offset + i * step].
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType))
+      return failure();
+    Value init = emptyTensor(rewriter, loc, *resultType, sizes);
+    Value data = op.getData();
+    SmallVector<Value> offsetValues = llvm::map_to_vector(
+        offsets, [&](OpFoldResult o) { return toIndexValue(rewriter, loc, o); });
+    int64_t loops = resultType->getRank();
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*resultType}, ValueRange{}, ValueRange{init},
+        SmallVector<AffineMap>{rewriter.getMultiDimIdentityMap(loops)},
+        SmallVector<utils::IteratorType>(loops, utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange) {
+          SmallVector<Value> coords;
+          for (int64_t d = 0; d < rank; ++d) {
+            Value index = linalg::IndexOp::create(b, l, d);
+            if (strides[d] != 1)
+              index = arith::MulIOp::create(b, l, index, indexConstant(b, l, strides[d]));
+            coords.push_back(arith::AddIOp::create(b, l, offsetValues[d], index));
+          }
+          linalg::YieldOp::create(b, l, tensor::ExtractOp::create(b, l, data, coords).getResult());
+        });
+    replaceWithCast(rewriter, op, generic.getResult(0));
     return success();
   }
 };

@@ -133,3 +133,41 @@ func.func @concat_empty_parts(%a: tensor<2x4xf32>, %e: tensor<2x0xf32>, %p: tens
   %0 = onnx.Concat %a, %e, %p {axis = -1 : i64} : (tensor<2x4xf32>, tensor<2x0xf32>, tensor<2x?xf32>) -> tensor<2x?xf32>
   return %0 : tensor<2x?xf32>
 }
+
+// -----
+
+// MatMul with a 1-D operand (numpy semantics): a vector A becomes one row, a
+// vector B one column; the unit dimension is then dropped from the product.
+// CHECK-LABEL: func @matmul_vector
+// CHECK: tensor.reshape %{{.*}} : (tensor<8xf32>, tensor<2xindex>) -> tensor<1x8xf32>
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<2x1x16xf32>) attrs = {lowbit.contraction}
+// CHECK: tensor.reshape %{{.*}} : (tensor<2x1x16xf32>, tensor<2xindex>) -> tensor<2x16xf32>
+// CHECK: tensor.reshape %{{.*}} : (tensor<8xf32>, tensor<2xindex>) -> tensor<8x1xf32>
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<3x1xf32>) attrs = {lowbit.contraction}
+// CHECK: tensor.reshape %{{.*}} : (tensor<3x1xf32>, tensor<1xindex>) -> tensor<3xf32>
+func.func @matmul_vector(%v: tensor<8xf32>, %w: tensor<2x8x16xf32>, %m: tensor<3x8xf32>) -> (tensor<2x16xf32>, tensor<3xf32>) {
+  %0 = onnx.MatMul %v, %w : (tensor<8xf32>, tensor<2x8x16xf32>) -> tensor<2x16xf32>
+  %1 = onnx.MatMul %m, %v : (tensor<3x8xf32>, tensor<8xf32>) -> tensor<3xf32>
+  return %0, %1 : tensor<2x16xf32>, tensor<3xf32>
+}
+
+// -----
+
+// Slice with a negative step: a generic over the result reading
+// data[start + i * step] (tensor.extract_slice takes positive strides only).
+// CHECK-LABEL: func @slice_backwards
+// CHECK: %[[INIT:.*]] = tensor.empty() : tensor<3x4xf32>
+// CHECK: linalg.generic {{.*}} outs(%[[INIT]] : tensor<3x4xf32>)
+// CHECK: %[[I:.*]] = linalg.index 0 : index
+// CHECK: %[[STEP:.*]] = arith.muli %[[I]], %c-2
+// CHECK: %[[ROW:.*]] = arith.addi %[[STEP]], %c5
+// CHECK: %[[COL:.*]] = linalg.index 1 : index
+// CHECK: tensor.extract %{{.*}}[%[[ROW]], %[[COL]]] : tensor<6x4xf32>
+func.func @slice_backwards(%x: tensor<6x4xf32>) -> tensor<3x4xf32> {
+  %starts = onnx.Constant dense<5> : tensor<1xi64>
+  %ends = onnx.Constant dense<-9223372036854775808> : tensor<1xi64>
+  %axes = onnx.Constant dense<0> : tensor<1xi64>
+  %steps = onnx.Constant dense<-2> : tensor<1xi64>
+  %0 = onnx.Slice %x, %starts, %ends axes %axes steps %steps : (tensor<6x4xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<3x4xf32>
+  return %0 : tensor<3x4xf32>
+}
