@@ -8,8 +8,9 @@ BUILD_DIR=${LOWBIT_BUILD_DIR:-build}
 bash scripts/build.sh lowbit-doc lowbitc >&2
 mkdir -p docs/Dialects docs/Passes
 cp "$BUILD_DIR/docs/Dialects/OnnxDialect.md" docs/Dialects/OnnxDialect.md
+cp "$BUILD_DIR/docs/Dialects/LowbitDialect.md" docs/Dialects/LowbitDialect.md
 cp "$BUILD_DIR/docs/Passes/OnnxPasses.md" docs/Passes/OnnxPasses.md
 cp "$BUILD_DIR/docs/Passes/ConversionPasses.md" docs/Passes/ConversionPasses.md
 cp "$BUILD_DIR/docs/Passes/TransformsPasses.md" docs/Passes/TransformsPasses.md
 python3 scripts/supported_ops_md.py "$BUILD_DIR/bin/lowbitc" > docs/SupportedOps.md
-echo "gen-docs: wrote docs/Dialects/OnnxDialect.md docs/Passes/OnnxPasses.md docs/SupportedOps.md" >&2
+echo "gen-docs: wrote docs/Dialects/{Onnx,Lowbit}Dialect.md, docs/Passes/*.md, docs/SupportedOps.md" >&2

@@ -5,6 +5,7 @@
 #include "lowbit/Compiler/Pipelines.h"
 #include "lowbit/Conversion/Passes.h"
 #include "lowbit/Transforms/Passes.h"
+#include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
 #include "lowbit/Dialect/Onnx/IR/Onnx.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -32,7 +33,7 @@
 #include "mlir/Transforms/Passes.h"
 
 void lowbit::registerAllDialects(mlir::DialectRegistry &registry) {
-  registry.insert<onnx::OnnxDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
+  registry.insert<onnx::OnnxDialect, LowbitDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
                   mlir::tensor::TensorDialect, mlir::linalg::LinalgDialect,
                   mlir::math::MathDialect, mlir::affine::AffineDialect,
                   mlir::bufferization::BufferizationDialect, mlir::memref::MemRefDialect,

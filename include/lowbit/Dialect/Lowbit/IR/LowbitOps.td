@@ -1,0 +1,135 @@
+//===- LowbitOps.td - The lowbit dialect's ops -------------*- tablegen -*-===//
+
+#ifndef LOWBIT_DIALECT_LOWBIT_IR_LOWBITOPS_TD
+#define LOWBIT_DIALECT_LOWBIT_IR_LOWBITOPS_TD
+
+include "lowbit/Dialect/Lowbit/IR/LowbitDialect.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/IR/CommonTypeConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Lowbit_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
+def Lowbit_LevelTensor : RankedTensorOf<[I8]>;
+def Lowbit_ScaleTensor : RankedTensorOf<[F32, F16]>;
+
+def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure]> {
+  let summary = "Matrix product by a weight quantized to 2-8 bits, group-wise";
+  let description = [{
+    The product of `input` (`[..., K]`) by a weight held as integer levels
+    `weights` (`[N, K]`, one row per output channel) with one scale (and,
+    when asymmetric, one zero point) per `group_size` consecutive inputs of
+    each output channel:
+
+    ```
+    result[..., n] = sum_k input[..., k] * W[k, n]
+    W[k, n]        = (weights[n, k] - zero_points[n, k / group_size]) * scales[n, k / group_size]
+    ```
+
+    `scales` and `zero_points` are `[N, G]` with G = ceil(K / group_size): a
+    last group shorter than the others (K = 172, groups of 32) is allowed.
+    `group_size` = K means one scale per output channel. The levels of
+    `weights` and `zero_points` lie in [-2^(bits-1), 2^(bits-1) - 1] (see
+    the dialect description); without `zero_points` the quantization is
+    symmetric. It replaces an `onnx.MatMul` by a constant `[K, N]` weight;
+    the result has the input's leading dimensions and N.
+
+    ```mlir
+    %y = lowbit.quantized_matmul %x, %q, %s {bits = 4 : i64, group_size = 32 : i64}
+       : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>) -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Lowbit_FloatTensor:$input, Lowbit_LevelTensor:$weights,
+                       Lowbit_ScaleTensor:$scales, Optional<Lowbit_LevelTensor>:$zero_points,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$bits,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$group_size);
+  let results = (outs Lowbit_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weights `,` $scales (`zero_points` $zero_points^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+def Lowbit_DynamicQuantizeOp : Lowbit_Op<"dynamic_quantize", [Pure]> {
+  let summary = "Symmetric per-row quantization of activations, scales computed at run time";
+  let description = [{
+    Quantizes each row (the last dimension) of `input` to signed `bits`-bit
+    levels with its own scale, as W8A8 linear layers do per token:
+
+    ```
+    scales[..., 0]    = max_k |input[..., k]| / (2^(bits-1) - 1)   (1 for a row of zeros)
+    quantized[..., k] = clamp(round_half_even(input[..., k] / scales[..., 0]),
+                              -(2^(bits-1) - 1), 2^(bits-1) - 1)
+    ```
+
+    The levels are symmetric (the most negative level is unused), so that
+    a product of two quantized values never overflows its accumulator.
+
+    ```mlir
+    %q, %s = lowbit.dynamic_quantize %x {bits = 8 : i64}
+           : (tensor<?x?x4096xf32>) -> (tensor<?x?x4096xi8>, tensor<?x?x1xf32>)
+    ```
+  }];
+  let arguments = (ins Lowbit_FloatTensor:$input, ConfinedAttr<I64Attr, [IntPositive]>:$bits);
+  let results = (outs Lowbit_LevelTensor:$quantized, RankedTensorOf<[F32]>:$scales);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Lowbit_DequantizeOp : Lowbit_Op<"dequantize", [Pure]> {
+  let summary = "Integer levels back to floating point";
+  let description = [{
+    `result = (quantized - zero_points) * scales`, with `scales` and
+    `zero_points` broadcast to the shape of `quantized` (numpy rules, so a
+    `[..., 1]` scale is per row and a `[K]` scale per column). Without
+    `zero_points`, z = 0.
+
+    ```mlir
+    %x = lowbit.dequantize %q, %s : (tensor<?x?x4096xi8>, tensor<?x?x1xf32>) -> tensor<?x?x4096xf32>
+    ```
+  }];
+  let arguments = (ins Lowbit_LevelTensor:$quantized, Lowbit_ScaleTensor:$scales,
+                       Optional<Lowbit_LevelTensor>:$zero_points);
+  let results = (outs Lowbit_FloatTensor:$result);
+  let assemblyFormat = [{
+    $quantized `,` $scales (`zero_points` $zero_points^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Lowbit_CalibrationTapOp : Lowbit_Op<"calibration_tap", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "Marks an activation whose statistics calibration gathers, and holds them";
+  let description = [{
+    Returns `input` unchanged. `lowbit-instrument-calibration` puts one on the
+    input of each linear layer, named after it; the driver runs calibration
+    data through the instrumented model and writes what it saw back into the
+    tap's attributes, per input channel (the last dimension, K):
+
+    - `abs_max` (`[K]`): max |x| over all tokens;
+    - `mean_abs` (`[K]`): mean |x| over all tokens;
+    - `hessian` (`[K, K]`): the sum over tokens of x^T x (GPTQ's H = 2 X^T X up
+      to the factor), usually a resource;
+    - `tokens`: how many rows were seen.
+
+    Quantization passes read them and remove the taps they consume. A tap
+    has no side effects in the IR sense but is not `Pure` either: it must
+    survive dead-code elimination until calibration is done.
+
+    ```mlir
+    %y = lowbit.calibration_tap %x {name = "layers.0.attn.q_proj", tokens = 4096 : i64,
+                                    abs_max = dense<...> : tensor<64xf32>} : tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Lowbit_FloatTensor:$input, StrAttr:$name,
+                       OptionalAttr<ElementsAttr>:$abs_max,
+                       OptionalAttr<ElementsAttr>:$mean_abs,
+                       OptionalAttr<ElementsAttr>:$hessian,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$tokens);
+  let results = (outs Lowbit_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+#endif // LOWBIT_DIALECT_LOWBIT_IR_LOWBITOPS_TD

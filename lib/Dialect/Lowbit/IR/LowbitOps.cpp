@@ -1,0 +1,198 @@
+//===- LowbitOps.cpp - The lowbit dialect's ops ---------------------------===//
+
+#include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
+
+using namespace mlir;
+using namespace lowbit;
+
+#include "lowbit/Dialect/Lowbit/IR/LowbitOpsDialect.cpp.inc"
+
+void LowbitDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "lowbit/Dialect/Lowbit/IR/LowbitOps.cpp.inc"
+      >();
+}
+
+#define GET_OP_CLASSES
+#include "lowbit/Dialect/Lowbit/IR/LowbitOps.cpp.inc"
+
+namespace {
+bool isSupportedBits(int64_t bits) { return bits == 2 || bits == 3 || bits == 4 || bits == 8; }
+
+/// Two sizes that may be dynamic agree unless both are static and differ.
+bool compatible(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+/// Checks that the levels of a constant `value` (inline dense constants only:
+/// resources are not read here) lie in the signed range of `bits`.
+LogicalResult verifyLevels(Operation *op, Value value, int64_t bits, StringRef what) {
+  DenseIntElementsAttr levels;
+  if (!value || !matchPattern(value, m_Constant(&levels)))
+    return success();
+  int64_t lo = -(int64_t(1) << (bits - 1)), hi = (int64_t(1) << (bits - 1)) - 1;
+  for (const APInt &level : levels.getValues<APInt>()) {
+    int64_t v = level.getSExtValue();
+    if (v < lo || v > hi)
+      return op->emitOpError() << what << " level " << v << " is outside [" << lo << ", " << hi
+                               << "] for " << bits << " bits";
+  }
+  return success();
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// QuantizedMatMulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult QuantizedMatMulOp::verify() {
+  int64_t bits = getBits(), groupSize = getGroupSize();
+  if (!isSupportedBits(bits))
+    return emitOpError() << "bits must be 2, 3, 4 or 8, got " << bits;
+  auto inputType = getInput().getType(), resultType = getResult().getType();
+  auto weightsType = getWeights().getType(), scalesType = getScales().getType();
+  if (inputType.getRank() < 1)
+    return emitOpError("input must have at least one dimension (the K inputs)");
+  if (weightsType.getRank() != 2)
+    return emitOpError() << "weights must be [N, K], got rank " << weightsType.getRank();
+  int64_t n = weightsType.getDimSize(0), k = weightsType.getDimSize(1);
+  if (!compatible(inputType.getShape().back(), k))
+    return emitOpError() << "input has " << inputType.getShape().back()
+                         << " inputs per row but the weights have K = " << k;
+  if (resultType.getElementType() != inputType.getElementType())
+    return emitOpError("result element type must be the input's");
+  if (resultType.getRank() != inputType.getRank())
+    return emitOpError("result must have the input's rank");
+  for (int64_t i = 0; i + 1 < inputType.getRank(); ++i)
+    if (!compatible(inputType.getDimSize(i), resultType.getDimSize(i)))
+      return emitOpError() << "result dimension " << i << " differs from the input's";
+  if (!compatible(resultType.getShape().back(), n))
+    return emitOpError() << "result has " << resultType.getShape().back()
+                         << " outputs per row but the weights have N = " << n;
+  if (scalesType.getRank() != 2)
+    return emitOpError("scales must be [N, ceil(K / group_size)]");
+  int64_t groups = ShapedType::isDynamic(k) ? ShapedType::kDynamic : (k + groupSize - 1) / groupSize;
+  if (!compatible(scalesType.getDimSize(0), n) || !compatible(scalesType.getDimSize(1), groups))
+    return emitOpError() << "scales must be [N, ceil(K / group_size)] = [" << n << ", " << groups
+                         << "], got [" << scalesType.getDimSize(0) << ", "
+                         << scalesType.getDimSize(1) << "]";
+  if (Value zeros = getZeroPoints()) {
+    auto zerosType = cast<RankedTensorType>(zeros.getType());
+    if (zerosType.getShape() != scalesType.getShape())
+      return emitOpError("zero_points must have the shape of scales");
+  }
+  if (failed(verifyLevels(*this, getWeights(), bits, "weight")) ||
+      failed(verifyLevels(*this, getZeroPoints(), bits, "zero point")))
+    return failure();
+  return success();
+}
+
+namespace {
+/// Zero points that are all 0 are symmetric quantization: drop them.
+struct DropZeroZeroPoints : OpRewritePattern<QuantizedMatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(QuantizedMatMulOp op, PatternRewriter &rewriter) const override {
+    DenseIntElementsAttr zeros;
+    if (!op.getZeroPoints() || !matchPattern(op.getZeroPoints(), m_Constant(&zeros)) ||
+        !llvm::all_of(zeros.getValues<APInt>(), [](const APInt &z) { return z.isZero(); }))
+      return failure();
+    rewriter.modifyOpInPlace(op, [&] { op.getZeroPointsMutable().clear(); });
+    return success();
+  }
+};
+} // namespace
+
+void QuantizedMatMulOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                                    MLIRContext *context) {
+  patterns.add<DropZeroZeroPoints>(context);
+}
+
+//===----------------------------------------------------------------------===//
+// DynamicQuantizeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DynamicQuantizeOp::verify() {
+  int64_t bits = getBits();
+  if (bits < 2 || bits > 8)
+    return emitOpError() << "bits must be between 2 and 8, got " << bits;
+  auto inputType = getInput().getType();
+  auto quantizedType = getQuantized().getType(), scalesType = getScales().getType();
+  if (inputType.getRank() < 1)
+    return emitOpError("input must have at least one dimension");
+  if (failed(verifyCompatibleShape(inputType, quantizedType)))
+    return emitOpError("quantized must have the input's shape");
+  if (scalesType.getRank() != inputType.getRank() || scalesType.getShape().back() != 1)
+    return emitOpError("scales must have the input's shape with a last dimension of 1");
+  for (int64_t i = 0; i + 1 < inputType.getRank(); ++i)
+    if (!compatible(inputType.getDimSize(i), scalesType.getDimSize(i)))
+      return emitOpError() << "scales dimension " << i << " differs from the input's";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// DequantizeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DequantizeOp::verify() {
+  auto quantizedType = getQuantized().getType();
+  if (failed(verifyCompatibleShape(quantizedType, getResult().getType())))
+    return emitOpError("result must have the shape of quantized");
+  // numpy broadcasting of scales (and zero points) to the levels' shape.
+  auto broadcasts = [&](RankedTensorType type) {
+    if (type.getRank() > quantizedType.getRank())
+      return false;
+    int64_t offset = quantizedType.getRank() - type.getRank();
+    for (int64_t i = 0; i < type.getRank(); ++i) {
+      int64_t d = type.getDimSize(i);
+      if (d != 1 && !compatible(d, quantizedType.getDimSize(offset + i)))
+        return false;
+    }
+    return true;
+  };
+  if (!broadcasts(getScales().getType()))
+    return emitOpError("scales do not broadcast to the shape of quantized");
+  if (Value zeros = getZeroPoints())
+    if (!broadcasts(cast<RankedTensorType>(zeros.getType())))
+      return emitOpError("zero_points do not broadcast to the shape of quantized");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CalibrationTapOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CalibrationTapOp::verify() {
+  if (getName().empty())
+    return emitOpError("needs a non-empty name");
+  auto inputType = getInput().getType();
+  if (inputType.getRank() < 1)
+    return emitOpError("input must have at least one dimension (the channels)");
+  int64_t channels = inputType.getShape().back();
+  auto checkShape = [&](std::optional<ElementsAttr> stat, StringRef name,
+                        ArrayRef<int64_t> expected) -> LogicalResult {
+    if (!stat)
+      return success();
+    auto type = cast<ShapedType>(stat->getType());
+    bool matches = type.getRank() == int64_t(expected.size()) &&
+                   llvm::all_of(llvm::zip(type.getShape(), expected), [](auto pair) {
+                     return compatible(std::get<0>(pair), std::get<1>(pair));
+                   });
+    if (!matches || !type.getElementType().isF32())
+      return emitOpError() << name << " must be f32 of shape [" << expected.front()
+                           << (expected.size() == 2 ? ", " + std::to_string(expected.back()) : "")
+                           << "] (the input's " << channels << " channels)";
+    return success();
+  };
+  if (failed(checkShape(getAbsMax(), "abs_max", {channels})) ||
+      failed(checkShape(getMeanAbs(), "mean_abs", {channels})) ||
+      failed(checkShape(getHessian(), "hessian", {channels, channels})))
+    return failure();
+  return success();
+}
