@@ -10,6 +10,7 @@ mkdir -p docs/Dialects docs/Passes
 cp "$BUILD_DIR/docs/Dialects/OnnxDialect.md" docs/Dialects/OnnxDialect.md
 cp "$BUILD_DIR/docs/Dialects/LowbitDialect.md" docs/Dialects/LowbitDialect.md
 cp "$BUILD_DIR/docs/Passes/OnnxPasses.md" docs/Passes/OnnxPasses.md
+cp "$BUILD_DIR/docs/Passes/LowbitPasses.md" docs/Passes/LowbitPasses.md
 cp "$BUILD_DIR/docs/Passes/ConversionPasses.md" docs/Passes/ConversionPasses.md
 cp "$BUILD_DIR/docs/Passes/TransformsPasses.md" docs/Passes/TransformsPasses.md
 python3 scripts/supported_ops_md.py "$BUILD_DIR/bin/lowbitc" > docs/SupportedOps.md

@@ -6,6 +6,7 @@
 #include "lowbit/Conversion/Passes.h"
 #include "lowbit/Transforms/Passes.h"
 #include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
+#include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
 #include "lowbit/Dialect/Onnx/IR/Onnx.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -50,6 +51,7 @@ void lowbit::registerAllDialects(mlir::DialectRegistry &registry) {
 
 void lowbit::registerAllPasses() {
   onnx::registerOnnxPasses();
+  registerLowbitPasses();
   registerLowbitConversionPasses();
   registerLowbitTransformsPasses();
   registerPipelines();

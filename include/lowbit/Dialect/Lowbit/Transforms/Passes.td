@@ -1,0 +1,48 @@
+//===- Passes.td - Quantization passes ---------------------*- tablegen -*-===//
+
+#ifndef LOWBIT_DIALECT_LOWBIT_TRANSFORMS_PASSES_TD
+#define LOWBIT_DIALECT_LOWBIT_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def RTNPass : Pass<"lowbit-rtn", "::mlir::func::FuncOp"> {
+  let summary = "Round-to-nearest weight quantization of linear layers";
+  let description = [{
+    Every linear layer — an `onnx.MatMul` whose second operand is a 2-D f32
+    constant `[K, N]` — not excluded becomes a `lowbit.quantized_matmul`
+    whose weight is rounded to the nearest level of a `bits`-bit grid fitted
+    to each group of `group-size` inputs of each output channel (the last
+    group of a channel may be shorter: K = 172 in groups of 32 leaves 12).
+
+    The grid follows GPTQ's convention, so that the passes agree:
+    symmetric, s = 2 max|w| / (2^bits - 1) and levels in [-2^(bits-1),
+    2^(bits-1) - 1] (no zero points); asymmetric, the range [min(w, 0),
+    max(w, 0)] split into 2^bits - 1 steps with the zero point on a level. A
+    group of zeros gets the scale 1.
+
+    ```mlir
+    %w = onnx.Constant dense_resource<w> : tensor<172x64xf32>
+    %y = onnx.MatMul %x, %w : (tensor<?x172xf32>, tensor<172x64xf32>) -> tensor<?x64xf32>
+    // becomes, with bits=4 group-size=32
+    %q = onnx.Constant dense_resource<w.q4> : tensor<64x172xi8>
+    %s = onnx.Constant dense_resource<w.scales> : tensor<64x6xf32>
+    %y = lowbit.quantized_matmul %x, %q, %s {bits = 4 : i64, group_size = 32 : i64} : ...
+    ```
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"4", "Bits per weight: 2, 3, 4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Inputs per scale along K; 0 for one scale per output channel">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true",
+           "Symmetric grid (no zero points) or asymmetric (a zero point per group)">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Layers left in floating point: those whose ONNX node name or weight "
+               "name contains one of these strings (e.g. lm_head)">,
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "quantized-layers", "Number of linear layers quantized">,
+  ];
+}
+
+#endif // LOWBIT_DIALECT_LOWBIT_TRANSFORMS_PASSES_TD

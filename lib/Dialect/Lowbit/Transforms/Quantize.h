@@ -1,0 +1,70 @@
+//===- Quantize.h - What the weight quantization passes share ---*- C++ -*-===//
+//
+// Finding linear layers, the quantization grid (GPTQ's convention), and
+// replacing a layer by lowbit.quantized_matmul.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOWBIT_LIB_DIALECT_LOWBIT_TRANSFORMS_QUANTIZE_H
+#define LOWBIT_LIB_DIALECT_LOWBIT_TRANSFORMS_QUANTIZE_H
+
+#include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
+#include "lowbit/Dialect/Onnx/IR/Onnx.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <string>
+#include <vector>
+
+namespace lowbit::quant {
+struct Scheme {
+  int64_t bits = 4;
+  int64_t groupSize = 128; // 0: one group per output channel
+  bool symmetric = true;
+
+  int64_t groupsFor(int64_t k) const {
+    int64_t g = groupSize > 0 ? groupSize : k;
+    return (k + g - 1) / g;
+  }
+  int64_t effectiveGroupSize(int64_t k) const { return groupSize > 0 ? groupSize : k; }
+};
+
+/// An onnx.MatMul by a constant 2-D f32 weight.
+struct LinearLayer {
+  onnx::MatMulOp op;
+  std::string name; // the ONNX node name, else the weight's
+  int64_t k = 0, n = 0;
+  std::vector<float> weight; // [K][N], row-major, as in the model
+};
+
+/// The linear layers of `func` whose name does not contain any of `exclude`.
+std::vector<LinearLayer> findLinearLayers(mlir::func::FuncOp func,
+                                          llvm::ArrayRef<std::string> exclude);
+
+/// A group's grid: w ~ (q - zero) * scale with q in [-2^(bits-1), 2^(bits-1) - 1].
+struct Grid {
+  float scale = 1;
+  int zero = 0;
+};
+
+/// The grid fitted to a group with minimum `lo` and maximum `hi`.
+Grid fitGrid(float lo, float hi, const Scheme &scheme);
+
+/// The level nearest to w on `grid`.
+int quantizeValue(float w, Grid grid, int64_t bits);
+
+/// A quantized weight in the lowbit layout: levels [N][K], scales and zero
+/// points [N][G] (zeros empty when symmetric).
+struct QuantizedWeight {
+  int64_t n = 0, k = 0, groups = 0;
+  std::vector<int8_t> levels;
+  std::vector<float> scales;
+  std::vector<int8_t> zeros;
+};
+
+/// Replaces `layer.op` by lowbit.quantized_matmul over `weight`; the levels,
+/// scales and zero points become constants (resources named after the layer).
+void replaceWithQuantized(const LinearLayer &layer, const QuantizedWeight &weight,
+                          const Scheme &scheme);
+} // namespace lowbit::quant
+
+#endif // LOWBIT_LIB_DIALECT_LOWBIT_TRANSFORMS_QUANTIZE_H
