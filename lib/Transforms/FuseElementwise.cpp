@@ -18,7 +18,10 @@ namespace lowbit {
 using namespace mlir;
 
 namespace {
-constexpr StringLiteral kMarker = "lowbit.contraction";
+/// Contractions the micro-kernels take as they are.
+bool isKeptWhole(Operation *op) {
+  return op->hasAttr("lowbit.contraction") || op->hasAttr("lowbit.quantized_contraction");
+}
 
 struct FuseElementwisePass : lowbit::impl::FuseElementwisePassBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -28,8 +31,8 @@ struct FuseElementwisePass : lowbit::impl::FuseElementwisePassBase<FuseElementwi
     linalg::ControlFusionFn control = [](OpOperand *fused) {
       Operation *producer = fused->get().getDefiningOp();
       Operation *consumer = fused->getOwner();
-      return producer && producer->hasOneUse() && !producer->hasAttr(kMarker) &&
-             !consumer->hasAttr(kMarker);
+      return producer && producer->hasOneUse() && !isKeptWhole(producer) &&
+             !isKeptWhole(consumer);
     };
     RewritePatternSet patterns(context);
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);

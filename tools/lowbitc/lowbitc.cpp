@@ -12,6 +12,9 @@
 #include "lowbit/Compiler/Diagnostics.h"
 #include "lowbit/Compiler/Pipelines.h"
 #include "lowbit/Compiler/Registration.h"
+#include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
+#include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
+#include "lowbit/Dialect/Onnx/IR/Onnx.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
 #include "lowbit/Import/OnnxImporter.h"
 #include "lowbit/Target/CPU/Emit.h"
@@ -53,7 +56,8 @@ cl::opt<Emit> emit(
     cl::values(clEnumValN(Emit::OnnxIR, "onnx-ir",
                           "the imported onnx dialect IR (the default, unless -o ends in "
                           ".so, .o or .ll, which choose lib, obj and llvm-ir)"),
-               clEnumValN(Emit::LowbitIR, "lowbit-ir", "IR after quantization (not yet)"),
+               clEnumValN(Emit::LowbitIR, "lowbit-ir",
+                          "the IR after the --quantize steps (onnx and lowbit dialects)"),
                clEnumValN(Emit::LLVMIR, "llvm-ir", "LLVM IR for the host CPU"),
                clEnumValN(Emit::Obj, "obj", "an object file for the host CPU"),
                clEnumValN(Emit::Lib, "lib", "a shared library for the host CPU"),
@@ -79,6 +83,14 @@ cl::opt<bool> elideWeights("elide-weights",
                            cl::init(false), cl::cat(category));
 cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3, default 3)"),
                           cl::init(3), cl::Prefix, cl::cat(category));
+cl::list<std::string> quantize(
+    "quantize",
+    cl::desc("A quantization step, applied in the order given (repeatable): "
+             "STEP[,key=value...], e.g. rtn,bits=4,group-size=32 or "
+             "rtn,bits=8,group-size=0,exclude=lm_head. Steps: rtn (lowbit-rtn; keys: "
+             "bits, group-size, symmetric, exclude - repeatable). See docs/Quantization.md"),
+    cl::value_desc("step"), cl::cat(category));
+
 enum class Weights { Auto, Embed, File };
 cl::opt<Weights> weights(
     "weights", cl::desc("Where the weights go (lib, obj, llvm-ir and exe)"), cl::init(Weights::Auto),
@@ -127,6 +139,42 @@ void printSupportedOps() {
   }
 }
 } // namespace
+
+/// The pass pipeline of one --quantize step: `rtn,bits=4,exclude=a,exclude=b`
+/// becomes `lowbit-rtn{bits=4 exclude=a,b}`. Empty (and a message) on error.
+std::string quantizeStepPipeline(StringRef step) {
+  static const llvm::StringMap<std::pair<const char *, std::vector<StringRef>>> steps = {
+      {"rtn", {"lowbit-rtn", {"bits", "group-size", "symmetric", "exclude"}}}};
+  SmallVector<StringRef> parts;
+  step.split(parts, ',');
+  auto found = steps.find(parts.front().trim());
+  if (found == steps.end()) {
+    llvm::errs() << "lowbitc: --quantize=" << step << ": unknown step '" << parts.front()
+                 << "' (steps: rtn)\n";
+    return "";
+  }
+  const auto &[passName, keys] = found->second;
+  std::string options, excluded;
+  for (StringRef part : llvm::drop_begin(parts)) {
+    auto [key, value] = part.split('=');
+    key = key.trim();
+    value = value.trim();
+    if (!llvm::is_contained(keys, key) || value.empty()) {
+      llvm::errs() << "lowbitc: --quantize=" << step << ": '" << part
+                   << "' is not key=value with a key of " << parts.front() << " (";
+      llvm::interleaveComma(keys, llvm::errs());
+      llvm::errs() << ")\n";
+      return "";
+    }
+    if (key == "exclude")
+      excluded += (excluded.empty() ? "" : ",") + value.str();
+    else
+      options += (options.empty() ? "" : " ") + (key + "=" + value).str();
+  }
+  if (!excluded.empty())
+    options += (options.empty() ? "" : " ") + ("exclude=" + excluded);
+  return std::string(passName) + "{" + options + "}";
+}
 
 /// The model's interface for the runtime, one line per input and output:
 /// `in|out NAME ELEMENT RANK D0 D1 ...` with -1 for dynamic sizes.
@@ -340,9 +388,9 @@ int main(int argc, char **argv) {
     else if (out.ends_with(".ll"))
       emit = Emit::LLVMIR;
   }
-  if (emit == Emit::LowbitIR) {
-    llvm::errs() << "lowbitc: --emit=" << emitName(emit)
-                 << " is not implemented yet; --emit=onnx-ir, llvm-ir, obj, lib and exe are\n";
+  if (emit == Emit::OnnxIR && !quantize.empty()) {
+    llvm::errs() << "lowbitc: --quantize writes lowbit ops: use --emit=lowbit-ir (or a "
+                    "binary output) rather than --emit=onnx-ir\n";
     return 1;
   }
   if ((emit == Emit::Obj || emit == Emit::Lib || emit == Emit::Exe) && outputFile == "-") {
@@ -352,6 +400,7 @@ int main(int argc, char **argv) {
 
   DialectRegistry registry;
   lowbit::registerAllDialects(registry);
+  lowbit::registerLowbitPasses(); // what --quantize steps name
   MLIRContext context(registry);
   context.printOpOnDiagnostic(false);
   ScopedDiagnosticHandler handler(&context, [](Diagnostic &diag) {
@@ -389,7 +438,28 @@ int main(int argc, char **argv) {
                    << " ops in " << llvm::format("%.0f", elapsedMs()) << " ms\n";
   }
 
-  if (emit != Emit::OnnxIR)
+  for (const std::string &step : quantize) {
+    std::string pipeline = quantizeStepPipeline(step);
+    if (pipeline.empty())
+      return 1;
+    PassManager pm(&context);
+    if (failed(parsePassPipeline("func.func(" + pipeline + ")", pm,
+                                 llvm::errs())) ||
+        failed(pm.run(*module)))
+      return 1;
+    if (!quiet) {
+      int64_t layers = 0, remaining = 0;
+      module->walk([&](Operation *op) {
+        layers += isa<lowbit::QuantizedMatMulOp>(op);
+        remaining += isa<lowbit::onnx::MatMulOp>(op);
+      });
+      llvm::errs() << "lowbitc: --quantize=" << step << " (" << pipeline << "): " << layers
+                   << " quantized linear layers, " << remaining << " MatMuls left in "
+                   << "floating point, " << llvm::format("%.0f", elapsedMs()) << " ms\n";
+    }
+  }
+
+  if (emit != Emit::OnnxIR && emit != Emit::LowbitIR)
     return emitCode(*module, argv[0], elapsedMs) ? 0 : 1;
 
   // Write to a temporary file that replaces the output only on success.

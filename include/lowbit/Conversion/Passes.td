@@ -40,4 +40,31 @@ def ConvertOnnxToLinalgPass : Pass<"convert-onnx-to-linalg", "::mlir::func::Func
   ];
 }
 
+def ConvertLowbitToLinalgPass : Pass<"convert-lowbit-to-linalg", "::mlir::func::FuncOp"> {
+  let summary = "Lower lowbit dialect ops to linalg on tensors";
+  let description = [{
+    `lowbit.quantized_matmul` becomes one `linalg.generic` contraction that
+    dequantizes as it multiplies, marked `lowbit.quantized_contraction`:
+    loops (batch..., k, m, n) as for fp32 contractions, the weight levels
+    read at (n, k), the scales and zero points at (n, k floordiv group_size),
+    and the body
+
+    ```
+    out + x * ((sitofp(q) - sitofp(z)) * s)
+    ```
+
+    This is the reference semantics, and what runs when the op's operands do
+    not suit a micro-kernel; lowbit-lower-to-ukernels turns the marked op
+    into a call of the fused kernel after bufferization. Inputs of rank >= 2;
+    f32 (or f16/bf16, computed in that type) activations.
+
+    The other lowbit ops are not lowered yet and are reported as errors,
+    like anything left over.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // LOWBIT_CONVERSION_PASSES_TD

@@ -45,7 +45,8 @@ def FuseElementwisePass : Pass<"lowbit-fuse-elementwise", "::mlir::func::FuncOp"
     Upstream's elementwise fusion (`linalg-fuse-elementwise-ops`: producers
     with one use fused into their consumers, reshapes folded by expansion,
     constants folded), except that nothing is fused into or reshaped through
-    a `linalg.generic` marked `lowbit.contraction`. A contraction that
+    a `linalg.generic` marked `lowbit.contraction` or
+    `lowbit.quantized_contraction`. A contraction that
     absorbed, say, softmax's division into its body would no longer be the
     plain `out + a * b` that lowbit-lower-to-ukernels hands to the
     micro-kernel, and would compute that division k times over.

@@ -1,0 +1,112 @@
+//===- LowbitToLinalg.cpp - lowbit dialect to linalg ----------------------===//
+//
+// Implements `convert-lowbit-to-linalg` (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Conversion/Passes.h"
+
+#include "../OnnxToLinalg/Common.h"
+#include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace lowbit {
+#define GEN_PASS_DEF_CONVERTLOWBITTOLINALGPASS
+#include "lowbit/Conversion/Passes.h.inc"
+} // namespace lowbit
+
+using namespace mlir;
+using namespace lowbit::detail;
+
+namespace {
+/// Converts a float scalar to `to` (extension or truncation).
+Value castFloat(OpBuilder &b, Location loc, Value value, Type to) {
+  unsigned from = value.getType().getIntOrFloatBitWidth(), width = to.getIntOrFloatBitWidth();
+  if (value.getType() == to)
+    return value;
+  if (from < width)
+    return arith::ExtFOp::create(b, loc, to, value);
+  return arith::TruncFOp::create(b, loc, to, value);
+}
+
+struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(lowbit::QuantizedMatMulOp op,
+                                PatternRewriter &rewriter) const override {
+    auto inputType = op.getInput().getType();
+    auto resultType = op.getResult().getType();
+    if (inputType.getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "a 1-D input is not lowered yet");
+    MLIRContext *context = rewriter.getContext();
+    Location loc = op.getLoc();
+    int64_t rank = resultType.getRank(); // loops: batch..., k, m, n
+    int64_t kLoop = rank - 2, mLoop = rank - 1, nLoop = rank;
+    auto dim = [&](int64_t i) { return getAffineDimExpr(i, context); };
+    SmallVector<AffineExpr> inputExprs, resultExprs;
+    for (int64_t i = 0; i < rank - 2; ++i) {
+      inputExprs.push_back(dim(i));
+      resultExprs.push_back(dim(i));
+    }
+    inputExprs.append({dim(mLoop), dim(kLoop)});
+    resultExprs.append({dim(mLoop), dim(nLoop)});
+    AffineExpr group = dim(kLoop).floorDiv(op.getGroupSize());
+    AffineMap groupMap = AffineMap::get(rank + 1, 0, {dim(nLoop), group}, context);
+    SmallVector<AffineMap> maps{AffineMap::get(rank + 1, 0, inputExprs, context),
+                                AffineMap::get(rank + 1, 0, {dim(nLoop), dim(kLoop)}, context),
+                                groupMap};
+    SmallVector<Value> inputs{op.getInput(), op.getWeights(), op.getScales()};
+    if (Value zeros = op.getZeroPoints()) {
+      inputs.push_back(zeros);
+      maps.push_back(groupMap);
+    }
+    maps.push_back(AffineMap::get(rank + 1, 0, resultExprs, context));
+
+    SmallVector<OpFoldResult> inputSizes = sizesOf(rewriter, loc, op.getInput());
+    SmallVector<OpFoldResult> sizes(inputSizes.begin(), inputSizes.end() - 1);
+    sizes.push_back(rewriter.getIndexAttr(op.getWeights().getType().getDimSize(0)));
+    if (ShapedType::isDynamic(op.getWeights().getType().getDimSize(0)))
+      sizes.back() = sizesOf(rewriter, loc, op.getWeights())[0];
+    Type element = resultType.getElementType();
+    Value init = filledTensor(rewriter, loc, resultType, sizes,
+                              scalarConstant(rewriter, loc, element, 0));
+    SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
+    iterators[kLoop] = utils::IteratorType::reduction;
+    bool hasZeros = op.getZeroPoints() != nullptr;
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{resultType}, inputs, ValueRange{init}, maps, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value level = arith::SIToFPOp::create(b, l, element, args[1]);
+          if (hasZeros)
+            level = arith::SubFOp::create(b, l, level,
+                                          arith::SIToFPOp::create(b, l, element, args[3]));
+          Value weight = arith::MulFOp::create(b, l, level, castFloat(b, l, args[2], element));
+          Value product = arith::MulFOp::create(b, l, args[0], weight);
+          linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, args.back(), product).getResult());
+        });
+    generic->setAttr("lowbit.quantized_contraction", rewriter.getUnitAttr());
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+struct ConvertLowbitToLinalgPass
+    : lowbit::impl::ConvertLowbitToLinalgPassBase<ConvertLowbitToLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<QuantizedMatMulLowering>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    bool failedAny = false;
+    getOperation().walk([&](Operation *op) {
+      if (!isa<lowbit::LowbitDialect>(op->getDialect()))
+        return;
+      op->emitError() << "cannot lower " << op->getName()
+                      << " to linalg: this form is not supported yet (see "
+                         "docs/Passes/ConversionPasses.md)";
+      failedAny = true;
+    });
+    if (failedAny)
+      signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,41 @@
+// RUN: lowbit-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(convert-lowbit-to-linalg))' | FileCheck %s
+
+// One contraction that dequantizes as it multiplies: loops (batch, k, m, n),
+// levels read at (n, k), scales and zero points at (n, k floordiv 32), the
+// marker for lowbit-lower-to-ukernels.
+// CHECK-DAG: #[[X:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
+// CHECK-DAG: #[[Q:.*]] = affine_map<(d0, d1, d2, d3) -> (d3, d1)>
+// CHECK-DAG: #[[G:.*]] = affine_map<(d0, d1, d2, d3) -> (d3, d1 floordiv 32)>
+// CHECK-DAG: #[[Y:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// CHECK-LABEL: func @asymmetric
+// CHECK: %[[INIT:.*]] = linalg.fill
+// CHECK: linalg.generic {indexing_maps = [#[[X]], #[[Q]], #[[G]], #[[G]], #[[Y]]], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+// CHECK-SAME: ins(%arg0, %arg1, %arg2, %arg3 : tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>, tensor<64x6xi8>) outs(%[[INIT]] : tensor<?x?x64xf32>)
+// CHECK-SAME: attrs = {lowbit.quantized_contraction}
+// CHECK: ^bb0(%[[XV:.*]]: f32, %[[QV:.*]]: i8, %[[SV:.*]]: f32, %[[ZV:.*]]: i8, %[[OUT:.*]]: f32):
+// CHECK: %[[QF:.*]] = arith.sitofp %[[QV]] : i8 to f32
+// CHECK: %[[ZF:.*]] = arith.sitofp %[[ZV]] : i8 to f32
+// CHECK: %[[LEVEL:.*]] = arith.subf %[[QF]], %[[ZF]]
+// CHECK: %[[W:.*]] = arith.mulf %[[LEVEL]], %[[SV]]
+// CHECK: %[[P:.*]] = arith.mulf %[[XV]], %[[W]]
+// CHECK: %[[SUM:.*]] = arith.addf %[[OUT]], %[[P]]
+// CHECK: linalg.yield %[[SUM]]
+func.func @asymmetric(%x: tensor<?x?x172xf32>, %q: tensor<64x172xi8>, %s: tensor<64x6xf32>, %z: tensor<64x6xi8>) -> tensor<?x?x64xf32> {
+  %0 = lowbit.quantized_matmul %x, %q, %s zero_points %z {bits = 4 : i64, group_size = 32 : i64}
+     : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>, tensor<64x6xi8>) -> tensor<?x?x64xf32>
+  return %0 : tensor<?x?x64xf32>
+}
+
+// -----
+
+// Symmetric with f16 scales: no zero point, the scale extended to f32.
+// CHECK-LABEL: func @symmetric_f16_scales
+// CHECK: ^bb0(%[[XV:.*]]: f32, %[[QV:.*]]: i8, %[[SV:.*]]: f16, %[[OUT:.*]]: f32):
+// CHECK: %[[QF:.*]] = arith.sitofp %[[QV]] : i8 to f32
+// CHECK: %[[S32:.*]] = arith.extf %[[SV]] : f16 to f32
+// CHECK: arith.mulf %[[QF]], %[[S32]]
+func.func @symmetric_f16_scales(%x: tensor<4x64xf32>, %q: tensor<8x64xi8>, %s: tensor<8x1xf16>) -> tensor<4x8xf32> {
+  %0 = lowbit.quantized_matmul %x, %q, %s {bits = 8 : i64, group_size = 64 : i64}
+     : (tensor<4x64xf32>, tensor<8x64xi8>, tensor<8x1xf16>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
