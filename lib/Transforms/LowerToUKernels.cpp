@@ -19,7 +19,9 @@ using namespace mlir;
 
 namespace {
 constexpr StringLiteral kMarker = "lowbit.contraction";
+constexpr StringLiteral kQuantizedMarker = "lowbit.quantized_contraction";
 constexpr StringLiteral kMatmulF32 = "lowbit_uk_matmul_f32";
+constexpr StringLiteral kQuantizedMatmulF32 = "lowbit_uk_quantized_matmul_f32";
 
 /// One operand of a contraction: its buffer, and for each of its dimensions
 /// the loop that indexes it (-1: a broadcast dimension, always index 0).
@@ -111,13 +113,14 @@ std::optional<Contraction> matchContraction(linalg::GenericOp op) {
   return match;
 }
 
-func::FuncOp declareKernel(ModuleOp module, OpBuilder &builder) {
-  if (auto existing = module.lookupSymbol<func::FuncOp>(kMatmulF32))
+/// `func.func private @name(i64 x arity)`, declared once.
+func::FuncOp declareKernel(ModuleOp module, OpBuilder &builder, StringRef name, int arity) {
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToStart(module.getBody());
-  SmallVector<Type> arguments(15, builder.getI64Type());
-  auto kernel = func::FuncOp::create(builder, module.getLoc(), kMatmulF32,
+  SmallVector<Type> arguments(arity, builder.getI64Type());
+  auto kernel = func::FuncOp::create(builder, module.getLoc(), name,
                                      builder.getFunctionType(arguments, {}));
   kernel.setPrivate();
   return kernel;
@@ -197,15 +200,101 @@ void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp ke
   rewriter.eraseOp(op);
 }
 
+/// The operands of a quantized contraction as convert-lowbit-to-linalg
+/// builds it: inputs x (batch..., m, k), levels (n, k), scales and zero
+/// points (n, k floordiv group), output (batch..., m, n).
+struct QuantizedContraction {
+  Operand x, levels, scales, zeros, c;
+  int64_t kLoop, mLoop, nLoop, groupSize;
+};
+
+std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp op) {
+  int64_t inputs = op.getNumDpsInputs();
+  if (!op.hasPureBufferSemantics() || (inputs != 3 && inputs != 4) || op.getNumDpsInits() != 1)
+    return std::nullopt;
+  auto elementOf = [&](int64_t i) {
+    auto type = dyn_cast<MemRefType>(op->getOperand(i).getType());
+    return type ? type.getElementType() : Type();
+  };
+  Type x = elementOf(0), q = elementOf(1), s = elementOf(2), c = elementOf(inputs);
+  if (!x || !x.isF32() || !q || !q.isInteger(8) || !s || !s.isF32() || !c || !c.isF32() ||
+      (inputs == 4 && (!elementOf(3) || !elementOf(3).isInteger(8))))
+    return std::nullopt;
+  int64_t loops = op.getNumLoops();
+  QuantizedContraction match;
+  match.kLoop = loops - 3;
+  match.mLoop = loops - 2;
+  match.nLoop = loops - 1;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  // The group size is the divisor of k in the scales' map.
+  auto scaleGroup = dyn_cast<AffineBinaryOpExpr>(maps[2].getResult(1));
+  auto divisor = scaleGroup ? dyn_cast<AffineConstantExpr>(scaleGroup.getRHS()) : nullptr;
+  if (maps[2].getNumResults() != 2 || !scaleGroup ||
+      scaleGroup.getKind() != AffineExprKind::FloorDiv || !divisor || divisor.getValue() <= 0)
+    return std::nullopt;
+  match.groupSize = divisor.getValue();
+  auto plainLoops = [&](AffineMap map) { return loopsOf(map); };
+  FailureOr<SmallVector<int64_t>> xLoops = plainLoops(maps[0]), qLoops = plainLoops(maps[1]),
+                                  cLoops = plainLoops(maps[inputs]);
+  if (failed(xLoops) || failed(qLoops) || failed(cLoops))
+    return std::nullopt;
+  SmallVector<int64_t> batch = llvm::to_vector(llvm::seq<int64_t>(0, match.kLoop));
+  SmallVector<int64_t> expectX(batch), expectC(batch);
+  expectX.append({match.mLoop, match.kLoop});
+  expectC.append({match.mLoop, match.nLoop});
+  if (*xLoops != expectX || *cLoops != expectC ||
+      *qLoops != SmallVector<int64_t>{match.nLoop, match.kLoop})
+    return std::nullopt;
+  match.x = {op->getOperand(0), *xLoops};
+  match.levels = {op->getOperand(1), *qLoops};
+  match.scales = {op->getOperand(2), {match.nLoop, -1}};
+  if (inputs == 4)
+    match.zeros = {op->getOperand(3), {match.nLoop, -1}};
+  match.c = {op->getOperand(inputs), *cLoops};
+  return match;
+}
+
+void lowerQuantizedToCall(linalg::GenericOp op, const QuantizedContraction &match,
+                          func::FuncOp kernel, IRRewriter &rewriter) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  SmallVector<Value> lbs, ubs, steps;
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  for (int64_t i = 0; i < match.kLoop; ++i) {
+    lbs.push_back(zero);
+    ubs.push_back(memref::DimOp::create(rewriter, loc, match.c.buffer, i));
+    steps.push_back(one);
+  }
+  scf::buildLoopNest(rewriter, loc, lbs, ubs, steps, [&](OpBuilder &b, Location l, ValueRange ivs) {
+    Matrix x = describe(b, l, match.x, ivs), q = describe(b, l, match.levels, ivs),
+           s = describe(b, l, match.scales, ivs), c = describe(b, l, match.c, ivs);
+    Value none = arith::ConstantIntOp::create(b, l, b.getI64Type(), 0);
+    Matrix z{none, none, none, none, {none, none}, {}};
+    if (match.zeros.buffer)
+      z = describe(b, l, match.zeros, ivs);
+    Value group = arith::ConstantIntOp::create(b, l, b.getI64Type(), match.groupSize);
+    func::CallOp::create(b, l, kernel,
+                         ValueRange{x.address, x.offset, x.rowStride, x.colStride, q.address,
+                                    q.offset, q.rowStride, q.colStride, s.address, s.offset,
+                                    s.rowStride, s.colStride, z.address, z.offset, z.rowStride,
+                                    z.colStride, c.address, c.offset, c.rowStride, c.colStride,
+                                    c.sizes[0], c.sizes[1], x.sizes[1], group});
+  });
+  rewriter.eraseOp(op);
+}
+
 struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKernelsPass> {
   using LowerToUKernelsPassBase::LowerToUKernelsPassBase;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<linalg::GenericOp> contractions;
+    SmallVector<linalg::GenericOp> contractions, quantized;
     module.walk([&](linalg::GenericOp op) {
       if (op->hasAttr(kMarker))
         contractions.push_back(op);
+      if (op->hasAttr(kQuantizedMarker))
+        quantized.push_back(op);
     });
     IRRewriter rewriter(&getContext());
     for (linalg::GenericOp op : contractions) {
@@ -213,7 +302,16 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       std::optional<Contraction> match = matchContraction(op);
       if (!match)
         continue;
-      lowerToCall(op, *match, declareKernel(module, rewriter), rewriter);
+      lowerToCall(op, *match, declareKernel(module, rewriter, kMatmulF32, 15), rewriter);
+      ++numLowered;
+    }
+    for (linalg::GenericOp op : quantized) {
+      op->removeAttr(kQuantizedMarker);
+      std::optional<QuantizedContraction> match = matchQuantizedContraction(op);
+      if (!match)
+        continue;
+      lowerQuantizedToCall(op, *match,
+                           declareKernel(module, rewriter, kQuantizedMatmulF32, 24), rewriter);
       ++numLowered;
     }
   }

@@ -136,3 +136,65 @@ func.func @not_lowered(%xi: memref<4x8xi32>, %wi: memref<8x16xi32>, %yi: memref<
   } -> tensor<4x16xf32>
   return %r : tensor<4x16xf32>
 }
+
+// -----
+
+#x = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
+#q = affine_map<(d0, d1, d2, d3) -> (d3, d1)>
+#g = affine_map<(d0, d1, d2, d3) -> (d3, d1 floordiv 32)>
+#y = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+
+// A quantized contraction (convert-lowbit-to-linalg's form) becomes, per
+// batch index, a call of the fused kernel: x, levels, scales, zero points
+// and C as (address, offset, row stride, column stride), then m, n, k and
+// the group size read from the scales' map.
+// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-LABEL: func @quantized
+// CHECK: scf.for %[[B:.*]] =
+// CHECK: memref.subview %arg0[%[[B]], 0, 0]
+// CHECK: %[[G:.*]] = arith.constant 32 : i64
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]]) : (i64
+// CHECK-NOT: linalg.generic
+func.func @quantized(%x: memref<2x?x172xf32>, %q: memref<64x172xi8>, %s: memref<64x6xf32>,
+                     %z: memref<64x6xi8>, %y: memref<2x?x64xf32>) {
+  linalg.generic {indexing_maps = [#x, #q, #g, #g, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+      ins(%x, %q, %s, %z : memref<2x?x172xf32>, memref<64x172xi8>, memref<64x6xf32>, memref<64x6xi8>)
+      outs(%y : memref<2x?x64xf32>) attrs = {lowbit.quantized_contraction} {
+  ^bb0(%in: f32, %lv: i8, %sc: f32, %zp: i8, %out: f32):
+    %0 = arith.sitofp %lv : i8 to f32
+    %1 = arith.sitofp %zp : i8 to f32
+    %2 = arith.subf %0, %1 : f32
+    %3 = arith.mulf %2, %sc : f32
+    %4 = arith.mulf %in, %3 : f32
+    %5 = arith.addf %out, %4 : f32
+    linalg.yield %5 : f32
+  }
+  return
+}
+
+// -----
+
+#x = affine_map<(d0, d1, d2) -> (d1, d0)>
+#q = affine_map<(d0, d1, d2) -> (d2, d0)>
+#g = affine_map<(d0, d1, d2) -> (d2, d0 floordiv 8)>
+#y = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// f16 scales have no kernel: the quantized contraction stays a loop nest.
+// CHECK-LABEL: func @f16_scales
+// CHECK-NOT: call
+// CHECK: linalg.generic
+// CHECK-NOT: lowbit.quantized_contraction
+func.func @f16_scales(%x: memref<4x16xf32>, %q: memref<8x16xi8>, %s: memref<8x2xf16>, %y: memref<4x8xf32>) {
+  linalg.generic {indexing_maps = [#x, #q, #g, #y], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %q, %s : memref<4x16xf32>, memref<8x16xi8>, memref<8x2xf16>) outs(%y : memref<4x8xf32>)
+      attrs = {lowbit.quantized_contraction} {
+  ^bb0(%in: f32, %lv: i8, %sc: f16, %out: f32):
+    %0 = arith.sitofp %lv : i8 to f32
+    %1 = arith.extf %sc : f16 to f32
+    %2 = arith.mulf %0, %1 : f32
+    %3 = arith.mulf %in, %2 : f32
+    %4 = arith.addf %out, %3 : f32
+    linalg.yield %4 : f32
+  }
+  return
+}

@@ -57,7 +57,8 @@ cl::opt<Emit> emit(
                           "the imported onnx dialect IR (the default, unless -o ends in "
                           ".so, .o or .ll, which choose lib, obj and llvm-ir)"),
                clEnumValN(Emit::LowbitIR, "lowbit-ir",
-                          "the IR after the --quantize steps (onnx and lowbit dialects)"),
+                          "the IR after the --quantize steps (onnx and lowbit dialects; "
+                          "the default with --quantize)"),
                clEnumValN(Emit::LLVMIR, "llvm-ir", "LLVM IR for the host CPU"),
                clEnumValN(Emit::Obj, "obj", "an object file for the host CPU"),
                clEnumValN(Emit::Lib, "lib", "a shared library for the host CPU"),
@@ -387,6 +388,8 @@ int main(int argc, char **argv) {
       emit = Emit::Obj;
     else if (out.ends_with(".ll"))
       emit = Emit::LLVMIR;
+    else if (!quantize.empty())
+      emit = Emit::LowbitIR;
   }
   if (emit == Emit::OnnxIR && !quantize.empty()) {
     llvm::errs() << "lowbitc: --quantize writes lowbit ops: use --emit=lowbit-ir (or a "

@@ -138,3 +138,100 @@ TEST(MatmulF32, EntryPointHonoursOffsetsAndTheVariantCap) {
   EXPECT_EQ(c[2], 26);
 }
 } // namespace
+
+namespace {
+using QuantizedVariant = void (*)(const lowbit_uk_quantized_matmul_f32_params *, float *);
+
+struct QuantizedShape {
+  int64_t m, n, k, groupSize;
+  bool zeros;
+};
+
+/// As `check` for the fp32 kernel: the variant against the reference on one
+/// random problem. Both sum k products of exactly representable dequantized
+/// weights (a small integer times a scale) in their own orders, so the same
+/// (k + 1) u bound applies twice.
+void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
+  std::mt19937 rng(unsigned(s.m * 7 + s.n * 13 + s.k * 3 + s.groupSize));
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  std::uniform_int_distribution<int> level(-8, 7);
+  int64_t groups = (s.k + s.groupSize - 1) / s.groupSize;
+  std::vector<float> a(s.m * s.k), scales(s.n * groups), c(s.m * s.n);
+  std::vector<int8_t> q(s.n * s.k), zeros(s.n * groups);
+  for (float &x : a)
+    x = uniform(rng);
+  for (float &x : scales)
+    x = 0.01f + 0.1f * std::fabs(uniform(rng));
+  for (float &x : c)
+    x = uniform(rng);
+  for (int8_t &x : q)
+    x = int8_t(level(rng));
+  for (int8_t &x : zeros)
+    x = int8_t(level(rng));
+  std::vector<float> expected = c, initial = c, workspace(LOWBIT_UK_MATMUL_F32_WORKSPACE + 16);
+  float *aligned = reinterpret_cast<float *>(
+      (reinterpret_cast<uintptr_t>(workspace.data()) + 63) & ~uintptr_t(63));
+  lowbit_uk_quantized_matmul_f32_params p{};
+  p.a = a.data();
+  p.a_row_stride = s.k;
+  p.a_col_stride = 1;
+  p.q = q.data();
+  p.q_row_stride = s.k;
+  p.q_col_stride = 1;
+  p.scales = scales.data();
+  p.s_row_stride = groups;
+  p.s_col_stride = 1;
+  p.zeros = s.zeros ? zeros.data() : nullptr;
+  p.z_row_stride = groups;
+  p.z_col_stride = 1;
+  p.c_row_stride = s.n;
+  p.c_col_stride = 1;
+  p.m = s.m;
+  p.n = s.n;
+  p.k = s.k;
+  p.group_size = s.groupSize;
+  p.c = expected.data();
+  lowbit_uk_quantized_matmul_f32_reference(&p);
+  p.c = c.data();
+  variant(&p, aligned);
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      double magnitude = std::fabs(initial[i * s.n + j]);
+      for (int64_t k = 0; k < s.k; ++k) {
+        int64_t g = k / s.groupSize;
+        double z = s.zeros ? zeros[j * groups + g] : 0;
+        magnitude += std::fabs(a[i * s.k + k] * (q[j * s.k + k] - z) * scales[j * groups + g]);
+      }
+      double bound = 2 * (s.k + 1) * 0x1p-24 * magnitude;
+      ASSERT_LE(std::fabs(c[i * s.n + j] - expected[i * s.n + j]), bound)
+          << "at (" << i << ", " << j << ") of m=" << s.m << " n=" << s.n << " k=" << s.k
+          << " group=" << s.groupSize << " zeros=" << s.zeros;
+    }
+}
+
+void checkAllQuantized(QuantizedVariant variant) {
+  // m: the small-m path (<= 4) and the packed one; n: panel edges; k and the
+  // group size: one group, ragged last groups (172 = 5 * 32 + 12), per
+  // channel, and more than one dequantized chunk (4096).
+  for (int64_t m : {1, 3, 4, 5, 9})
+    for (int64_t n : {1, 17, 33})
+      for (auto [k, group] : {std::pair<int64_t, int64_t>{172, 32}, {172, 172}, {64, 16}, {7, 3},
+                              {300, 128}})
+        for (bool zeros : {false, true})
+          checkQuantized(variant, {m, n, k, group, zeros});
+  checkQuantized(variant, {2, 5, 4100, 128, true});  // past one row chunk
+  checkQuantized(variant, {6, 70, 600, 32, false});  // past one K block (256)
+}
+
+TEST(QuantizedMatmulF32, Avx512MatchesReference) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl"))
+    GTEST_SKIP() << "this CPU has no AVX-512";
+  checkAllQuantized(lowbit_uk_quantized_matmul_f32_avx512);
+}
+
+TEST(QuantizedMatmulF32, Avx2MatchesReference) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    GTEST_SKIP() << "this CPU has no AVX2";
+  checkAllQuantized(lowbit_uk_quantized_matmul_f32_avx2);
+}
+} // namespace

@@ -105,6 +105,13 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     and transB) and broadcast batch dimensions need no copies. The call
     accumulates into C, like the generic it replaces.
 
+    Likewise each `linalg.generic` marked `lowbit.quantized_contraction`
+    (convert-lowbit-to-linalg's form of `lowbit.quantized_matmul`) with f32
+    activations and scales and i8 levels becomes a call of
+    `lowbit_uk_quantized_matmul_f32`, which dequantizes the weight inside the
+    kernel (x, levels, scales, zero points and C each as address, offset and
+    strides, then m, n, k and the group size).
+
     Other contractions (other element types, bodies that elementwise fusion
     extended) are left to the loop lowering, unmarked.
   }];

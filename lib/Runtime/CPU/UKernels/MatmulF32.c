@@ -18,19 +18,10 @@
 #include "UKernels.h"
 
 #include "../ThreadPool.h"
+#include "Tiles.h"
 
-#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define KC 256
-#define NC 4096
-/* Rows of A up to which B is streamed in place rather than packed. */
-#define SMALL_M 4
-
-#define INLINE static inline __attribute__((always_inline))
-
-static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
 void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p) {
   for (int64_t i = 0; i < p->m; ++i)
@@ -68,37 +59,21 @@ INLINE void pack_b(const float *b, int64_t row_stride, int64_t col_stride, int64
         out[k * nr + j] = j0 + j < nc ? b[k * row_stride + (j0 + j) * col_stride] : 0.0f;
 }
 
-/*===--- AVX-512: 8 x 32 tiles (16 accumulators) -------------------------===*/
-
-#define AVX512 __attribute__((target("avx512f,avx512vl,fma")))
-#define MR512 8
-#define NR512 32
-
-INLINE AVX512 void tile_avx512(const int mr, int64_t kc, const float *a, int64_t ars,
-                               int64_t acs, const float *panel, float *c, int64_t crs,
-                               __mmask16 mask0, __mmask16 mask1) {
-  __m512 acc[MR512][2];
-  for (int i = 0; i < mr; ++i)
-    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512 b0 = _mm512_load_ps(panel + k * NR512), b1 = _mm512_load_ps(panel + k * NR512 + 16);
-    for (int i = 0; i < mr; ++i) {
-      __m512 ai = _mm512_set1_ps(a[i * ars + k * acs]);
-      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-    }
-  }
-  for (int i = 0; i < mr; ++i) {
-    float *row = c + i * crs;
-    _mm512_mask_storeu_ps(row, mask0, _mm512_add_ps(_mm512_maskz_loadu_ps(mask0, row), acc[i][0]));
-    _mm512_mask_storeu_ps(row + 16, mask1,
-                          _mm512_add_ps(_mm512_maskz_loadu_ps(mask1, row + 16), acc[i][1]));
-  }
+static void pack_f32_nr32(const void *context, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                          float *out) {
+  const lowbit_uk_matmul_f32_params *p = context;
+  pack_b(p->b + k0 * p->b_row_stride + j0 * p->b_col_stride, p->b_row_stride, p->b_col_stride,
+         kc, nc, NR512, out);
 }
 
-static __mmask16 mask16(int64_t width) {
-  return width >= 16 ? (__mmask16)0xffff : width <= 0 ? 0 : (__mmask16)((1u << width) - 1);
+static void pack_f32_nr16(const void *context, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                          float *out) {
+  const lowbit_uk_matmul_f32_params *p = context;
+  pack_b(p->b + k0 * p->b_row_stride + j0 * p->b_col_stride, p->b_row_stride, p->b_col_stride,
+         kc, nc, NR256, out);
 }
+
+/*===--- AVX-512 -------------------------------------------------------------===*/
 
 /* Few rows of A: B is read in place, row after row in memory order, four
  * rows at a time; the rows of C stay in cache and are updated once per four
@@ -145,68 +120,11 @@ AVX512 void lowbit_uk_matmul_f32_avx512(const lowbit_uk_matmul_f32_params *p, fl
     lowbit_uk_matmul_f32_reference(p);
     return;
   }
-  for (int64_t k0 = 0; k0 < p->k; k0 += KC) {
-    int64_t kc = min64(KC, p->k - k0);
-    for (int64_t j0 = 0; j0 < p->n; j0 += NC) {
-      int64_t nc = min64(NC, p->n - j0);
-      pack_b(p->b + k0 * p->b_row_stride + j0 * p->b_col_stride, p->b_row_stride,
-             p->b_col_stride, kc, nc, NR512, workspace);
-      for (int64_t jp = 0; jp < nc; jp += NR512) {
-        __mmask16 m0 = mask16(nc - jp), m1 = mask16(nc - jp - 16);
-        int64_t ars = p->a_row_stride, acs = p->a_col_stride, crs = p->c_row_stride;
-        const float *panel = workspace + jp * kc;
-        for (int64_t i0 = 0; i0 < p->m; i0 += MR512) {
-          const float *a = p->a + i0 * ars + k0 * acs;
-          float *c = p->c + i0 * crs + j0 + jp;
-          switch (min64(MR512, p->m - i0)) {
-          case 8: tile_avx512(8, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 7: tile_avx512(7, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 6: tile_avx512(6, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 5: tile_avx512(5, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 4: tile_avx512(4, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 3: tile_avx512(3, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 2: tile_avx512(2, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          default: tile_avx512(1, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          }
-        }
-      }
-    }
-  }
+  packed_avx512(p->m, p->n, p->k, p->a, p->a_row_stride, p->a_col_stride, p->c, p->c_row_stride,
+                pack_f32_nr32, p, workspace);
 }
 
-/*===--- AVX2: 6 x 16 tiles (12 accumulators) ----------------------------===*/
-
-#define AVX2 __attribute__((target("avx2,fma")))
-#define MR256 6
-#define NR256 16
-
-/* Lanes [0, width) of an 8-lane mask for maskload/maskstore. */
-INLINE AVX2 __m256i mask8(int64_t width) {
-  int64_t w = width < 0 ? 0 : width > 8 ? 8 : width;
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs,
-                           const float *panel, float *c, int64_t crs, __m256i mask0,
-                           __m256i mask1) {
-  __m256 acc[MR256][2];
-  for (int i = 0; i < mr; ++i)
-    acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    __m256 b0 = _mm256_load_ps(panel + k * NR256), b1 = _mm256_load_ps(panel + k * NR256 + 8);
-    for (int i = 0; i < mr; ++i) {
-      __m256 ai = _mm256_broadcast_ss(a + i * ars + k * acs);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-    }
-  }
-  for (int i = 0; i < mr; ++i) {
-    float *row = c + i * crs;
-    _mm256_maskstore_ps(row, mask0, _mm256_add_ps(_mm256_maskload_ps(row, mask0), acc[i][0]));
-    _mm256_maskstore_ps(row + 8, mask1,
-                        _mm256_add_ps(_mm256_maskload_ps(row + 8, mask1), acc[i][1]));
-  }
-}
+/*===--- AVX2 ----------------------------------------------------------------===*/
 
 INLINE AVX2 void small_m_avx2(const int mr, const lowbit_uk_matmul_f32_params *p) {
   const int64_t brs = p->b_row_stride;
@@ -249,36 +167,14 @@ AVX2 void lowbit_uk_matmul_f32_avx2(const lowbit_uk_matmul_f32_params *p, float 
     lowbit_uk_matmul_f32_reference(p);
     return;
   }
-  for (int64_t k0 = 0; k0 < p->k; k0 += KC) {
-    int64_t kc = min64(KC, p->k - k0);
-    for (int64_t j0 = 0; j0 < p->n; j0 += NC) {
-      int64_t nc = min64(NC, p->n - j0);
-      pack_b(p->b + k0 * p->b_row_stride + j0 * p->b_col_stride, p->b_row_stride,
-             p->b_col_stride, kc, nc, NR256, workspace);
-      for (int64_t jp = 0; jp < nc; jp += NR256) {
-        __m256i m0 = mask8(nc - jp), m1 = mask8(nc - jp - 8);
-        int64_t ars = p->a_row_stride, acs = p->a_col_stride, crs = p->c_row_stride;
-        const float *panel = workspace + jp * kc;
-        for (int64_t i0 = 0; i0 < p->m; i0 += MR256) {
-          const float *a = p->a + i0 * ars + k0 * acs;
-          float *c = p->c + i0 * crs + j0 + jp;
-          switch (min64(MR256, p->m - i0)) {
-          case 6: tile_avx2(6, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 5: tile_avx2(5, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 4: tile_avx2(4, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 3: tile_avx2(3, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          case 2: tile_avx2(2, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          default: tile_avx2(1, kc, a, ars, acs, panel, c, crs, m0, m1); break;
-          }
-        }
-      }
-    }
-  }
+  packed_avx2(p->m, p->n, p->k, p->a, p->a_row_stride, p->a_col_stride, p->c, p->c_row_stride,
+              pack_f32_nr16, p, workspace);
 }
 
 /*===--- Dispatch ---------------------------------------------------------===*/
 
-enum { VARIANT_UNKNOWN, VARIANT_REFERENCE, VARIANT_AVX2, VARIANT_AVX512 };
+enum { VARIANT_UNKNOWN = 0, VARIANT_REFERENCE = LOWBIT_UK_REFERENCE, VARIANT_AVX2 = LOWBIT_UK_AVX2,
+       VARIANT_AVX512 = LOWBIT_UK_AVX512 };
 
 static int detect_variant(void) {
   int best = VARIANT_REFERENCE;
@@ -295,7 +191,7 @@ static int detect_variant(void) {
   return best;
 }
 
-static int variant(void) {
+int lowbit_uk_isa(void) {
   static int cached = VARIANT_UNKNOWN; /* a benign race: every thread computes the same */
   int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
   if (v == VARIANT_UNKNOWN) {
@@ -306,7 +202,7 @@ static int variant(void) {
 }
 
 const char *lowbit_uk_matmul_f32_variant(void) {
-  switch (variant()) {
+  switch (lowbit_uk_isa()) {
   case VARIANT_AVX512: return "avx512";
   case VARIANT_AVX2: return "avx2";
   default: return "reference";
@@ -318,8 +214,10 @@ const char *lowbit_uk_matmul_f32_variant(void) {
 static _Thread_local float workspace[LOWBIT_UK_MATMUL_F32_WORKSPACE]
     __attribute__((aligned(64)));
 
+float *lowbit_uk_workspace(void) { return workspace; }
+
 static void run_variant(const lowbit_uk_matmul_f32_params *p) {
-  switch (variant()) {
+  switch (lowbit_uk_isa()) {
   case VARIANT_AVX512: lowbit_uk_matmul_f32_avx512(p, workspace); break;
   case VARIANT_AVX2: lowbit_uk_matmul_f32_avx2(p, workspace); break;
   default: lowbit_uk_matmul_f32_reference(p); break;

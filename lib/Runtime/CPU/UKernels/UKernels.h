@@ -42,6 +42,13 @@ void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p);
 void lowbit_uk_matmul_f32_avx512(const lowbit_uk_matmul_f32_params *p, float *workspace);
 void lowbit_uk_matmul_f32_avx2(const lowbit_uk_matmul_f32_params *p, float *workspace);
 
+/* The instruction set the entry points use on this CPU (LOWBIT_UKERNELS
+ * may cap it), and this thread's workspace of LOWBIT_UK_MATMUL_F32_WORKSPACE
+ * floats. */
+enum { LOWBIT_UK_REFERENCE = 1, LOWBIT_UK_AVX2 = 2, LOWBIT_UK_AVX512 = 3 };
+int lowbit_uk_isa(void);
+float *lowbit_uk_workspace(void);
+
 /* Which variant lowbit_uk_matmul_f32 uses on this CPU: "avx512", "avx2" or
  * "reference". The LOWBIT_UKERNELS environment variable (same names) caps it,
  * for testing and comparison. */
@@ -54,6 +61,41 @@ void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_str
                           int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
                           int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
                           int64_t m, int64_t n, int64_t k);
+
+/* C[m, n] += sum_k A[m, k] * W[k, n] with W[k, n] = (q[n, k] - z[n, g]) * s[n, g]
+ * for g = k / group_size: a weight quantized to integer levels (one byte
+ * each), with a scale and (NULL zeros: symmetric) a zero point per group of
+ * each output channel, as lowbit.quantized_matmul defines it. */
+typedef struct {
+  const float *a;
+  int64_t a_row_stride, a_col_stride;
+  const int8_t *q;
+  int64_t q_row_stride, q_col_stride;
+  const float *scales;
+  int64_t s_row_stride, s_col_stride;
+  const int8_t *zeros; /* NULL: symmetric */
+  int64_t z_row_stride, z_col_stride;
+  float *c;
+  int64_t c_row_stride, c_col_stride;
+  int64_t m, n, k, group_size;
+} lowbit_uk_quantized_matmul_f32_params;
+
+void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p);
+void lowbit_uk_quantized_matmul_f32_avx512(const lowbit_uk_quantized_matmul_f32_params *p,
+                                           float *workspace);
+void lowbit_uk_quantized_matmul_f32_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
+                                         float *workspace);
+
+/* The entry point the generated code calls (z_address 0: no zero points). */
+void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                                    int64_t a_col_stride, int64_t q_address, int64_t q_offset,
+                                    int64_t q_row_stride, int64_t q_col_stride,
+                                    int64_t s_address, int64_t s_offset, int64_t s_row_stride,
+                                    int64_t s_col_stride, int64_t z_address, int64_t z_offset,
+                                    int64_t z_row_stride, int64_t z_col_stride,
+                                    int64_t c_address, int64_t c_offset, int64_t c_row_stride,
+                                    int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
+                                    int64_t group_size);
 
 #ifdef __cplusplus
 }
