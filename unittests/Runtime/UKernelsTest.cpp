@@ -93,7 +93,8 @@ void checkAll(Variant variant) {
 }
 
 TEST(MatmulF32, Avx512MatchesReference) {
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl"))
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl") ||
+      !__builtin_cpu_supports("avx512bw"))
     GTEST_SKIP() << "this CPU has no AVX-512";
   checkAll(lowbit_uk_matmul_f32_avx512);
 }
@@ -107,7 +108,8 @@ TEST(MatmulF32, Avx2MatchesReference) {
 TEST(MatmulF32, WideBlocks) {
   // Several 256 x 4096 packed blocks: k and n past one block each.
   Variant variant = nullptr;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw"))
     variant = lowbit_uk_matmul_f32_avx512;
   else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     variant = lowbit_uk_matmul_f32_avx2;
@@ -224,7 +226,8 @@ void checkAllQuantized(QuantizedVariant variant) {
 }
 
 TEST(QuantizedMatmulF32, Avx512MatchesReference) {
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl"))
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl") ||
+      !__builtin_cpu_supports("avx512bw"))
     GTEST_SKIP() << "this CPU has no AVX-512";
   checkAllQuantized(lowbit_uk_quantized_matmul_f32_avx512);
 }

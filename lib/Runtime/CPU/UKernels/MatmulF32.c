@@ -181,7 +181,8 @@ static int detect_variant(void) {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     best = VARIANT_AVX2;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw"))
     best = VARIANT_AVX512;
   const char *cap = getenv("LOWBIT_UKERNELS");
   if (cap && strcmp(cap, "reference") == 0)

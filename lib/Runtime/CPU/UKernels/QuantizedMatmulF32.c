@@ -4,12 +4,16 @@
  * lowbit_uk_quantized_matmul_f32): fp32 activations, W held as one-byte
  * integer levels [N, K] with per-group scales (and zero points).
  *
- * The weight is dequantized inside the kernel, never materialized whole:
- * - few rows of A (decode): each output channel's row of levels is
- *   dequantized into a small buffer (in L1) and dotted with each row of A,
- *   so the weight is read once, one byte per element;
- * - more rows: the fp32 kernel's packed path (Tiles.h), with a pack step
- *   that dequantizes the levels into the panels instead of copying floats.
+ * The weight is dequantized inside the kernel, never materialized whole.
+ * Rows of A and of the weight are both contiguous along K, so the kernels
+ * are dot-product tiles: up to 4 rows of A by 4 output channels, each sum
+ * in its own vector accumulator over all of K, reduced at the end.
+ * - Few rows of A (decode): the levels are dequantized in registers, group
+ *   by group, as they are loaded, so the weight is read once, one byte per
+ *   element.
+ * - More rows: 4 output channels at a time are dequantized into the
+ *   workspace (4 K floats, in L1/L2) and every block of 4 rows of A runs
+ *   against them.
  *===----------------------------------------------------------------------===*/
 
 #include "UKernels.h"
@@ -18,9 +22,6 @@
 #include "Tiles.h"
 
 #include <stddef.h>
-
-/* Elements of a weight row dequantized at a time by the small-m path. */
-#define ROW_CHUNK 4096
 
 void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p) {
   for (int64_t i = 0; i < p->m; ++i)
@@ -53,104 +54,243 @@ INLINE void dequantize_row(const lowbit_uk_quantized_matmul_f32_params *p, int64
   }
 }
 
-/* The pack step of the packed path: panels of `nr` output channels. */
-INLINE void pack_dequantized(const lowbit_uk_quantized_matmul_f32_params *p, int64_t k0,
-                             int64_t kc, int64_t j0, int64_t nc, const int64_t nr, float *out) {
-  float row[KC];
-  for (int64_t j = 0; j < (nc + nr - 1) / nr * nr; ++j) {
-    float *panel = out + (j / nr) * kc * nr + j % nr;
-    if (j < nc)
-      dequantize_row(p, j0 + j, k0, kc, row);
-    for (int64_t k = 0; k < kc; ++k)
-      panel[k * nr] = j < nc ? row[k] : 0.0f;
-  }
-}
-
 /*===--- AVX-512 -------------------------------------------------------------===*/
 
-AVX512 static void pack_avx512(const void *context, int64_t k0, int64_t kc, int64_t j0,
-                               int64_t nc, float *out) {
-  pack_dequantized(context, k0, kc, j0, nc, NR512, out);
+/* Dot-product tiles: C[i, j] for mr rows of A and nr output channels, each
+ * sum in its own vector accumulator over the whole of K (rows of A and of
+ * the weight are both contiguous along K), reduced at the end. */
+
+/* The weight from its levels, dequantized in registers group by group:
+ * w = (q - z) * s. For few rows of A, where the weight is read once. */
+INLINE AVX512 void levels_tile_avx512(const int mr, const int nr,
+                                      const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
+                                      int64_t j0) {
+  __m512 acc[4][4];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      acc[i][j] = _mm512_setzero_ps();
+  const float *a[4];
+  const int8_t *q[4];
+  for (int i = 0; i < mr; ++i)
+    a[i] = p->a + (i0 + i) * p->a_row_stride;
+  for (int j = 0; j < nr; ++j)
+    q[j] = p->q + (j0 + j) * p->q_row_stride;
+  for (int64_t k0 = 0, g = 0; k0 < p->k; k0 += p->group_size, ++g) {
+    int64_t k1 = min64(p->k, k0 + p->group_size);
+    __m512 scale[4], zero[4];
+    for (int j = 0; j < nr; ++j) {
+      scale[j] = _mm512_set1_ps(p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride]);
+      zero[j] = _mm512_set1_ps(
+          p->zeros ? (float)p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0.0f);
+    }
+    for (int64_t k = k0; k < k1; k += 16) {
+      __mmask16 mask = mask16(k1 - k);
+      __m512 w[4];
+      for (int j = 0; j < nr; ++j) {
+        __m512i levels = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, q[j] + k));
+        w[j] = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(levels), zero[j]), scale[j]);
+      }
+      for (int i = 0; i < mr; ++i) {
+        __m512 x = _mm512_maskz_loadu_ps(mask, a[i] + k);
+        for (int j = 0; j < nr; ++j)
+          acc[i][j] = _mm512_fmadd_ps(x, w[j], acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      p->c[(i0 + i) * p->c_row_stride + j0 + j] += _mm512_reduce_add_ps(acc[i][j]);
 }
 
-INLINE AVX512 float dot_avx512(const float *x, const float *w, int64_t len) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 32 <= len; k += 32) {
-    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), _mm512_loadu_ps(w + k), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(w + k + 16), acc1);
+/* The weight already dequantized: `w` holds nr rows of K floats. */
+INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
+                                     const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
+                                     int64_t j0, const float *w) {
+  __m512 acc[4][4];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < p->k; k += 16) {
+    __mmask16 mask = mask16(p->k - k);
+    __m512 wv[4];
+    for (int j = 0; j < nr; ++j)
+      wv[j] = _mm512_maskz_loadu_ps(mask, w + j * p->k + k);
+    for (int i = 0; i < mr; ++i) {
+      __m512 x = _mm512_maskz_loadu_ps(mask, p->a + (i0 + i) * p->a_row_stride + k);
+      for (int j = 0; j < nr; ++j)
+        acc[i][j] = _mm512_fmadd_ps(x, wv[j], acc[i][j]);
+    }
   }
-  for (; k < len; k += 16) {
-    __mmask16 mask = mask16(len - k);
-    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + k), _mm512_maskz_loadu_ps(mask, w + k),
-                           acc0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      p->c[(i0 + i) * p->c_row_stride + j0 + j] += _mm512_reduce_add_ps(acc[i][j]);
 }
+
+#define TILE_ROWS(CALL_MR)                                                                       \
+  switch (rows) {                                                                              \
+  case 4: CALL_MR(4); break;                                                                   \
+  case 3: CALL_MR(3); break;                                                                   \
+  case 2: CALL_MR(2); break;                                                                   \
+  default: CALL_MR(1); break;                                                                  \
+  }
 
 AVX512 void lowbit_uk_quantized_matmul_f32_avx512(const lowbit_uk_quantized_matmul_f32_params *p,
                                                   float *workspace) {
-  if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1) {
+  if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
+      4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE) {
     lowbit_uk_quantized_matmul_f32_reference(p);
     return;
   }
   if (p->m <= SMALL_M) {
-    for (int64_t j = 0; j < p->n; ++j)
-      for (int64_t k0 = 0; k0 < p->k; k0 += ROW_CHUNK) {
-        int64_t len = min64(ROW_CHUNK, p->k - k0);
-        dequantize_row(p, j, k0, len, workspace);
-        for (int64_t i = 0; i < p->m; ++i)
-          p->c[i * p->c_row_stride + j] += dot_avx512(p->a + i * p->a_row_stride + k0, workspace, len);
-      }
+    int64_t rows = p->m, j = 0;
+    for (; j + 4 <= p->n; j += 4) {
+#define LEVELS4(MR) levels_tile_avx512(MR, 4, p, 0, j)
+      TILE_ROWS(LEVELS4)
+    }
+    for (; j < p->n; ++j) {
+#define LEVELS1(MR) levels_tile_avx512(MR, 1, p, 0, j)
+      TILE_ROWS(LEVELS1)
+    }
     return;
   }
-  packed_avx512(p->m, p->n, p->k, p->a, p->a_row_stride, p->a_col_stride, p->c, p->c_row_stride,
-                pack_avx512, p, workspace);
+  /* More rows: dequantize 4 output channels at a time into the workspace,
+   * then run every block of 4 rows of A against them. */
+  for (int64_t j = 0; j < p->n; j += 4) {
+    int64_t channels = min64(4, p->n - j);
+    for (int64_t c = 0; c < channels; ++c)
+      dequantize_row(p, j + c, 0, p->k, workspace + c * p->k);
+    for (int64_t i = 0; i < p->m; i += 4) {
+      int64_t rows = min64(4, p->m - i);
+      if (channels == 4) {
+#define FLOAT4(MR) float_tile_avx512(MR, 4, p, i, j, workspace)
+        TILE_ROWS(FLOAT4)
+      } else {
+        for (int64_t c = 0; c < channels; ++c) {
+#define FLOAT1(MR) float_tile_avx512(MR, 1, p, i, j + c, workspace + c * p->k)
+          TILE_ROWS(FLOAT1)
+        }
+      }
+    }
+  }
 }
 
 /*===--- AVX2 ----------------------------------------------------------------===*/
 
-AVX2 static void pack_avx2(const void *context, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                           float *out) {
-  pack_dequantized(context, k0, kc, j0, nc, NR256, out);
-}
-
-INLINE AVX2 float dot_avx2(const float *x, const float *w, int64_t len) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= len; k += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w + k), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(w + k + 8), acc1);
-  }
-  for (; k < len; k += 8) {
-    __m256i mask = mask8(len - k);
-    acc0 = _mm256_fmadd_ps(_mm256_maskload_ps(x + k, mask), _mm256_maskload_ps(w + k, mask), acc0);
-  }
-  __m256 sum = _mm256_add_ps(acc0, acc1);
-  __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+/* The AVX2 twins of the tiles above, 8 lanes wide. */
+INLINE AVX2 float reduce_avx2(__m256 v) {
+  __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   half = _mm_add_ps(half, _mm_movehl_ps(half, half));
   half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
   return _mm_cvtss_f32(half);
 }
 
+/* Up to 8 levels as floats (zeros past `count`). */
+INLINE AVX2 __m256 load_levels_avx2(const int8_t *q, int64_t count) {
+  __m128i bytes;
+  if (count >= 8) {
+    bytes = _mm_loadl_epi64((const __m128i *)q);
+  } else {
+    int8_t tail[8] = {0};
+    for (int64_t i = 0; i < count; ++i)
+      tail[i] = q[i];
+    bytes = _mm_loadl_epi64((const __m128i *)tail);
+  }
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+}
+
+INLINE AVX2 void levels_tile_avx2(const int mr, const int nr,
+                                  const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
+                                  int64_t j0) {
+  __m256 acc[4][4];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      acc[i][j] = _mm256_setzero_ps();
+  for (int64_t k0 = 0, g = 0; k0 < p->k; k0 += p->group_size, ++g) {
+    int64_t k1 = min64(p->k, k0 + p->group_size);
+    __m256 scale[4], zero[4];
+    for (int j = 0; j < nr; ++j) {
+      scale[j] = _mm256_set1_ps(p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride]);
+      zero[j] = _mm256_set1_ps(
+          p->zeros ? (float)p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0.0f);
+    }
+    for (int64_t k = k0; k < k1; k += 8) {
+      __m256i mask = mask8(k1 - k);
+      __m256 w[4];
+      for (int j = 0; j < nr; ++j)
+        w[j] = _mm256_mul_ps(
+            _mm256_sub_ps(load_levels_avx2(p->q + (j0 + j) * p->q_row_stride + k, k1 - k), zero[j]),
+            scale[j]);
+      for (int i = 0; i < mr; ++i) {
+        __m256 x = _mm256_maskload_ps(p->a + (i0 + i) * p->a_row_stride + k, mask);
+        for (int j = 0; j < nr; ++j)
+          acc[i][j] = _mm256_fmadd_ps(x, w[j], acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      p->c[(i0 + i) * p->c_row_stride + j0 + j] += reduce_avx2(acc[i][j]);
+}
+
+INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
+                                 const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
+                                 int64_t j0, const float *w) {
+  __m256 acc[4][4];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      acc[i][j] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < p->k; k += 8) {
+    __m256i mask = mask8(p->k - k);
+    __m256 wv[4];
+    for (int j = 0; j < nr; ++j)
+      wv[j] = _mm256_maskload_ps(w + j * p->k + k, mask);
+    for (int i = 0; i < mr; ++i) {
+      __m256 x = _mm256_maskload_ps(p->a + (i0 + i) * p->a_row_stride + k, mask);
+      for (int j = 0; j < nr; ++j)
+        acc[i][j] = _mm256_fmadd_ps(x, wv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      p->c[(i0 + i) * p->c_row_stride + j0 + j] += reduce_avx2(acc[i][j]);
+}
+
 AVX2 void lowbit_uk_quantized_matmul_f32_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
                                               float *workspace) {
-  if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1) {
+  if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
+      4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE) {
     lowbit_uk_quantized_matmul_f32_reference(p);
     return;
   }
   if (p->m <= SMALL_M) {
-    for (int64_t j = 0; j < p->n; ++j)
-      for (int64_t k0 = 0; k0 < p->k; k0 += ROW_CHUNK) {
-        int64_t len = min64(ROW_CHUNK, p->k - k0);
-        dequantize_row(p, j, k0, len, workspace);
-        for (int64_t i = 0; i < p->m; ++i)
-          p->c[i * p->c_row_stride + j] += dot_avx2(p->a + i * p->a_row_stride + k0, workspace, len);
-      }
+    int64_t rows = p->m, j = 0;
+    for (; j + 4 <= p->n; j += 4) {
+#define LEVELS4_AVX2(MR) levels_tile_avx2(MR, 4, p, 0, j)
+      TILE_ROWS(LEVELS4_AVX2)
+    }
+    for (; j < p->n; ++j) {
+#define LEVELS1_AVX2(MR) levels_tile_avx2(MR, 1, p, 0, j)
+      TILE_ROWS(LEVELS1_AVX2)
+    }
     return;
   }
-  packed_avx2(p->m, p->n, p->k, p->a, p->a_row_stride, p->a_col_stride, p->c, p->c_row_stride,
-              pack_avx2, p, workspace);
+  for (int64_t j = 0; j < p->n; j += 4) {
+    int64_t channels = min64(4, p->n - j);
+    for (int64_t c = 0; c < channels; ++c)
+      dequantize_row(p, j + c, 0, p->k, workspace + c * p->k);
+    for (int64_t i = 0; i < p->m; i += 4) {
+      int64_t rows = min64(4, p->m - i);
+      if (channels == 4) {
+#define FLOAT4_AVX2(MR) float_tile_avx2(MR, 4, p, i, j, workspace)
+        TILE_ROWS(FLOAT4_AVX2)
+      } else {
+        for (int64_t c = 0; c < channels; ++c) {
+#define FLOAT1_AVX2(MR) float_tile_avx2(MR, 1, p, i, j + c, workspace + c * p->k)
+          TILE_ROWS(FLOAT1_AVX2)
+        }
+      }
+    }
+  }
 }
 
 /*===--- Dispatch and threads ------------------------------------------------===*/

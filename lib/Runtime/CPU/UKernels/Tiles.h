@@ -22,7 +22,7 @@
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
-#define AVX512 __attribute__((target("avx512f,avx512vl,fma")))
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,fma")))
 #define MR512 8
 #define NR512 32
 
@@ -99,7 +99,8 @@ typedef void (*lowbit_pack_fn)(const void *context, int64_t k0, int64_t kc, int6
  * time into `workspace` (KC * NC floats, 64-byte aligned); C's columns are
  * contiguous. */
 #define DEFINE_PACKED_DRIVER(NAME, TARGET, MR, NR, MASK_T, MASK, TILE)                         \
-  TARGET static void NAME(int64_t m, int64_t n, int64_t k, const float *a_base, int64_t ars,   \
+  TARGET __attribute__((unused)) static void NAME(int64_t m, int64_t n, int64_t k,            \
+                                                  const float *a_base, int64_t ars,           \
                           int64_t acs, float *c_base, int64_t crs, lowbit_pack_fn pack,         \
                           const void *context, float *workspace) {                             \
     for (int64_t k0 = 0; k0 < k; k0 += KC) {                                                   \

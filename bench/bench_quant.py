@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Weight-only quantized matmul: lowbit beside ONNX Runtime, in one process.
+
+    python3 bench/bench_quant.py [--quick] [--threads N]
+
+For each weight shape (K x N = 4096 x 4096 and 4096 x 11008, the LLaMA-7B
+attention and up projections) and M = 1, 16, 64 rows of activations:
+
+- lowbit: an fp32 MatMul model compiled with `--quantize=rtn,bits=B,group-size=G`
+  (lowbit.quantized_matmul -> the fused micro-kernel, fp32 activations);
+- ONNX Runtime's com.microsoft MatMulNBits with the same bits and block size,
+  accuracy_level 0 (fp32 activations) and 4 (activations quantized to int8 per
+  block, VNNI);
+- fp32 MatMul in both, for reference.
+
+Medians of repeated runs, ratios to ORT, and for M = 1 (memory-bound) the
+weight bytes streamed per second as a fraction of this machine's copy
+bandwidth (numpy copy of 512 MiB, measured here). Note: lowbit stores one
+byte per weight level whatever the bit width (no nibble packing yet), so its
+W4 streams as many bytes as W8.
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+import lowbit  # noqa: E402
+
+
+def median_ms(fn, min_runs=3, budget_s=1.5):
+    fn()
+    times, start = [], time.perf_counter()
+    while len(times) < min_runs or (time.perf_counter() - start < budget_s and len(times) < 50):
+        t = time.perf_counter()
+        fn()
+        times.append(1e3 * (time.perf_counter() - t))
+    return statistics.median(times)
+
+
+def copy_bandwidth_gbs():
+    """Bytes read plus written per second by numpy copying 512 MiB."""
+    src = np.ones(128 << 20, np.float32)
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return 2 * src.nbytes / best / 1e9
+
+
+def save_matmul(path, weight):
+    k, n = weight.shape
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "mm",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path), save_as_external_data=True, location=path.stem + ".data")
+
+
+def matmul_nbits_session(weight, bits, block, accuracy, threads):
+    """MatMulNBits over `weight` [K, N] quantized symmetrically (zero point
+    2^(bits-1), ORT's default), blocks of `block` along K."""
+    k, n = weight.shape
+    blocks = (k + block - 1) // block
+    w = np.zeros((n, blocks * block), np.float32)
+    w[:, :k] = weight.T
+    w = w.reshape(n, blocks, block)
+    half = 2 ** (bits - 1)
+    scales = np.abs(w).max(axis=2) / (half - 1)
+    scales[scales == 0] = 1
+    q = np.clip(np.rint(w / scales[..., None]) + half, 0, 2 * half - 1).astype(np.uint8)
+    if bits == 4:
+        q = q[..., 0::2] | (q[..., 1::2] << 4)
+    node = helper.make_node("MatMulNBits", ["A", "B", "scales"], ["Y"], domain="com.microsoft", K=k, N=n,
+                            bits=bits, block_size=block, accuracy_level=accuracy)
+    graph = helper.make_graph([node], "nbits", [helper.make_tensor_value_info("A", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["m", n])],
+                              [numpy_helper.from_array(q, "B"),
+                               numpy_helper.from_array(scales.reshape(-1).astype(np.float32), "scales")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    return ort_session(model.SerializeToString(), threads)
+
+
+def ort_session(model, threads):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def compile_lowbit(onnx_path, out, threads, quantize=None):
+    args = [lowbit.find_tool("lowbitc"), str(onnx_path), "--emit=lib", "-O3", "--quiet", "-o", str(out)]
+    if quantize:
+        args.append(f"--quantize={quantize}")
+    subprocess.run(args, check=True)
+    model = lowbit.load(out)
+    model.set_num_threads(threads)
+    return model
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="4096 x 4096 and W4 g128 only")
+    args = parser.parse_args()
+    shapes = [(4096, 4096)] if args.quick else [(4096, 4096), (4096, 11008)]
+    configs = [(4, 128)] if args.quick else [(4, 32), (4, 128)]
+    bandwidth = copy_bandwidth_gbs()
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for k, n in shapes:
+            weight = (rng.standard_normal((k, n)) * 0.02).astype(np.float32)
+            path = work / f"mm_{k}x{n}.onnx"
+            save_matmul(path, weight)
+            fp32_ours = compile_lowbit(path, work / f"fp32_{n}.so", args.threads)
+            fp32_theirs = ort_session(str(path), args.threads)
+            for bits, block in configs:
+                ours = compile_lowbit(path, work / f"q{bits}g{block}_{n}.so", args.threads,
+                                      f"rtn,bits={bits},group-size={block}")
+                acc0 = matmul_nbits_session(weight, bits, block, 0, args.threads)
+                acc4 = matmul_nbits_session(weight, bits, block, 4, args.threads)
+                for m in (1, 16, 64):
+                    x = rng.standard_normal((m, k)).astype(np.float32)
+                    t = {
+                        "lowbit": median_ms(lambda: ours.run({"x": x})),
+                        "ort0": median_ms(lambda: acc0.run(None, {"A": x})),
+                        "ort4": median_ms(lambda: acc4.run(None, {"A": x})),
+                        "lowbit_fp32": median_ms(lambda: fp32_ours.run({"x": x})),
+                        "ort_fp32": median_ms(lambda: fp32_theirs.run(None, {"x": x})),
+                    }
+                    note = ""
+                    if m == 1:
+                        streamed = k * n * 1 + k * n // block * 4  # one byte per level + scales
+                        note = f"lowbit streams {streamed / t['lowbit'] / 1e6:.1f} GB/s = " \
+                               f"{100 * streamed / t['lowbit'] / 1e6 / bandwidth:.0f}% of copy bandwidth"
+                    rows.append((f"{k}x{n} W{bits} g{block} M={m}", t, note))
+    print(f"threads: {args.threads}; copy bandwidth {bandwidth:.1f} GB/s; ONNX Runtime {ort.__version__}")
+    print("| case | lowbit ms | ORT nbits acc0 ms | ORT nbits acc4 ms | lowbit fp32 ms | ORT fp32 ms "
+          "| lowbit / ORT acc4 | lowbit / ORT acc0 | notes |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, t, note in rows:
+        print(f"| {name} | {t['lowbit']:.3f} | {t['ort0']:.3f} | {t['ort4']:.3f} | {t['lowbit_fp32']:.3f} | "
+              f"{t['ort_fp32']:.3f} | {t['lowbit'] / t['ort4']:.2f} | {t['lowbit'] / t['ort0']:.2f} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
