@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Perplexity of the shared models under each weight quantization recipe.
+
+    python3 bench/quant_quality.py [--out docs/QuantizationResults.md]
+
+Compiles ../shared/models/{stories260K,tinystories656K} with each
+`lowbitc --quantize=...` recipe and measures perplexity on eval_tokens.txt
+with lowbit-run (one prompt per sequence). Columns are the methods; methods
+lowbit does not implement yet are listed as such, not left out. Writes a
+Markdown table (and prints it).
+"""
+import argparse
+import datetime
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+import lowbit  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "models"
+MODELS = ["stories260K", "tinystories656K"]
+# (label, bits, group size (0 = per output channel))
+SCHEMES = [("W8 per-channel", 8, 0), ("W4 per-channel", 4, 0), ("W4 g128", 4, 128), ("W4 g64", 4, 64),
+           ("W4 g32", 4, 32), ("W3 g32", 3, 32), ("W2 g32", 2, 32)]
+METHODS = {"RTN": "rtn"}  # GPTQ, AWQ, AWQ+GPTQ: not implemented yet
+
+
+def perplexity(library, tokens):
+    run = subprocess.run([lowbit.find_tool("lowbit-run"), str(library), f"--perplexity={tokens}"],
+                         capture_output=True, text=True, check=True)
+    return float(re.fullmatch(r"perplexity: ([\d.]+) tokens: \d+\n", run.stdout).group(1))
+
+
+def compile_model(onnx_path, out, steps):
+    subprocess.run([lowbit.find_tool("lowbitc"), str(onnx_path), "-O1", "--quiet", "-o", str(out), *steps],
+                   check=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", help="also write the table to this Markdown file")
+    args = parser.parse_args()
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in MODELS:
+            onnx_path, tokens = SHARED / model / f"{model}.onnx", SHARED / model / "eval_tokens.txt"
+            compile_model(onnx_path, Path(tmp) / "fp32.so", [])
+            base = perplexity(Path(tmp) / "fp32.so", tokens)
+            lines.append(f"\n### {model} (fp32 perplexity {base:.4f})\n")
+            lines.append("| scheme | RTN | GPTQ | AWQ | AWQ+GPTQ |")
+            lines.append("| --- | --- | --- | --- | --- |")
+            for label, bits, group in SCHEMES:
+                cells = []
+                for method, step in METHODS.items():
+                    out = Path(tmp) / f"{method}_{bits}_{group}.so"
+                    compile_model(onnx_path, out, [f"--quantize={step},bits={bits},group-size={group}"])
+                    value = perplexity(out, tokens)
+                    cells.append(f"{value:.4f} ({100 * (value / base - 1):+.2f} %)")
+                    print(f"{model} {label} {method}: {value:.4f}", file=sys.stderr)
+                cells += ["not implemented yet"] * 3
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    text = (f"# Weight quantization: perplexity\n\nProduced by `python3 bench/quant_quality.py --out "
+            f"docs/QuantizationResults.md` on {datetime.date.today()}: each model compiled with "
+            "`lowbitc --quantize=METHOD,bits=B,group-size=G` (symmetric grid, GPTQ's convention; group size "
+            "0 = one scale per output channel; every MatMul by a constant weight quantized, lm_head "
+            "included), perplexity on the model's eval_tokens.txt by `lowbit-run --perplexity`, one "
+            "prompt per sequence. In parentheses: the change from fp32.\n" + "\n".join(lines) + "\n")
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
