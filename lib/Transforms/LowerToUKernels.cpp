@@ -8,7 +8,9 @@
 #include "lowbit/Transforms/Passes.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
 
 namespace lowbit {
 #define GEN_PASS_DEF_LOWERTOUKERNELSPASS
@@ -205,8 +207,68 @@ void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp ke
 /// points (n, k floordiv group), output (batch..., m, n).
 struct QuantizedContraction {
   Operand x, levels, scales, zeros, c;
-  int64_t kLoop, mLoop, nLoop, groupSize;
+  int64_t kLoop, mLoop, nLoop, groupSize, bits;
 };
+
+/// The levels of a constant global as bytes, or nothing.
+std::optional<std::vector<int8_t>> readLevels(memref::GlobalOp global) {
+  auto value = dyn_cast_or_null<ElementsAttr>(global.getInitialValueAttr());
+  if (!global.getConstant() || !value || !value.getElementType().isInteger(8))
+    return std::nullopt;
+  int64_t count = value.getNumElements();
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || blob->getData().size() != size_t(count))
+      return std::nullopt;
+    ArrayRef<char> data = blob->getData();
+    return std::vector<int8_t>(data.begin(), data.end());
+  }
+  if (auto dense = dyn_cast<DenseIntElementsAttr>(value)) {
+    std::vector<int8_t> levels;
+    for (const APInt &v : dense.getValues<APInt>())
+      levels.push_back(int8_t(v.getSExtValue()));
+    return levels;
+  }
+  return std::nullopt;
+}
+
+/// For levels of 4 bits or fewer from a constant [N, K] global: a new
+/// global holding them two to a byte (row-major, ceil(K / 2) bytes a row,
+/// level k in byte k / 2, low nibble first, as level + 8) and its
+/// get_global before `op`; the kernel reads that layout (level_bits 4).
+Value packNibbles(linalg::GenericOp op, Value levels, ModuleOp module, IRRewriter &rewriter) {
+  auto get = levels.getDefiningOp<memref::GetGlobalOp>();
+  auto type = cast<MemRefType>(levels.getType());
+  if (!get || !type.hasStaticShape() || type.getRank() != 2)
+    return {};
+  auto global = SymbolTable::lookupNearestSymbolFrom<memref::GlobalOp>(get, get.getNameAttr());
+  std::optional<std::vector<int8_t>> values = global ? readLevels(global) : std::nullopt;
+  if (!values)
+    return {};
+  int64_t n = type.getDimSize(0), k = type.getDimSize(1), row = (k + 1) / 2;
+  std::vector<int8_t> packed(n * row, 0);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < k; ++i) {
+      int level = (*values)[j * k + i];
+      if (level < -8 || level > 7)
+        return {}; // not a 4-bit level: keep bytes
+      packed[j * row + i / 2] |= int8_t((level + 8) << (4 * (i % 2)));
+    }
+  std::string name = (global.getSymName() + ".nibbles").str();
+  auto packedType = MemRefType::get({n, row}, rewriter.getI8Type());
+  if (!module.lookupSymbol(name)) {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(global);
+    auto tensorType = RankedTensorType::get({n, row}, rewriter.getI8Type());
+    auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(packed));
+    auto value = DenseResourceElementsAttr::get(tensorType, name, std::move(blob));
+    memref::GlobalOp::create(rewriter, global.getLoc(), name, rewriter.getStringAttr("private"),
+                             packedType, value, /*constant=*/true,
+                             rewriter.getI64IntegerAttr(64));
+  }
+  rewriter.setInsertionPoint(op);
+  return memref::GetGlobalOp::create(rewriter, op.getLoc(), packedType, name);
+}
 
 std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp op) {
   int64_t inputs = op.getNumDpsInputs();
@@ -233,6 +295,8 @@ std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp 
       scaleGroup.getKind() != AffineExprKind::FloorDiv || !divisor || divisor.getValue() <= 0)
     return std::nullopt;
   match.groupSize = divisor.getValue();
+  auto bits = dyn_cast_or_null<IntegerAttr>(op->getAttr(kQuantizedMarker));
+  match.bits = bits ? bits.getInt() : 8;
   auto plainLoops = [&](AffineMap map) { return loopsOf(map); };
   FailureOr<SmallVector<int64_t>> xLoops = plainLoops(maps[0]), qLoops = plainLoops(maps[1]),
                                   cLoops = plainLoops(maps[inputs]);
@@ -254,9 +318,16 @@ std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp 
   return match;
 }
 
-void lowerQuantizedToCall(linalg::GenericOp op, const QuantizedContraction &match,
-                          func::FuncOp kernel, IRRewriter &rewriter) {
+void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func::FuncOp kernel,
+                          ModuleOp module, IRRewriter &rewriter) {
   Location loc = op.getLoc();
+  int64_t levelBits = 8;
+  auto unpacked = match.levels.buffer.getDefiningOp<memref::GetGlobalOp>();
+  if (match.bits <= 4 && match.groupSize % 2 == 0)
+    if (Value packed = packNibbles(op, match.levels.buffer, module, rewriter)) {
+      match.levels.buffer = packed;
+      levelBits = 4;
+    }
   rewriter.setInsertionPoint(op);
   SmallVector<Value> lbs, ubs, steps;
   Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
@@ -274,14 +345,23 @@ void lowerQuantizedToCall(linalg::GenericOp op, const QuantizedContraction &matc
     if (match.zeros.buffer)
       z = describe(b, l, match.zeros, ivs);
     Value group = arith::ConstantIntOp::create(b, l, b.getI64Type(), match.groupSize);
+    Value bitsPerLevel = arith::ConstantIntOp::create(b, l, b.getI64Type(), levelBits);
     func::CallOp::create(b, l, kernel,
                          ValueRange{x.address, x.offset, x.rowStride, x.colStride, q.address,
                                     q.offset, q.rowStride, q.colStride, s.address, s.offset,
                                     s.rowStride, s.colStride, z.address, z.offset, z.rowStride,
                                     z.colStride, c.address, c.offset, c.rowStride, c.colStride,
-                                    c.sizes[0], c.sizes[1], x.sizes[1], group});
+                                    c.sizes[0], c.sizes[1], x.sizes[1], group, bitsPerLevel});
   });
   rewriter.eraseOp(op);
+  // The one-level-per-byte copy, when nothing else reads it, is dropped.
+  if (levelBits == 4 && unpacked && unpacked->use_empty()) {
+    StringAttr name = unpacked.getNameAttr().getAttr();
+    rewriter.eraseOp(unpacked);
+    if (auto global = module.lookupSymbol<memref::GlobalOp>(name))
+      if (SymbolTable::symbolKnownUseEmpty(global, module))
+        rewriter.eraseOp(global);
+  }
 }
 
 struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKernelsPass> {
@@ -306,12 +386,12 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       ++numLowered;
     }
     for (linalg::GenericOp op : quantized) {
-      op->removeAttr(kQuantizedMarker);
       std::optional<QuantizedContraction> match = matchQuantizedContraction(op);
+      op->removeAttr(kQuantizedMarker);
       if (!match)
         continue;
-      lowerQuantizedToCall(op, *match,
-                           declareKernel(module, rewriter, kQuantizedMatmulF32, 24), rewriter);
+      lowerQuantizedToCall(op, *match, declareKernel(module, rewriter, kQuantizedMatmulF32, 25),
+                           module, rewriter);
       ++numLowered;
     }
   }

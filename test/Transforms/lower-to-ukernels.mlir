@@ -146,20 +146,22 @@ func.func @not_lowered(%xi: memref<4x8xi32>, %wi: memref<8x16xi32>, %yi: memref<
 
 // A quantized contraction (convert-lowbit-to-linalg's form) becomes, per
 // batch index, a call of the fused kernel: x, levels, scales, zero points
-// and C as (address, offset, row stride, column stride), then m, n, k and
-// the group size read from the scales' map.
-// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// and C as (address, offset, row stride, column stride), then m, n, k, the
+// group size read from the scales' map and the bits per stored level (8: the
+// levels are not a constant the pass could repack).
+// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
 // CHECK-LABEL: func @quantized
 // CHECK: scf.for %[[B:.*]] =
 // CHECK: memref.subview %arg0[%[[B]], 0, 0]
-// CHECK: %[[G:.*]] = arith.constant 32 : i64
-// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]]) : (i64
+// CHECK-DAG: %[[G:.*]] = arith.constant 32 : i64
+// CHECK-DAG: %[[EIGHT:.*]] = arith.constant 8 : i64
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]], %[[EIGHT]]) : (i64
 // CHECK-NOT: linalg.generic
 func.func @quantized(%x: memref<2x?x172xf32>, %q: memref<64x172xi8>, %s: memref<64x6xf32>,
                      %z: memref<64x6xi8>, %y: memref<2x?x64xf32>) {
   linalg.generic {indexing_maps = [#x, #q, #g, #g, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
       ins(%x, %q, %s, %z : memref<2x?x172xf32>, memref<64x172xi8>, memref<64x6xf32>, memref<64x6xi8>)
-      outs(%y : memref<2x?x64xf32>) attrs = {lowbit.quantized_contraction} {
+      outs(%y : memref<2x?x64xf32>) attrs = {lowbit.quantized_contraction = 4 : i64} {
   ^bb0(%in: f32, %lv: i8, %sc: f32, %zp: i8, %out: f32):
     %0 = arith.sitofp %lv : i8 to f32
     %1 = arith.sitofp %zp : i8 to f32
@@ -195,6 +197,40 @@ func.func @f16_scales(%x: memref<4x16xf32>, %q: memref<8x16xi8>, %s: memref<8x2x
     %3 = arith.mulf %in, %2 : f32
     %4 = arith.addf %out, %3 : f32
     linalg.yield %4 : f32
+  }
+  return
+}
+
+// -----
+
+#x = affine_map<(d0, d1, d2) -> (d1, d0)>
+#q = affine_map<(d0, d1, d2) -> (d2, d0)>
+#g = affine_map<(d0, d1, d2) -> (d2, d0 floordiv 2)>
+#y = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// 4-bit levels in a constant global are repacked two to a byte (level k of
+// a row in byte k / 2, low nibble first, as level + 8): [[-8, 7, 1, -1]]
+// and [[0, 2, -3, 5]] become bytes F0 79 and A8 D5; the one-byte-per-level
+// global goes away and the kernel is told 4 bits per level.
+// CHECK-LABEL: memref.global "private" constant @levels.nibbles : memref<2x2xi8> = dense_resource<levels.nibbles>
+// CHECK-NOT: memref.global "private" constant @levels :
+// CHECK-LABEL: func @nibbles
+// CHECK: memref.get_global @levels.nibbles : memref<2x2xi8>
+// CHECK: %[[FOUR:.*]] = arith.constant 4 : i64
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[FOUR]]) : (i64
+// CHECK: levels.nibbles: "0x01000000F079A8D5"
+memref.global "private" constant @levels : memref<2x4xi8> = dense<[[-8, 7, 1, -1], [0, 2, -3, 5]]>
+func.func @nibbles(%x: memref<3x4xf32>, %s: memref<2x2xf32>, %y: memref<3x2xf32>) {
+  %q = memref.get_global @levels : memref<2x4xi8>
+  linalg.generic {indexing_maps = [#x, #q, #g, #y], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %q, %s : memref<3x4xf32>, memref<2x4xi8>, memref<2x2xf32>) outs(%y : memref<3x2xf32>)
+      attrs = {lowbit.quantized_contraction = 4 : i64} {
+  ^bb0(%in: f32, %lv: i8, %sc: f32, %out: f32):
+    %0 = arith.sitofp %lv : i8 to f32
+    %1 = arith.mulf %0, %sc : f32
+    %2 = arith.mulf %in, %1 : f32
+    %3 = arith.addf %out, %2 : f32
+    linalg.yield %3 : f32
   }
   return
 }

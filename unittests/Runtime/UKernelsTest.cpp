@@ -147,6 +147,7 @@ using QuantizedVariant = void (*)(const lowbit_uk_quantized_matmul_f32_params *,
 struct QuantizedShape {
   int64_t m, n, k, groupSize;
   bool zeros;
+  bool nibbles = false; // levels stored two per byte
 };
 
 /// As `check` for the fp32 kernel: the variant against the reference on one
@@ -156,7 +157,7 @@ struct QuantizedShape {
 void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
   std::mt19937 rng(unsigned(s.m * 7 + s.n * 13 + s.k * 3 + s.groupSize));
   std::uniform_real_distribution<float> uniform(-1, 1);
-  std::uniform_int_distribution<int> level(-8, 7);
+  std::uniform_int_distribution<int> level(-8, 7); // 4-bit levels fit both storages
   int64_t groups = (s.k + s.groupSize - 1) / s.groupSize;
   std::vector<float> a(s.m * s.k), scales(s.n * groups), c(s.m * s.n);
   std::vector<int8_t> q(s.n * s.k), zeros(s.n * groups);
@@ -177,9 +178,16 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
   p.a = a.data();
   p.a_row_stride = s.k;
   p.a_col_stride = 1;
-  p.q = q.data();
-  p.q_row_stride = s.k;
+  // Two levels per byte: level k in byte k / 2, low nibble first, as q + 8.
+  int64_t packedRow = (s.k + 1) / 2;
+  std::vector<int8_t> packed(s.n * packedRow, 0);
+  for (int64_t j = 0; j < s.n; ++j)
+    for (int64_t k = 0; k < s.k; ++k)
+      packed[j * packedRow + k / 2] |= int8_t((q[j * s.k + k] + 8) << (4 * (k % 2)));
+  p.q = s.nibbles ? packed.data() : q.data();
+  p.q_row_stride = s.nibbles ? packedRow : s.k;
   p.q_col_stride = 1;
+  p.level_bits = s.nibbles ? 4 : 8;
   p.scales = scales.data();
   p.s_row_stride = groups;
   p.s_col_stride = 1;
@@ -207,7 +215,7 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
       double bound = 2 * (s.k + 1) * 0x1p-24 * magnitude;
       ASSERT_LE(std::fabs(c[i * s.n + j] - expected[i * s.n + j]), bound)
           << "at (" << i << ", " << j << ") of m=" << s.m << " n=" << s.n << " k=" << s.k
-          << " group=" << s.groupSize << " zeros=" << s.zeros;
+          << " group=" << s.groupSize << " zeros=" << s.zeros << " nibbles=" << s.nibbles;
     }
 }
 
@@ -220,9 +228,10 @@ void checkAllQuantized(QuantizedVariant variant) {
       for (auto [k, group] : {std::pair<int64_t, int64_t>{172, 32}, {172, 172}, {64, 16}, {7, 3},
                               {300, 128}})
         for (bool zeros : {false, true})
-          checkQuantized(variant, {m, n, k, group, zeros});
-  checkQuantized(variant, {2, 5, 4100, 128, true});  // past one row chunk
-  checkQuantized(variant, {6, 70, 600, 32, false});  // past one K block (256)
+          for (bool nibbles : {false, true})
+            checkQuantized(variant, {m, n, k, group, zeros, nibbles});
+  checkQuantized(variant, {2, 5, 4101, 128, true, true}); // odd K, several groups
+  checkQuantized(variant, {6, 70, 600, 32, false, true});
 }
 
 TEST(QuantizedMatmulF32, Avx512MatchesReference) {

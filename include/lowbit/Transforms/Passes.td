@@ -110,7 +110,12 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     activations and scales and i8 levels becomes a call of
     `lowbit_uk_quantized_matmul_f32`, which dequantizes the weight inside the
     kernel (x, levels, scales, zero points and C each as address, offset and
-    strides, then m, n, k and the group size).
+    strides, then m, n, k, the group size and the bits per stored level).
+    Levels of 4 bits or fewer (the marker carries the bit width) held in a
+    constant global, with an even group size, are repacked here two to a
+    byte into a new global (level k of a row in byte k / 2, low nibble
+    first, as level + 8), halving what the kernel streams; the
+    one-byte-per-level global is dropped when nothing else reads it.
 
     Other contractions (other element types, bodies that elementwise fusion
     extended) are left to the loop lowering, unmarked.

@@ -83,7 +83,9 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
           Value product = arith::MulFOp::create(b, l, args[0], weight);
           linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, args.back(), product).getResult());
         });
-    generic->setAttr("lowbit.quantized_contraction", rewriter.getUnitAttr());
+    // The marker carries the bit width: the kernel lowering may pack levels
+    // of 4 bits or fewer two to a byte.
+    generic->setAttr("lowbit.quantized_contraction", rewriter.getI64IntegerAttr(op.getBits()));
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
   }

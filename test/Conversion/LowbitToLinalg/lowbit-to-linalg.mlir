@@ -2,7 +2,7 @@
 
 // One contraction that dequantizes as it multiplies: loops (batch, k, m, n),
 // levels read at (n, k), scales and zero points at (n, k floordiv 32), the
-// marker for lowbit-lower-to-ukernels.
+// marker for lowbit-lower-to-ukernels (carrying the bit width).
 // CHECK-DAG: #[[X:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
 // CHECK-DAG: #[[Q:.*]] = affine_map<(d0, d1, d2, d3) -> (d3, d1)>
 // CHECK-DAG: #[[G:.*]] = affine_map<(d0, d1, d2, d3) -> (d3, d1 floordiv 32)>
@@ -11,7 +11,7 @@
 // CHECK: %[[INIT:.*]] = linalg.fill
 // CHECK: linalg.generic {indexing_maps = [#[[X]], #[[Q]], #[[G]], #[[G]], #[[Y]]], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
 // CHECK-SAME: ins(%arg0, %arg1, %arg2, %arg3 : tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>, tensor<64x6xi8>) outs(%[[INIT]] : tensor<?x?x64xf32>)
-// CHECK-SAME: attrs = {lowbit.quantized_contraction}
+// CHECK-SAME: attrs = {lowbit.quantized_contraction = 4 : i64}
 // CHECK: ^bb0(%[[XV:.*]]: f32, %[[QV:.*]]: i8, %[[SV:.*]]: f32, %[[ZV:.*]]: i8, %[[OUT:.*]]: f32):
 // CHECK: %[[QF:.*]] = arith.sitofp %[[QV]] : i8 to f32
 // CHECK: %[[ZF:.*]] = arith.sitofp %[[ZV]] : i8 to f32

@@ -23,6 +23,15 @@
 
 #include <stddef.h>
 
+/* Level k of output channel n, whatever the storage. */
+static inline int level_at(const lowbit_uk_quantized_matmul_f32_params *p, int64_t n, int64_t k) {
+  if (p->level_bits == 4) {
+    uint8_t byte = (uint8_t)p->q[n * p->q_row_stride + k / 2];
+    return ((k % 2 ? byte >> 4 : byte) & 15) - 8;
+  }
+  return p->q[n * p->q_row_stride + k * p->q_col_stride];
+}
+
 void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p) {
   for (int64_t i = 0; i < p->m; ++i)
     for (int64_t j = 0; j < p->n; ++j) {
@@ -30,7 +39,7 @@ void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f
       for (int64_t k = 0; k < p->k; ++k) {
         int64_t g = k / p->group_size;
         float zero = p->zeros ? p->zeros[j * p->z_row_stride + g * p->z_col_stride] : 0;
-        float w = ((float)p->q[j * p->q_row_stride + k * p->q_col_stride] - zero) *
+        float w = ((float)level_at(p, j, k) - zero) *
                   p->scales[j * p->s_row_stride + g * p->s_col_stride];
         sum += p->a[i * p->a_row_stride + k * p->a_col_stride] * w;
       }
@@ -49,6 +58,12 @@ INLINE void dequantize_row(const lowbit_uk_quantized_matmul_f32_params *p, int64
   for (int64_t k = k0, end = k0 + len; k < end;) {
     int64_t g = k / p->group_size, stop = min64(end, (g + 1) * p->group_size);
     float scale = s[g * p->s_col_stride], zero = z ? (float)z[g * p->z_col_stride] : 0.0f;
+    if (p->level_bits == 4) {
+      const uint8_t *bytes = (const uint8_t *)q;
+      for (; k < stop; ++k)
+        out[k - k0] = ((float)(((bytes[k / 2] >> (4 * (k % 2))) & 15) - 8) - zero) * scale;
+      continue;
+    }
     for (; k < stop; ++k)
       out[k - k0] = ((float)q[k] - zero) * scale;
   }
@@ -60,11 +75,23 @@ INLINE void dequantize_row(const lowbit_uk_quantized_matmul_f32_params *p, int64
  * sum in its own vector accumulator over the whole of K (rows of A and of
  * the weight are both contiguous along K), reduced at the end. */
 
+/* Levels k .. k + 15 (up to `count`; k even) of a row stored two per byte,
+ * as 32-bit signed integers. */
+INLINE AVX512 __m512i load_nibbles_avx512(const int8_t *row, int64_t k, int64_t count) {
+  __mmask16 bytes = (__mmask16)((1u << ((min64(count, 16) + 1) / 2)) - 1);
+  __m128i packed = _mm_maskz_loadu_epi8(bytes, row + k / 2);
+  __m128i low = _mm_and_si128(packed, _mm_set1_epi8(15));
+  __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15));
+  __m512i levels = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(low, high));
+  return _mm512_sub_epi32(levels, _mm512_set1_epi32(8));
+}
+
 /* The weight from its levels, dequantized in registers group by group:
  * w = (q - z) * s. For few rows of A, where the weight is read once. */
 INLINE AVX512 void levels_tile_avx512(const int mr, const int nr,
                                       const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
                                       int64_t j0) {
+  const int nibbles = p->level_bits == 4;
   __m512 acc[4][4];
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
@@ -87,7 +114,8 @@ INLINE AVX512 void levels_tile_avx512(const int mr, const int nr,
       __mmask16 mask = mask16(k1 - k);
       __m512 w[4];
       for (int j = 0; j < nr; ++j) {
-        __m512i levels = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, q[j] + k));
+        __m512i levels = nibbles ? load_nibbles_avx512(q[j], k, k1 - k)
+                                 : _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, q[j] + k));
         w[j] = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(levels), zero[j]), scale[j]);
       }
       for (int i = 0; i < mr; ++i) {
@@ -137,7 +165,7 @@ INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
 AVX512 void lowbit_uk_quantized_matmul_f32_avx512(const lowbit_uk_quantized_matmul_f32_params *p,
                                                   float *workspace) {
   if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
-      4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE) {
+      4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE || (p->level_bits == 4 && p->group_size % 2)) {
     lowbit_uk_quantized_matmul_f32_reference(p);
     return;
   }
@@ -184,18 +212,22 @@ INLINE AVX2 float reduce_avx2(__m256 v) {
   return _mm_cvtss_f32(half);
 }
 
-/* Up to 8 levels as floats (zeros past `count`). */
-INLINE AVX2 __m256 load_levels_avx2(const int8_t *q, int64_t count) {
-  __m128i bytes;
-  if (count >= 8) {
-    bytes = _mm_loadl_epi64((const __m128i *)q);
-  } else {
-    int8_t tail[8] = {0};
+/* Levels k .. k + 7 of a row (up to `count`; zeros past it) as floats, from
+ * one level per byte or two (k even). */
+INLINE AVX2 __m256 load_levels_avx2(const int8_t *row, int64_t k, int64_t count, int nibbles) {
+  int8_t levels[8] = {0};
+  const int8_t *source = row + k;
+  if (nibbles) {
+    const uint8_t *bytes = (const uint8_t *)row + k / 2;
+    for (int64_t i = 0; i < 8 && i < count; ++i)
+      levels[i] = (int8_t)(((bytes[i / 2] >> (4 * (i % 2))) & 15) - 8);
+    source = levels;
+  } else if (count < 8) {
     for (int64_t i = 0; i < count; ++i)
-      tail[i] = q[i];
-    bytes = _mm_loadl_epi64((const __m128i *)tail);
+      levels[i] = row[k + i];
+    source = levels;
   }
-  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)source)));
 }
 
 INLINE AVX2 void levels_tile_avx2(const int mr, const int nr,
@@ -218,7 +250,9 @@ INLINE AVX2 void levels_tile_avx2(const int mr, const int nr,
       __m256 w[4];
       for (int j = 0; j < nr; ++j)
         w[j] = _mm256_mul_ps(
-            _mm256_sub_ps(load_levels_avx2(p->q + (j0 + j) * p->q_row_stride + k, k1 - k), zero[j]),
+            _mm256_sub_ps(load_levels_avx2(p->q + (j0 + j) * p->q_row_stride, k, k1 - k,
+                                           p->level_bits == 4),
+                          zero[j]),
             scale[j]);
       for (int i = 0; i < mr; ++i) {
         __m256 x = _mm256_maskload_ps(p->a + (i0 + i) * p->a_row_stride + k, mask);
@@ -258,7 +292,7 @@ INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
 AVX2 void lowbit_uk_quantized_matmul_f32_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
                                               float *workspace) {
   if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
-      4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE) {
+      4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE || (p->level_bits == 4 && p->group_size % 2)) {
     lowbit_uk_quantized_matmul_f32_reference(p);
     return;
   }
@@ -332,7 +366,7 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
                                     int64_t z_row_stride, int64_t z_col_stride,
                                     int64_t c_address, int64_t c_offset, int64_t c_row_stride,
                                     int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
-                                    int64_t group_size) {
+                                    int64_t group_size, int64_t level_bits) {
   if (m <= 0 || n <= 0 || k <= 0 || group_size <= 0)
     return;
   lowbit_uk_quantized_matmul_f32_params p = {
@@ -354,7 +388,8 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
       m,
       n,
       k,
-      group_size};
+      group_size,
+      level_bits == 4 ? 4 : 8};
   lowbit_pool *pool = lowbit_current_pool;
   int64_t threads = lowbit_pool_size(pool);
   if (threads > 1 && m * n * k >= PARALLEL_WORK) {

@@ -63,9 +63,12 @@ void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_str
                           int64_t m, int64_t n, int64_t k);
 
 /* C[m, n] += sum_k A[m, k] * W[k, n] with W[k, n] = (q[n, k] - z[n, g]) * s[n, g]
- * for g = k / group_size: a weight quantized to integer levels (one byte
- * each), with a scale and (NULL zeros: symmetric) a zero point per group of
- * each output channel, as lowbit.quantized_matmul defines it. */
+ * for g = k / group_size: a weight quantized to integer levels, with a scale
+ * and (NULL zeros: symmetric) a zero point per group of each output channel,
+ * as lowbit.quantized_matmul defines it. The levels are stored one per byte
+ * (level_bits 8: q_row/col_stride in levels) or two per byte (level_bits 4:
+ * level k of a row in byte k / 2, low nibble first, as q + 8 in [0, 15];
+ * q_row_stride in bytes, columns contiguous, group_size even). */
 typedef struct {
   const float *a;
   int64_t a_row_stride, a_col_stride;
@@ -78,6 +81,7 @@ typedef struct {
   float *c;
   int64_t c_row_stride, c_col_stride;
   int64_t m, n, k, group_size;
+  int64_t level_bits; /* 8 or 4 */
 } lowbit_uk_quantized_matmul_f32_params;
 
 void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p);
@@ -95,7 +99,7 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
                                     int64_t z_row_stride, int64_t z_col_stride,
                                     int64_t c_address, int64_t c_offset, int64_t c_row_stride,
                                     int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
-                                    int64_t group_size);
+                                    int64_t group_size, int64_t level_bits);
 
 #ifdef __cplusplus
 }
