@@ -236,7 +236,7 @@ std::optional<std::vector<int8_t>> readLevels(memref::GlobalOp global) {
 /// global holding them two to a byte (row-major, ceil(K / 2) bytes a row,
 /// level k in byte k / 2, low nibble first, as level + 8) and its
 /// get_global before `op`; the kernel reads that layout (level_bits 4).
-Value packNibbles(linalg::GenericOp op, Value levels, ModuleOp module, IRRewriter &rewriter) {
+Value repackAsNibbles(linalg::GenericOp op, Value levels, ModuleOp module, IRRewriter &rewriter) {
   auto get = levels.getDefiningOp<memref::GetGlobalOp>();
   auto type = cast<MemRefType>(levels.getType());
   if (!get || !type.hasStaticShape() || type.getRank() != 2)
@@ -319,12 +319,12 @@ std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp 
 }
 
 void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func::FuncOp kernel,
-                          ModuleOp module, IRRewriter &rewriter) {
+                          ModuleOp module, bool packNibbles, IRRewriter &rewriter) {
   Location loc = op.getLoc();
   int64_t levelBits = 8;
   auto unpacked = match.levels.buffer.getDefiningOp<memref::GetGlobalOp>();
-  if (match.bits <= 4 && match.groupSize % 2 == 0)
-    if (Value packed = packNibbles(op, match.levels.buffer, module, rewriter)) {
+  if (packNibbles && match.bits <= 4 && match.groupSize % 2 == 0)
+    if (Value packed = repackAsNibbles(op, match.levels.buffer, module, rewriter)) {
       match.levels.buffer = packed;
       levelBits = 4;
     }
@@ -391,7 +391,7 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       if (!match)
         continue;
       lowerQuantizedToCall(op, *match, declareKernel(module, rewriter, kQuantizedMatmulF32, 25),
-                           module, rewriter);
+                           module, packNibbles, rewriter);
       ++numLowered;
     }
   }

@@ -1,4 +1,5 @@
 // RUN: lowbit-opt %s -split-input-file -lowbit-lower-to-ukernels | FileCheck %s
+// RUN: lowbit-opt %s -split-input-file -lowbit-lower-to-ukernels=pack-nibbles=true | FileCheck %s --check-prefix=NIBBLES
 
 #a = affine_map<(d0, d1, d2) -> (d1, d0)>
 #b = affine_map<(d0, d1, d2) -> (d0, d2)>
@@ -208,17 +209,22 @@ func.func @f16_scales(%x: memref<4x16xf32>, %q: memref<8x16xi8>, %s: memref<8x2x
 #g = affine_map<(d0, d1, d2) -> (d2, d0 floordiv 2)>
 #y = affine_map<(d0, d1, d2) -> (d1, d2)>
 
-// 4-bit levels in a constant global are repacked two to a byte (level k of
-// a row in byte k / 2, low nibble first, as level + 8): [[-8, 7, 1, -1]]
-// and [[0, 2, -3, 5]] become bytes F0 79 and A8 D5; the one-byte-per-level
-// global goes away and the kernel is told 4 bits per level.
-// CHECK-LABEL: memref.global "private" constant @levels.nibbles : memref<2x2xi8> = dense_resource<levels.nibbles>
-// CHECK-NOT: memref.global "private" constant @levels :
+// With pack-nibbles, 4-bit levels in a constant global are repacked two to
+// a byte (level k of a row in byte k / 2, low nibble first, as level + 8):
+// [[-8, 7, 1, -1]] and [[0, 2, -3, 5]] become bytes F0 79 and A8 D5; the
+// one-byte-per-level global goes away and the kernel is told 4 bits per
+// level. Without it (the default), the bytes are passed as they are.
+// NIBBLES-LABEL: memref.global "private" constant @levels.nibbles : memref<2x2xi8> = dense_resource<levels.nibbles>
+// NIBBLES-NOT: memref.global "private" constant @levels :
+// NIBBLES-LABEL: func @nibbles
+// NIBBLES: memref.get_global @levels.nibbles : memref<2x2xi8>
+// NIBBLES: %[[FOUR:.*]] = arith.constant 4 : i64
+// NIBBLES: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[FOUR]]) : (i64
+// NIBBLES: levels.nibbles: "0x01000000F079A8D5"
 // CHECK-LABEL: func @nibbles
-// CHECK: memref.get_global @levels.nibbles : memref<2x2xi8>
-// CHECK: %[[FOUR:.*]] = arith.constant 4 : i64
-// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[FOUR]]) : (i64
-// CHECK: levels.nibbles: "0x01000000F079A8D5"
+// CHECK: memref.get_global @levels : memref<2x4xi8>
+// CHECK: %[[BYTE:.*]] = arith.constant 8 : i64
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[BYTE]]) : (i64
 memref.global "private" constant @levels : memref<2x4xi8> = dense<[[-8, 7, 1, -1], [0, 2, -3, 5]]>
 func.func @nibbles(%x: memref<3x4xf32>, %s: memref<2x2xf32>, %y: memref<3x2xf32>) {
   %q = memref.get_global @levels : memref<2x4xi8>

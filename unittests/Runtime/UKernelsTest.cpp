@@ -151,9 +151,11 @@ struct QuantizedShape {
 };
 
 /// As `check` for the fp32 kernel: the variant against the reference on one
-/// random problem. Both sum k products of exactly representable dequantized
-/// weights (a small integer times a scale) in their own orders, so the same
-/// (k + 1) u bound applies twice.
+/// random problem, each summing k products in its own order, so the same
+/// (k + 1) u bound applies twice. The vectorized kernels form each weight as
+/// q * s - z * s (one fused multiply-add), so a weight's own rounding is
+/// bounded by u (|q| + |z|) s rather than u |q - z| s: the magnitude below
+/// uses that.
 void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
   std::mt19937 rng(unsigned(s.m * 7 + s.n * 13 + s.k * 3 + s.groupSize));
   std::uniform_real_distribution<float> uniform(-1, 1);
@@ -210,7 +212,8 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
       for (int64_t k = 0; k < s.k; ++k) {
         int64_t g = k / s.groupSize;
         double z = s.zeros ? zeros[j * groups + g] : 0;
-        magnitude += std::fabs(a[i * s.k + k] * (q[j * s.k + k] - z) * scales[j * groups + g]);
+        magnitude += std::fabs(a[i * s.k + k]) * (std::fabs(q[j * s.k + k]) + std::fabs(z)) *
+                     scales[j * groups + g];
       }
       double bound = 2 * (s.k + 1) * 0x1p-24 * magnitude;
       ASSERT_LE(std::fabs(c[i * s.n + j] - expected[i * s.n + j]), bound)

@@ -76,14 +76,14 @@ INLINE void dequantize_row(const lowbit_uk_quantized_matmul_f32_params *p, int64
  * the weight are both contiguous along K), reduced at the end. */
 
 /* Levels k .. k + 15 (up to `count`; k even) of a row stored two per byte,
- * as 32-bit signed integers. */
+ * as 32-bit integers level + 8 in [0, 15] (the 8 is folded into the
+ * offset of the dequantization). */
 INLINE AVX512 __m512i load_nibbles_avx512(const int8_t *row, int64_t k, int64_t count) {
   __mmask16 bytes = (__mmask16)((1u << ((min64(count, 16) + 1) / 2)) - 1);
   __m128i packed = _mm_maskz_loadu_epi8(bytes, row + k / 2);
   __m128i low = _mm_and_si128(packed, _mm_set1_epi8(15));
   __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15));
-  __m512i levels = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(low, high));
-  return _mm512_sub_epi32(levels, _mm512_set1_epi32(8));
+  return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(low, high));
 }
 
 /* The weight from its levels, dequantized in registers group by group:
@@ -104,11 +104,14 @@ INLINE AVX512 void levels_tile_avx512(const int mr, const int nr,
     q[j] = p->q + (j0 + j) * p->q_row_stride;
   for (int64_t k0 = 0, g = 0; k0 < p->k; k0 += p->group_size, ++g) {
     int64_t k1 = min64(p->k, k0 + p->group_size);
-    __m512 scale[4], zero[4];
+    /* w = (q - z) * s = q * s + offset, offset = -z * s (-(z + 8) * s for
+     * nibbles, which load as q + 8): one fused multiply-add per level. */
+    __m512 scale[4], offset[4];
     for (int j = 0; j < nr; ++j) {
-      scale[j] = _mm512_set1_ps(p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride]);
-      zero[j] = _mm512_set1_ps(
-          p->zeros ? (float)p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0.0f);
+      float sc = p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride];
+      float zero = p->zeros ? (float)p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0.0f;
+      scale[j] = _mm512_set1_ps(sc);
+      offset[j] = _mm512_set1_ps(-(zero + (nibbles ? 8.0f : 0.0f)) * sc);
     }
     for (int64_t k = k0; k < k1; k += 16) {
       __mmask16 mask = mask16(k1 - k);
@@ -116,7 +119,7 @@ INLINE AVX512 void levels_tile_avx512(const int mr, const int nr,
       for (int j = 0; j < nr; ++j) {
         __m512i levels = nibbles ? load_nibbles_avx512(q[j], k, k1 - k)
                                  : _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, q[j] + k));
-        w[j] = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(levels), zero[j]), scale[j]);
+        w[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(levels), scale[j], offset[j]);
       }
       for (int i = 0; i < mr; ++i) {
         __m512 x = _mm512_maskz_loadu_ps(mask, a[i] + k);
@@ -239,21 +242,20 @@ INLINE AVX2 void levels_tile_avx2(const int mr, const int nr,
       acc[i][j] = _mm256_setzero_ps();
   for (int64_t k0 = 0, g = 0; k0 < p->k; k0 += p->group_size, ++g) {
     int64_t k1 = min64(p->k, k0 + p->group_size);
-    __m256 scale[4], zero[4];
+    __m256 scale[4], offset[4]; /* w = q * s - z * s, as in the AVX-512 tile */
     for (int j = 0; j < nr; ++j) {
-      scale[j] = _mm256_set1_ps(p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride]);
-      zero[j] = _mm256_set1_ps(
-          p->zeros ? (float)p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0.0f);
+      float sc = p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride];
+      float zero = p->zeros ? (float)p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0.0f;
+      scale[j] = _mm256_set1_ps(sc);
+      offset[j] = _mm256_set1_ps(-zero * sc);
     }
     for (int64_t k = k0; k < k1; k += 8) {
       __m256i mask = mask8(k1 - k);
       __m256 w[4];
       for (int j = 0; j < nr; ++j)
-        w[j] = _mm256_mul_ps(
-            _mm256_sub_ps(load_levels_avx2(p->q + (j0 + j) * p->q_row_stride, k, k1 - k,
-                                           p->level_bits == 4),
-                          zero[j]),
-            scale[j]);
+        w[j] = _mm256_fmadd_ps(load_levels_avx2(p->q + (j0 + j) * p->q_row_stride, k, k1 - k,
+                                                p->level_bits == 4),
+                               scale[j], offset[j]);
       for (int i = 0; i < mr; ++i) {
         __m256 x = _mm256_maskload_ps(p->a + (i0 + i) * p->a_row_stride + k, mask);
         for (int j = 0; j < nr; ++j)
