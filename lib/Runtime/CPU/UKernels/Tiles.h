@@ -1,8 +1,9 @@
-/*===- Tiles.h - Register tiles shared by the fp32-activation kernels ------===*
+/*===- Tiles.h - What the fp32-activation kernels share --------------------===*
  *
- * Internal to UKernels/: the packed-B driver and its register tiles, used by
- * MatmulF32.c (B packed from fp32) and QuantizedMatmulF32.c (B dequantized
- * from integer levels as it is packed). Every function is static and
+ * Internal to UKernels/: blocking constants, lane masks and target
+ * attributes (used by MatmulF32.c and QuantizedMatmulF32.c), and the
+ * packed-B driver with its register tiles, which takes the packing step as a
+ * callback (MatmulF32.c packs fp32 B with it). Every function is static and
  * compiled for its instruction set by target attributes; the callers check
  * the CPU first.
  *===----------------------------------------------------------------------===*/
