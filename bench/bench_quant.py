@@ -7,7 +7,8 @@ For each weight shape (K x N = 4096 x 4096 and 4096 x 11008, the LLaMA-7B
 attention and up projections) and M = 1, 16, 64 rows of activations:
 
 - lowbit: an fp32 MatMul model compiled with `--quantize=rtn,bits=B,group-size=G`
-  (lowbit.quantized_matmul -> the fused micro-kernel, fp32 activations);
+  (lowbit.quantized_matmul -> the fused micro-kernel), with fp32 activations
+  (A32) or `activation-bits=8` (A8: rows quantized to int8, VNNI products);
 - ONNX Runtime's com.microsoft MatMulNBits with the same bits and block size,
   accuracy_level 0 (fp32 activations) and 4 (activations quantized to int8 per
   block, VNNI);
@@ -116,7 +117,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="4096 x 4096 and W4 g128 only")
     args = parser.parse_args()
     shapes = [(4096, 4096)] if args.quick else [(4096, 4096), (4096, 11008)]
-    configs = [(4, 128)] if args.quick else [(4, 32), (4, 128)]
+    # (bits, block, activation bits: 0 = fp32 activations, 8 = int8 per row)
+    configs = [(4, 128, 0), (4, 128, 8)] if args.quick else [(4, 32, 0), (4, 128, 0), (4, 32, 8), (4, 128, 8)]
     bandwidth = copy_bandwidth_gbs()
     rng = np.random.default_rng(0)
     rows = []
@@ -128,9 +130,9 @@ def main():
             save_matmul(path, weight)
             fp32_ours = compile_lowbit(path, work / f"fp32_{n}.so", args.threads)
             fp32_theirs = ort_session(str(path), args.threads)
-            for bits, block in configs:
-                ours = compile_lowbit(path, work / f"q{bits}g{block}_{n}.so", args.threads,
-                                      f"rtn,bits={bits},group-size={block}")
+            for bits, block, activation_bits in configs:
+                ours = compile_lowbit(path, work / f"q{bits}g{block}a{activation_bits}_{n}.so", args.threads,
+                                      f"rtn,bits={bits},group-size={block},activation-bits={activation_bits}")
                 acc0 = matmul_nbits_session(weight, bits, block, 0, args.threads)
                 acc4 = matmul_nbits_session(weight, bits, block, 4, args.threads)
                 for m in (1, 16, 64):
@@ -147,7 +149,8 @@ def main():
                         streamed = k * n * 1 + k * n // block * 4  # one byte per level + scales
                         note = f"lowbit streams {streamed / t['lowbit'] / 1e6:.1f} GB/s = " \
                                f"{100 * streamed / t['lowbit'] / 1e6 / bandwidth:.0f}% of copy bandwidth"
-                    rows.append((f"{k}x{n} W{bits} g{block} M={m}", t, note))
+                    activations = "A8" if activation_bits else "A32"
+                    rows.append((f"{k}x{n} W{bits}{activations} g{block} M={m}", t, note))
     print(f"threads: {args.threads}; copy bandwidth {bandwidth:.1f} GB/s; ONNX Runtime {ort.__version__}")
     print("| case | lowbit ms | ORT nbits acc0 ms | ORT nbits acc4 ms | lowbit fp32 ms | ORT fp32 ms "
           "| lowbit / ORT acc4 | lowbit / ORT acc0 | notes |")

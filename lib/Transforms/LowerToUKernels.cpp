@@ -207,7 +207,7 @@ void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp ke
 /// points (n, k floordiv group), output (batch..., m, n).
 struct QuantizedContraction {
   Operand x, levels, scales, zeros, c;
-  int64_t kLoop, mLoop, nLoop, groupSize, bits;
+  int64_t kLoop, mLoop, nLoop, groupSize, bits, activationBits;
 };
 
 /// The levels of a constant global as bytes, or nothing.
@@ -297,6 +297,8 @@ std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp 
   match.groupSize = divisor.getValue();
   auto bits = dyn_cast_or_null<IntegerAttr>(op->getAttr(kQuantizedMarker));
   match.bits = bits ? bits.getInt() : 8;
+  auto activationBits = dyn_cast_or_null<IntegerAttr>(op->getAttr("lowbit.activation_bits"));
+  match.activationBits = activationBits ? activationBits.getInt() : 0;
   auto plainLoops = [&](AffineMap map) { return loopsOf(map); };
   FailureOr<SmallVector<int64_t>> xLoops = plainLoops(maps[0]), qLoops = plainLoops(maps[1]),
                                   cLoops = plainLoops(maps[inputs]);
@@ -346,12 +348,14 @@ void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func
       z = describe(b, l, match.zeros, ivs);
     Value group = arith::ConstantIntOp::create(b, l, b.getI64Type(), match.groupSize);
     Value bitsPerLevel = arith::ConstantIntOp::create(b, l, b.getI64Type(), levelBits);
+    Value activationBits = arith::ConstantIntOp::create(b, l, b.getI64Type(), match.activationBits);
     func::CallOp::create(b, l, kernel,
                          ValueRange{x.address, x.offset, x.rowStride, x.colStride, q.address,
                                     q.offset, q.rowStride, q.colStride, s.address, s.offset,
                                     s.rowStride, s.colStride, z.address, z.offset, z.rowStride,
                                     z.colStride, c.address, c.offset, c.rowStride, c.colStride,
-                                    c.sizes[0], c.sizes[1], x.sizes[1], group, bitsPerLevel});
+                                    c.sizes[0], c.sizes[1], x.sizes[1], group, bitsPerLevel,
+                                    activationBits});
   });
   rewriter.eraseOp(op);
   // The one-level-per-byte copy, when nothing else reads it, is dropped.
@@ -390,7 +394,7 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       op->removeAttr(kQuantizedMarker);
       if (!match)
         continue;
-      lowerQuantizedToCall(op, *match, declareKernel(module, rewriter, kQuantizedMatmulF32, 25),
+      lowerQuantizedToCall(op, *match, declareKernel(module, rewriter, kQuantizedMatmulF32, 26),
                            module, packNibbles, rewriter);
       ++numLowered;
     }

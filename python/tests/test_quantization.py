@@ -3,7 +3,8 @@
 - lowbit-rtn + the CPU lowering of lowbit.quantized_matmul against a NumPy
   round-to-nearest written here from the grid's definition (GPTQ's
   convention, docs/Passes/LowbitPasses.md), on a layer with a ragged last
-  group (K = 172 in groups of 32), symmetric and asymmetric, 2 to 8 bits;
+  group (K = 172 in groups of 32), symmetric and asymmetric, 2 to 8 bits,
+  with fp32 or int8 (per-row) activations;
 - the shared models: RTN W8 per-channel within 0.5 % of the fp32
   perplexity (the issue's gate), and W4 g32 reported (printed).
 """
@@ -42,9 +43,17 @@ def rtn_reference(w, bits, group, symmetric):
     return out
 
 
-@pytest.mark.parametrize("bits,group,symmetric", [(4, 32, True), (4, 32, False), (8, 0, True), (3, 64, False),
-                                                  (2, 16, True)])
-def test_rtn_layer_matches_numpy(tmp_path, bits, group, symmetric):
+def quantize_rows_int8(x):
+    """Each row on its own symmetric int8 grid and back (lowbit.dynamic_quantize's definition)."""
+    m = np.abs(x).max(axis=-1, keepdims=True)
+    scale = np.where(m == 0, np.float32(1), m / np.float32(127)).astype(np.float32)
+    return (np.clip(np.rint(x / scale), -127, 127) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("bits,group,symmetric,activations", [
+    (4, 32, True, 0), (4, 32, False, 0), (8, 0, True, 0), (3, 64, False, 0), (2, 16, True, 0),
+    (4, 32, False, 8), (8, 0, True, 8)])
+def test_rtn_layer_matches_numpy(tmp_path, bits, group, symmetric, activations):
     rng = np.random.default_rng(bits * 100 + group)
     k, n = 172, 40
     w = rng.standard_normal((k, n)).astype(np.float32)
@@ -55,10 +64,14 @@ def test_rtn_layer_matches_numpy(tmp_path, bits, group, symmetric):
     path = tmp_path / "layer.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     step = f"rtn,bits={bits},group-size={group},symmetric={'true' if symmetric else 'false'}"
+    if activations:
+        step += f",activation-bits={activations}"
     lowbit.compile(path, tmp_path / "layer.so", extra_args=[f"--quantize={step}"])
     x = rng.standard_normal((7, k)).astype(np.float32)
     got = lowbit.load(tmp_path / "layer.so").run({"x": x})["y"]
-    expected = x @ rtn_reference(w, bits, group or k, symmetric)
+    # With int8 activations each row of x is first put on its int8 grid (the
+    # same float32 arithmetic as the kernel's, so the same levels).
+    expected = (quantize_rows_int8(x) if activations else x) @ rtn_reference(w, bits, group or k, symmetric)
     # Same dequantized weights, summed in another order: fp32 rounding of a
     # 172-term dot product of O(1) terms (about 1e-5 relative).
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

@@ -148,21 +148,23 @@ func.func @not_lowered(%xi: memref<4x8xi32>, %wi: memref<8x16xi32>, %yi: memref<
 // A quantized contraction (convert-lowbit-to-linalg's form) becomes, per
 // batch index, a call of the fused kernel: x, levels, scales, zero points
 // and C as (address, offset, row stride, column stride), then m, n, k, the
-// group size read from the scales' map and the bits per stored level (8: the
-// levels are not a constant the pass could repack).
-// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// group size read from the scales' map, the bits per stored level (8: the
+// levels are not a constant the pass could repack) and the activation bits
+// (8, from lowbit.activation_bits: int8 products allowed).
+// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
 // CHECK-LABEL: func @quantized
 // CHECK: scf.for %[[B:.*]] =
 // CHECK: memref.subview %arg0[%[[B]], 0, 0]
 // CHECK-DAG: %[[G:.*]] = arith.constant 32 : i64
-// CHECK-DAG: %[[EIGHT:.*]] = arith.constant 8 : i64
-// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]], %[[EIGHT]]) : (i64
+// CHECK-DAG: %[[LEVELBITS:.*]] = arith.constant 8 : i64
+// CHECK-DAG: %[[ACTBITS:.*]] = arith.constant 8 : i64
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]], %[[LEVELBITS]], %[[ACTBITS]]) : (i64
 // CHECK-NOT: linalg.generic
 func.func @quantized(%x: memref<2x?x172xf32>, %q: memref<64x172xi8>, %s: memref<64x6xf32>,
                      %z: memref<64x6xi8>, %y: memref<2x?x64xf32>) {
   linalg.generic {indexing_maps = [#x, #q, #g, #g, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
       ins(%x, %q, %s, %z : memref<2x?x172xf32>, memref<64x172xi8>, memref<64x6xf32>, memref<64x6xi8>)
-      outs(%y : memref<2x?x64xf32>) attrs = {lowbit.quantized_contraction = 4 : i64} {
+      outs(%y : memref<2x?x64xf32>) attrs = {lowbit.activation_bits = 8 : i64, lowbit.quantized_contraction = 4 : i64} {
   ^bb0(%in: f32, %lv: i8, %sc: f32, %zp: i8, %out: f32):
     %0 = arith.sitofp %lv : i8 to f32
     %1 = arith.sitofp %zp : i8 to f32
@@ -219,12 +221,12 @@ func.func @f16_scales(%x: memref<4x16xf32>, %q: memref<8x16xi8>, %s: memref<8x2x
 // NIBBLES-LABEL: func @nibbles
 // NIBBLES: memref.get_global @levels.nibbles : memref<2x2xi8>
 // NIBBLES: %[[FOUR:.*]] = arith.constant 4 : i64
-// NIBBLES: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[FOUR]]) : (i64
+// NIBBLES: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[FOUR]], %{{.*}}) : (i64
 // NIBBLES: levels.nibbles: "0x01000000F079A8D5"
 // CHECK-LABEL: func @nibbles
 // CHECK: memref.get_global @levels : memref<2x4xi8>
 // CHECK: %[[BYTE:.*]] = arith.constant 8 : i64
-// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[BYTE]]) : (i64
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[BYTE]], %{{.*}}) : (i64
 memref.global "private" constant @levels : memref<2x4xi8> = dense<[[-8, 7, 1, -1], [0, 2, -3, 5]]>
 func.func @nibbles(%x: memref<3x4xf32>, %s: memref<2x2xf32>, %y: memref<3x2xf32>) {
   %q = memref.get_global @levels : memref<2x4xi8>

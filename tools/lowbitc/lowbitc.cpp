@@ -89,7 +89,8 @@ cl::list<std::string> quantize(
     cl::desc("A quantization step, applied in the order given (repeatable): "
              "STEP[,key=value...], e.g. rtn,bits=4,group-size=32 or "
              "rtn,bits=8,group-size=0,exclude=lm_head. Steps: rtn (lowbit-rtn; keys: "
-             "bits, group-size, symmetric, exclude - repeatable). See docs/Quantization.md"),
+             "bits, group-size, symmetric, activation-bits (8: int8 activations), exclude - "
+             "repeatable). See docs/Quantization.md"),
     cl::value_desc("step"), cl::cat(category));
 
 enum class Weights { Auto, Embed, File };
@@ -145,7 +146,7 @@ void printSupportedOps() {
 /// becomes `lowbit-rtn{bits=4 exclude=a,b}`. Empty (and a message) on error.
 std::string quantizeStepPipeline(StringRef step) {
   static const llvm::StringMap<std::pair<const char *, std::vector<StringRef>>> steps = {
-      {"rtn", {"lowbit-rtn", {"bits", "group-size", "symmetric", "exclude"}}}};
+      {"rtn", {"lowbit-rtn", {"bits", "group-size", "symmetric", "activation-bits", "exclude"}}}};
   SmallVector<StringRef> parts;
   step.split(parts, ',');
   auto found = steps.find(parts.front().trim());

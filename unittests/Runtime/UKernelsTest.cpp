@@ -147,7 +147,8 @@ using QuantizedVariant = void (*)(const lowbit_uk_quantized_matmul_f32_params *,
 struct QuantizedShape {
   int64_t m, n, k, groupSize;
   bool zeros;
-  bool nibbles = false; // levels stored two per byte
+  bool nibbles = false;         // levels stored two per byte
+  bool int8Activations = false; // rows of A on their int8 grid, activation_bits 8
 };
 
 /// As `check` for the fp32 kernel: the variant against the reference on one
@@ -165,6 +166,16 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
   std::vector<int8_t> q(s.n * s.k), zeros(s.n * groups);
   for (float &x : a)
     x = uniform(rng);
+  if (s.int8Activations) {
+    // Each row on its own grid: levels in [-127, 127] (one of them +-127)
+    // times the row's scale, as lowbit.quantized_matmul hands them over.
+    std::uniform_int_distribution<int> activation(-127, 127);
+    for (int64_t i = 0; i < s.m; ++i) {
+      float scale = 0.001f + 0.01f * std::fabs(uniform(rng));
+      for (int64_t k = 0; k < s.k; ++k)
+        a[i * s.k + k] = float(k == i % s.k ? 127 : activation(rng)) * scale;
+    }
+  }
   for (float &x : scales)
     x = 0.01f + 0.1f * std::fabs(uniform(rng));
   for (float &x : c)
@@ -190,6 +201,7 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
   p.q_row_stride = s.nibbles ? packedRow : s.k;
   p.q_col_stride = 1;
   p.level_bits = s.nibbles ? 4 : 8;
+  p.activation_bits = s.int8Activations ? 8 : 0;
   p.scales = scales.data();
   p.s_row_stride = groups;
   p.s_col_stride = 1;
@@ -242,6 +254,20 @@ TEST(QuantizedMatmulF32, Avx512MatchesReference) {
       !__builtin_cpu_supports("avx512bw"))
     GTEST_SKIP() << "this CPU has no AVX-512";
   checkAllQuantized(lowbit_uk_quantized_matmul_f32_avx512);
+}
+
+TEST(QuantizedMatmulF32, VnniMatchesReference) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl") ||
+      !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vnni"))
+    GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  // The integer products are exact; what differs from the reference is the
+  // order and grouping of the float sums, within the same bound.
+  for (int64_t m : {1, 2, 3, 5})
+    for (int64_t n : {1, 4, 7, 33})
+      for (auto [k, group] : {std::pair<int64_t, int64_t>{172, 32}, {172, 172}, {64, 16}, {7, 3},
+                              {300, 128}, {130, 64}})
+        for (bool zeros : {false, true})
+          checkQuantized(lowbit_uk_quantized_matmul_f32_vnni, {m, n, k, group, zeros, false, true});
 }
 
 TEST(QuantizedMatmulF32, Avx2MatchesReference) {

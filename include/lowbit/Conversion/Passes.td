@@ -53,6 +53,12 @@ def ConvertLowbitToLinalgPass : Pass<"convert-lowbit-to-linalg", "::mlir::func::
     out + x * ((sitofp(q) - sitofp(z)) * s)
     ```
 
+    With `activation_bits = 8`, the input first goes through a row-wise
+    int8 quantize-and-restore (a max|x| reduction and an elementwise
+    generic) and the contraction is also marked `lowbit.activation_bits = 8`:
+    a kernel may then redo the (idempotent) quantization and multiply
+    integers.
+
     This is the reference semantics, and what runs when the op's operands do
     not suit a micro-kernel; lowbit-lower-to-ukernels turns the marked op
     into a call of the fused kernel after bufferization. Inputs of rank >= 2;
@@ -63,7 +69,7 @@ def ConvertLowbitToLinalgPass : Pass<"convert-lowbit-to-linalg", "::mlir::func::
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
-    "::mlir::tensor::TensorDialect"
+    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
   ];
 }
 

@@ -8,6 +8,7 @@
 
 #include "../OnnxToLinalg/Common.h"
 #include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace lowbit {
@@ -27,6 +28,37 @@ Value castFloat(OpBuilder &b, Location loc, Value value, Type to) {
   if (from < width)
     return arith::ExtFOp::create(b, loc, to, value);
   return arith::TruncFOp::create(b, loc, to, value);
+}
+
+/// `x` with each row (last dimension) quantized to int8 and back, as
+/// lowbit.dynamic_quantize defines it: s = max|x| / 127 (1 for a row of
+/// zeros), x' = clamp(roundeven(x / s), -127, 127) * s.
+Value quantizeRowsInt8(OpBuilder &b, Location loc, Value x) {
+  auto type = cast<RankedTensorType>(x.getType());
+  Type element = type.getElementType();
+  int64_t last = type.getRank() - 1;
+  Value absMax = reduceKeepDims(b, loc, x, {last}, scalarConstant(b, loc, element, 0),
+                                [](OpBuilder &nb, Location l, Value acc, Value value) -> Value {
+                                  return arith::MaximumFOp::create(nb, l, acc,
+                                                                   math::AbsFOp::create(nb, l, value));
+                                });
+  return elementwise(b, loc, type, ValueRange{x, absMax},
+                     [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                       Value zero = scalarConstant(nb, l, element, 0);
+                       Value limit = scalarConstant(nb, l, element, 127);
+                       Value scale = arith::DivFOp::create(nb, l, args[1], limit);
+                       Value isZero = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ,
+                                                            args[1], zero);
+                       scale = arith::SelectOp::create(nb, l, isZero,
+                                                       scalarConstant(nb, l, element, 1), scale);
+                       Value level = math::RoundEvenOp::create(
+                           nb, l, arith::DivFOp::create(nb, l, args[0], scale));
+                       level = arith::MinimumFOp::create(
+                           nb, l, arith::MaximumFOp::create(nb, l, level,
+                                                            scalarConstant(nb, l, element, -127)),
+                           limit);
+                       return arith::MulFOp::create(nb, l, level, scale);
+                     });
 }
 
 struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
@@ -54,7 +86,11 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
     SmallVector<AffineMap> maps{AffineMap::get(rank + 1, 0, inputExprs, context),
                                 AffineMap::get(rank + 1, 0, {dim(nLoop), dim(kLoop)}, context),
                                 groupMap};
-    SmallVector<Value> inputs{op.getInput(), op.getWeights(), op.getScales()};
+    // int8 activations: the contraction takes the quantized-and-restored
+    // input; a kernel quantizing it again gets the same levels.
+    Value input = op.getActivationBits() ? quantizeRowsInt8(rewriter, loc, op.getInput())
+                                         : op.getInput();
+    SmallVector<Value> inputs{input, op.getWeights(), op.getScales()};
     if (Value zeros = op.getZeroPoints()) {
       inputs.push_back(zeros);
       maps.push_back(groupMap);
@@ -86,6 +122,8 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
     // The marker carries the bit width: the kernel lowering may pack levels
     // of 4 bits or fewer two to a byte.
     generic->setAttr("lowbit.quantized_contraction", rewriter.getI64IntegerAttr(op.getBits()));
+    if (op.getActivationBits())
+      generic->setAttr("lowbit.activation_bits", rewriter.getI64IntegerAttr(8));
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
   }

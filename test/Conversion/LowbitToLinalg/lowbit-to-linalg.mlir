@@ -39,3 +39,24 @@ func.func @symmetric_f16_scales(%x: tensor<4x64xf32>, %q: tensor<8x64xi8>, %s: t
      : (tensor<4x64xf32>, tensor<8x64xi8>, tensor<8x1xf16>) -> tensor<4x8xf32>
   return %0 : tensor<4x8xf32>
 }
+
+// -----
+
+// activation_bits = 8: the input goes through a row-wise int8 quantize and
+// restore (max |x| over the last dimension, then roundeven(x / s) clamped to
+// [-127, 127] times s) before the contraction, which is also marked.
+// CHECK-LABEL: func @int8_activations
+// CHECK: %[[AMAX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: math.absf
+// CHECK: arith.maximumf
+// CHECK: %[[XQ:.*]] = linalg.generic {{.*}} ins(%arg0, %[[AMAX]] : tensor<4x64xf32>, tensor<4x1xf32>)
+// CHECK: arith.divf
+// CHECK: arith.select
+// CHECK: math.roundeven
+// CHECK: arith.minimumf
+// CHECK: linalg.generic {{.*}} ins(%[[XQ]], %arg1, %arg2 : {{.*}} attrs = {lowbit.activation_bits = 8 : i64, lowbit.quantized_contraction = 8 : i64}
+func.func @int8_activations(%x: tensor<4x64xf32>, %q: tensor<8x64xi8>, %s: tensor<8x1xf32>) -> tensor<4x8xf32> {
+  %0 = lowbit.quantized_matmul %x, %q, %s {activation_bits = 8 : i64, bits = 8 : i64, group_size = 64 : i64}
+     : (tensor<4x64xf32>, tensor<8x64xi8>, tensor<8x1xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}

@@ -56,6 +56,8 @@ LogicalResult QuantizedMatMulOp::verify() {
   int64_t bits = getBits(), groupSize = getGroupSize();
   if (!isSupportedBits(bits))
     return emitOpError() << "bits must be 2, 3, 4 or 8, got " << bits;
+  if (std::optional<uint64_t> activationBits = getActivationBits(); activationBits && *activationBits != 8)
+    return emitOpError() << "activation_bits must be 8 (int8 activations), got " << *activationBits;
   auto inputType = getInput().getType(), resultType = getResult().getType();
   auto weightsType = getWeights().getType(), scalesType = getScales().getType();
   if (inputType.getRank() < 1)

@@ -126,7 +126,8 @@ void lowbit::quant::replaceWithQuantized(const LinearLayer &layer, const Quantiz
     zeros = makeConstant<int8_t>(b, loc, groupType, weight.zeros, key + ".zeros");
   auto quantized = QuantizedMatMulOp::create(
       b, loc, op.getResult().getType(), op.getA(), levels, scales, zeros,
-      b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)));
+      b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
+      scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits) : IntegerAttr());
   op.getResult().replaceAllUsesWith(quantized.getResult());
   Operation *weightOp = op.getB().getDefiningOp();
   op.erase();

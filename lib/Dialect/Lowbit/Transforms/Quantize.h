@@ -20,6 +20,7 @@ struct Scheme {
   int64_t bits = 4;
   int64_t groupSize = 128; // 0: one group per output channel
   bool symmetric = true;
+  int64_t activationBits = 0; // 8: int8 activations per row
 
   int64_t groupsFor(int64_t k) const {
     int64_t g = groupSize > 0 ? groupSize : k;

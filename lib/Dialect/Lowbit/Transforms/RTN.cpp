@@ -64,7 +64,12 @@ struct RTNPass : lowbit::impl::RTNPassBase<RTNPass> {
                                  << int64_t(groupSize);
       return signalPassFailure();
     }
-    quant::Scheme scheme{bits, groupSize, symmetric};
+    if (activationBits != 0 && activationBits != 8) {
+      getOperation().emitError() << "lowbit-rtn: activation-bits must be 0 or 8, got "
+                                 << int64_t(activationBits);
+      return signalPassFailure();
+    }
+    quant::Scheme scheme{bits, groupSize, symmetric, activationBits};
     SmallVector<std::string> excluded(exclude.begin(), exclude.end());
     for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), excluded)) {
       quant::replaceWithQuantized(layer, roundToNearest(layer, scheme), scheme);

@@ -329,9 +329,160 @@ AVX2 void lowbit_uk_quantized_matmul_f32_avx2(const lowbit_uk_quantized_matmul_f
   }
 }
 
+/*===--- int8 activations (AVX-512 VNNI) ------------------------------------===*/
+
+/* For layers with activation_bits = 8 the IR hands the kernel activations
+ * already quantized-and-restored per row (lowbit.quantized_matmul), so
+ * quantizing them again here gives the same levels. The products are then
+ * taken in integers: vpdpbusd multiplies unsigned by signed bytes, so the
+ * weight levels are offset by 128 (an xor of the sign bit) and the offset is
+ * taken back, in integers, through each group's sum of activation levels:
+ *   sum_k (q - z) x = sum_k (q + 128) x - (128 + z) sum_k x. */
+
+#define VNNI __attribute__((target("avx512f,avx512vl,avx512bw,avx512vnni,fma")))
+
+/* Rows of A as int8 levels (zero-padded to a multiple of 64), their scales
+ * and, per group, the sum of their levels, laid out in the workspace. */
+typedef struct {
+  int8_t *levels; /* [m][padded_k] */
+  float *scales;  /* [m] */
+  int32_t *sums;  /* [m][groups] */
+  int64_t padded_k, groups;
+} quantized_rows;
+
+INLINE VNNI quantized_rows quantize_rows_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
+                                              int64_t i0, int64_t rows, float *workspace) {
+  quantized_rows r;
+  r.padded_k = (p->k + 63) / 64 * 64;
+  r.groups = (p->k + p->group_size - 1) / p->group_size;
+  r.levels = (int8_t *)workspace;
+  r.scales = (float *)(r.levels + rows * r.padded_k);
+  r.sums = (int32_t *)(r.scales + rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float *a = p->a + (i0 + i) * p->a_row_stride;
+    __m512 amax = _mm512_setzero_ps();
+    for (int64_t k = 0; k < p->k; k += 16)
+      amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask16(p->k - k), a + k)));
+    float m = _mm512_reduce_max_ps(amax), scale = m == 0 ? 1.0f : m / 127.0f;
+    r.scales[i] = scale;
+    __m512 divisor = _mm512_set1_ps(scale);
+    int8_t *out = r.levels + i * r.padded_k;
+    for (int64_t k = 0; k < r.padded_k; k += 16) {
+      __m512 x = _mm512_div_ps(_mm512_maskz_loadu_ps(mask16(p->k - k), a + k), divisor);
+      __m512 level = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT |
+                                                                          _MM_FROUND_NO_EXC),
+                                                  _mm512_set1_ps(-127)),
+                                   _mm512_set1_ps(127));
+      _mm_storeu_si128((__m128i *)(out + k), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(level)));
+    }
+    for (int64_t g = 0; g < r.groups; ++g) {
+      int32_t sum = 0;
+      for (int64_t k = g * p->group_size, end = min64(p->k, k + p->group_size); k < end; ++k)
+        sum += out[k];
+      r.sums[i * r.groups + g] = sum;
+    }
+  }
+  return r;
+}
+
+INLINE VNNI void int8_tile_vnni(const int mr, const int nr,
+                                const lowbit_uk_quantized_matmul_f32_params *p,
+                                const quantized_rows *r, int64_t i0, int64_t rows0, int64_t j0) {
+  __m512 acc[2][4];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      acc[i][j] = _mm512_setzero_ps();
+  const __m512i sign = _mm512_set1_epi8((char)0x80);
+  for (int64_t g = 0; g < r->groups; ++g) {
+    int64_t k0 = g * p->group_size, k1 = min64(p->k, k0 + p->group_size);
+    __m512i dot[2][4];
+    for (int i = 0; i < mr; ++i)
+      for (int j = 0; j < nr; ++j)
+        dot[i][j] = _mm512_setzero_si512();
+    for (int64_t k = k0; k < k1; k += 64) {
+      int64_t count = min64(64, k1 - k);
+      __mmask64 mask = count == 64 ? ~(__mmask64)0 : (((__mmask64)1 << count) - 1);
+      __m512i x[2];
+      for (int i = 0; i < mr; ++i)
+        x[i] = _mm512_maskz_loadu_epi8(mask, r->levels + (rows0 + i) * r->padded_k + k);
+      for (int j = 0; j < nr; ++j) {
+        __m512i w = _mm512_xor_si512(
+            _mm512_maskz_loadu_epi8(mask, p->q + (j0 + j) * p->q_row_stride + k), sign);
+        for (int i = 0; i < mr; ++i)
+          dot[i][j] = _mm512_dpbusd_epi32(dot[i][j], w, x[i]);
+      }
+    }
+    /* Take the offset back in integers (exact), in lane 0, before the one
+     * conversion to float: the group's sum_k (q - z) x is then exact. */
+    for (int j = 0; j < nr; ++j) {
+      float scale = p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride];
+      int32_t zero = p->zeros ? p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0;
+      __m512 vscale = _mm512_set1_ps(scale);
+      for (int i = 0; i < mr; ++i) {
+        int32_t offset = (128 + zero) * r->sums[(rows0 + i) * r->groups + g];
+        __m512i exact = _mm512_mask_sub_epi32(dot[i][j], 1, dot[i][j], _mm512_set1_epi32(offset));
+        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), vscale, acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      p->c[(i0 + i) * p->c_row_stride + j0 + j] +=
+          r->scales[rows0 + i] * _mm512_reduce_add_ps(acc[i][j]);
+}
+
+/* The int8 path: rows of A quantized in blocks that fit the workspace. */
+VNNI void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
+                                              float *workspace) {
+  int64_t padded_k = (p->k + 63) / 64 * 64, groups = (p->k + p->group_size - 1) / p->group_size;
+  int64_t bytes_per_row = padded_k + 4 + 4 * groups;
+  int64_t block = min64(p->m, (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 / bytes_per_row / 2 * 2);
+  if (block < 1 || p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
+      p->level_bits != 8) {
+    lowbit_uk_quantized_matmul_f32_avx512(p, workspace);
+    return;
+  }
+  for (int64_t b0 = 0; b0 < p->m; b0 += block) {
+    int64_t rows = min64(block, p->m - b0);
+    quantized_rows r = quantize_rows_vnni(p, b0, rows, workspace);
+    /* Channels outside, rows inside: 4 channels' levels (4 K bytes) stay in
+     * L1 while every row of the block passes over them. */
+    int64_t j = 0;
+    for (; j + 4 <= p->n; j += 4)
+      for (int64_t i = 0; i < rows; i += 2) {
+        if (i + 1 < rows)
+          int8_tile_vnni(2, 4, p, &r, b0 + i, i, j);
+        else
+          int8_tile_vnni(1, 4, p, &r, b0 + i, i, j);
+      }
+    for (; j < p->n; ++j)
+      for (int64_t i = 0; i < rows; i += 2) {
+        if (i + 1 < rows)
+          int8_tile_vnni(2, 1, p, &r, b0 + i, i, j);
+        else
+          int8_tile_vnni(1, 1, p, &r, b0 + i, i, j);
+      }
+  }
+}
+
 /*===--- Dispatch and threads ------------------------------------------------===*/
 
+static int has_vnni(void) {
+  static int cached = -1; /* a benign race, as for lowbit_uk_isa */
+  int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx512vnni");
+    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+  }
+  return v;
+}
+
 static void run_variant(const lowbit_uk_quantized_matmul_f32_params *p) {
+  if (p->activation_bits == 8 && lowbit_uk_isa() == LOWBIT_UK_AVX512 && has_vnni()) {
+    lowbit_uk_quantized_matmul_f32_vnni(p, lowbit_uk_workspace());
+    return;
+  }
   switch (lowbit_uk_isa()) {
   case LOWBIT_UK_AVX512: lowbit_uk_quantized_matmul_f32_avx512(p, lowbit_uk_workspace()); break;
   case LOWBIT_UK_AVX2: lowbit_uk_quantized_matmul_f32_avx2(p, lowbit_uk_workspace()); break;
@@ -368,7 +519,8 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
                                     int64_t z_row_stride, int64_t z_col_stride,
                                     int64_t c_address, int64_t c_offset, int64_t c_row_stride,
                                     int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
-                                    int64_t group_size, int64_t level_bits) {
+                                    int64_t group_size, int64_t level_bits,
+                                    int64_t activation_bits) {
   if (m <= 0 || n <= 0 || k <= 0 || group_size <= 0)
     return;
   lowbit_uk_quantized_matmul_f32_params p = {
@@ -391,7 +543,8 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
       n,
       k,
       group_size,
-      level_bits == 4 ? 4 : 8};
+      level_bits == 4 ? 4 : 8,
+      activation_bits == 8 ? 8 : 0};
   lowbit_pool *pool = lowbit_current_pool;
   int64_t threads = lowbit_pool_size(pool);
   if (threads > 1 && m * n * k >= PARALLEL_WORK) {

@@ -82,12 +82,18 @@ typedef struct {
   int64_t c_row_stride, c_col_stride;
   int64_t m, n, k, group_size;
   int64_t level_bits; /* 8 or 4 */
+  /* 8: A holds rows already on their int8 grid (lowbit.quantized_matmul's
+   * activation_bits): the VNNI variant multiplies integers; 0: fp32. */
+  int64_t activation_bits;
 } lowbit_uk_quantized_matmul_f32_params;
 
 void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p);
 void lowbit_uk_quantized_matmul_f32_avx512(const lowbit_uk_quantized_matmul_f32_params *p,
                                            float *workspace);
 void lowbit_uk_quantized_matmul_f32_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
+                                         float *workspace);
+/* Requires AVX-512 VNNI; the int8-activation path (one-byte levels). */
+void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
                                          float *workspace);
 
 /* The entry point the generated code calls (z_address 0: no zero points). */
@@ -99,7 +105,8 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
                                     int64_t z_row_stride, int64_t z_col_stride,
                                     int64_t c_address, int64_t c_offset, int64_t c_row_stride,
                                     int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
-                                    int64_t group_size, int64_t level_bits);
+                                    int64_t group_size, int64_t level_bits,
+                                    int64_t activation_bits);
 
 #ifdef __cplusplus
 }

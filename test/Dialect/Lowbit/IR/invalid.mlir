@@ -104,3 +104,11 @@ func.func @tap_name(%x: tensor<?x4xf32>) {
   %0 = lowbit.calibration_tap %x {name = ""} : tensor<?x4xf32>
   return
 }
+
+// -----
+
+func.func @activation_bits(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s: tensor<2x1xf32>) {
+  // expected-error @+1 {{'lowbit.quantized_matmul' op activation_bits must be 8 (int8 activations), got 4}}
+  %0 = lowbit.quantized_matmul %x, %q, %s {activation_bits = 4 : i64, bits = 4 : i64, group_size = 8 : i64} : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>) -> tensor<4x2xf32>
+  return
+}

@@ -4,11 +4,12 @@
 // Round trip of every lowbit op's assembly format.
 
 // A W4 g32 layer with a ragged last group (K = 172 = 5 * 32 + 12), symmetric
-// and asymmetric, and a per-channel W8 one (group_size = K).
+// and asymmetric, and a per-channel W8 one (group_size = K) with int8
+// activations.
 // CHECK-LABEL: func @quantized_matmul
 // CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} {bits = 4 : i64, group_size = 32 : i64} : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>) -> tensor<?x?x64xf32>
 // CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} zero_points %{{.*}} {bits = 4 : i64, group_size = 32 : i64} : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf16>, tensor<64x6xi8>) -> tensor<?x?x64xf32>
-// CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} {bits = 8 : i64, group_size = 172 : i64} : (tensor<4x172xf32>, tensor<64x172xi8>, tensor<64x1xf32>) -> tensor<4x64xf32>
+// CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} {activation_bits = 8 : i64, bits = 8 : i64, group_size = 172 : i64} : (tensor<4x172xf32>, tensor<64x172xi8>, tensor<64x1xf32>) -> tensor<4x64xf32>
 func.func @quantized_matmul(%x: tensor<?x?x172xf32>, %x2: tensor<4x172xf32>, %q: tensor<64x172xi8>,
                             %s: tensor<64x6xf32>, %s16: tensor<64x6xf16>, %z: tensor<64x6xi8>,
                             %s1: tensor<64x1xf32>) {
@@ -16,7 +17,7 @@ func.func @quantized_matmul(%x: tensor<?x?x172xf32>, %x2: tensor<4x172xf32>, %q:
      : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>) -> tensor<?x?x64xf32>
   %1 = lowbit.quantized_matmul %x, %q, %s16 zero_points %z {bits = 4 : i64, group_size = 32 : i64}
      : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf16>, tensor<64x6xi8>) -> tensor<?x?x64xf32>
-  %2 = lowbit.quantized_matmul %x2, %q, %s1 {bits = 8 : i64, group_size = 172 : i64}
+  %2 = lowbit.quantized_matmul %x2, %q, %s1 {activation_bits = 8 : i64, bits = 8 : i64, group_size = 172 : i64}
      : (tensor<4x172xf32>, tensor<64x172xi8>, tensor<64x1xf32>) -> tensor<4x64xf32>
   return
 }

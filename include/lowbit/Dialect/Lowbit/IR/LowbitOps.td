@@ -33,6 +33,13 @@ def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure]> {
     symmetric. It replaces an `onnx.MatMul` by a constant `[K, N]` weight;
     the result has the input's leading dimensions and N.
 
+    With `activation_bits = 8`, the input is quantized first, each row on
+    its own symmetric grid (as `lowbit.dynamic_quantize` defines it: scale
+    max|x| / 127, levels round-half-even and clamped to [-127, 127]), and
+    the product is taken with those values, so that a kernel may multiply
+    integers (int8 x int8 -> int32, as ONNX Runtime's MatMulNBits does at
+    accuracy level 4).
+
     ```mlir
     %y = lowbit.quantized_matmul %x, %q, %s {bits = 4 : i64, group_size = 32 : i64}
        : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>) -> tensor<?x?x64xf32>
@@ -41,7 +48,8 @@ def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure]> {
   let arguments = (ins Lowbit_FloatTensor:$input, Lowbit_LevelTensor:$weights,
                        Lowbit_ScaleTensor:$scales, Optional<Lowbit_LevelTensor>:$zero_points,
                        ConfinedAttr<I64Attr, [IntPositive]>:$bits,
-                       ConfinedAttr<I64Attr, [IntPositive]>:$group_size);
+                       ConfinedAttr<I64Attr, [IntPositive]>:$group_size,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$activation_bits);
   let results = (outs Lowbit_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weights `,` $scales (`zero_points` $zero_points^)? attr-dict `:`

@@ -36,6 +36,9 @@ def RTNPass : Pass<"lowbit-rtn", "::mlir::func::FuncOp"> {
            "Inputs per scale along K; 0 for one scale per output channel">,
     Option<"symmetric", "symmetric", "bool", /*default=*/"true",
            "Symmetric grid (no zero points) or asymmetric (a zero point per group)">,
+    Option<"activationBits", "activation-bits", "int64_t", /*default=*/"0",
+           "8: the layers quantize their input to int8 per row (activation_bits = 8), "
+           "so that kernels multiply integers; 0: fp32 activations">,
     ListOption<"exclude", "exclude", "std::string",
                "Layers left in floating point: those whose ONNX node name or weight "
                "name contains one of these strings (e.g. lm_head)">,
