@@ -23,9 +23,10 @@ import lowbit  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
 MODELS = ["stories260K", "tinystories656K"]
-# (label, bits, group size (0 = per output channel))
-SCHEMES = [("W8 per-channel", 8, 0), ("W4 per-channel", 4, 0), ("W4 g128", 4, 128), ("W4 g64", 4, 64),
-           ("W4 g32", 4, 32), ("W3 g32", 3, 32), ("W2 g32", 2, 32)]
+# (label, bits, group size (0 = per output channel), activation bits (0: fp32))
+SCHEMES = [("W8 per-channel", 8, 0, 0), ("W4 per-channel", 4, 0, 0), ("W4 g128", 4, 128, 0), ("W4 g64", 4, 64, 0),
+           ("W4 g32", 4, 32, 0), ("W3 g32", 3, 32, 0), ("W2 g32", 2, 32, 0),
+           ("W8 per-channel, int8 activations", 8, 0, 8), ("W4 g32, int8 activations", 4, 32, 8)]
 METHODS = {"RTN": "rtn"}  # GPTQ, AWQ, AWQ+GPTQ: not implemented yet
 
 
@@ -53,11 +54,12 @@ def main():
             lines.append(f"\n### {model} (fp32 perplexity {base:.4f})\n")
             lines.append("| scheme | RTN | GPTQ | AWQ | AWQ+GPTQ |")
             lines.append("| --- | --- | --- | --- | --- |")
-            for label, bits, group in SCHEMES:
+            for label, bits, group, activations in SCHEMES:
                 cells = []
                 for method, step in METHODS.items():
-                    out = Path(tmp) / f"{method}_{bits}_{group}.so"
-                    compile_model(onnx_path, out, [f"--quantize={step},bits={bits},group-size={group}"])
+                    out = Path(tmp) / f"{method}_{bits}_{group}_{activations}.so"
+                    compile_model(onnx_path, out, [f"--quantize={step},bits={bits},group-size={group},"
+                                                   f"activation-bits={activations}"])
                     value = perplexity(out, tokens)
                     cells.append(f"{value:.4f} ({100 * (value / base - 1):+.2f} %)")
                     print(f"{model} {label} {method}: {value:.4f}", file=sys.stderr)
@@ -67,7 +69,7 @@ def main():
             f"docs/QuantizationResults.md` on {datetime.date.today()}: each model compiled with "
             "`lowbitc --quantize=METHOD,bits=B,group-size=G` (symmetric grid, GPTQ's convention; group size "
             "0 = one scale per output channel; every MatMul by a constant weight quantized, lm_head "
-            "included), perplexity on the model's eval_tokens.txt by `lowbit-run --perplexity`, one "
+            "included; int8 activations: each row quantized per token, activation-bits=8), perplexity on the model's eval_tokens.txt by `lowbit-run --perplexity`, one "
             "prompt per sequence. In parentheses: the change from fp32.\n" + "\n".join(lines) + "\n")
     print(text)
     if args.out:
