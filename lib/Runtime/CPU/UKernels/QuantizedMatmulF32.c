@@ -385,9 +385,70 @@ INLINE VNNI quantized_rows quantize_rows_vnni(const lowbit_uk_quantized_matmul_f
   return r;
 }
 
+/* Small groups (4, 8, 16 or 32 levels; contiguous scales and zero
+ * points): one 64-byte vector spans 64 / g groups, lane l of the int32 dot
+ * (levels 4l .. 4l + 3) belonging to group 4l / g. Each group's exact
+ * offset is taken back in its first lane, then one conversion and one
+ * multiply by the lanes' scales serve all the groups of the vector. */
+INLINE VNNI void int8_tile_small_groups_vnni(const int mr, const int nr,
+                                             const lowbit_uk_quantized_matmul_f32_params *p,
+                                             const quantized_rows *r, int64_t i0, int64_t rows0,
+                                             int64_t j0) {
+  __m512 acc[2][4];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      acc[i][j] = _mm512_setzero_ps();
+  const __m512i sign = _mm512_set1_epi8((char)0x80);
+  const int64_t lanes_per_group = p->group_size / 4, per_vector = 64 / p->group_size;
+  int32_t lane_group[16];
+  __mmask16 first = 0;
+  for (int l = 0; l < 16; ++l) {
+    lane_group[l] = (int32_t)(l / lanes_per_group);
+    if (l % lanes_per_group == 0)
+      first |= (__mmask16)(1u << l);
+  }
+  const __m512i index = _mm512_loadu_si512(lane_group);
+  for (int64_t k0 = 0; k0 < p->k; k0 += 64) {
+    int64_t count = min64(64, p->k - k0), g0 = k0 / p->group_size;
+    __mmask64 mask = count == 64 ? ~(__mmask64)0 : (((__mmask64)1 << count) - 1);
+    __mmask16 groups = mask16(min64(per_vector, r->groups - g0));
+    __m512i x[2];
+    for (int i = 0; i < mr; ++i)
+      x[i] = _mm512_maskz_loadu_epi8(mask, r->levels + (rows0 + i) * r->padded_k + k0);
+    for (int j = 0; j < nr; ++j) {
+      __m512i w = _mm512_xor_si512(
+          _mm512_maskz_loadu_epi8(mask, p->q + (j0 + j) * p->q_row_stride + k0), sign);
+      __m512 scale = _mm512_permutexvar_ps(
+          index, _mm512_maskz_loadu_ps(groups, p->scales + (j0 + j) * p->s_row_stride + g0));
+      __m512i offset = _mm512_set1_epi32(128);
+      if (p->zeros)
+        offset = _mm512_add_epi32(
+            offset, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
+                        groups, p->zeros + (j0 + j) * p->z_row_stride + g0)));
+      for (int i = 0; i < mr; ++i) {
+        __m512i sums = _mm512_maskz_loadu_epi32(groups, r->sums + (rows0 + i) * r->groups + g0);
+        __m512i correction =
+            _mm512_maskz_permutexvar_epi32(first, index, _mm512_mullo_epi32(offset, sums));
+        __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x[i]);
+        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(dot, correction)), scale,
+                                    acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      p->c[(i0 + i) * p->c_row_stride + j0 + j] +=
+          r->scales[rows0 + i] * _mm512_reduce_add_ps(acc[i][j]);
+}
+
 INLINE VNNI void int8_tile_vnni(const int mr, const int nr,
                                 const lowbit_uk_quantized_matmul_f32_params *p,
                                 const quantized_rows *r, int64_t i0, int64_t rows0, int64_t j0) {
+  if (p->group_size < 64 && p->group_size % 4 == 0 && 64 % p->group_size == 0 &&
+      p->s_col_stride == 1 && (!p->zeros || p->z_col_stride == 1)) {
+    int8_tile_small_groups_vnni(mr, nr, p, r, i0, rows0, j0);
+    return;
+  }
   __m512 acc[2][4];
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
