@@ -20,11 +20,8 @@ for MatMul, GFLOP/s and the fraction of one core's fp32 FMA peak
 import argparse
 import os
 import re
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,35 +31,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "bench"))
 import lowbit  # noqa: E402
+from bench_common import compile_lowbit, median_ms, ort_session  # noqa: E402
 from lowbit.testing.synthetic import make_llama  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
-
-
-def median_ms(fn, min_runs=3, budget_s=2.0):
-    fn()  # warm-up
-    times, start = [], time.perf_counter()
-    while len(times) < min_runs or (time.perf_counter() - start < budget_s and len(times) < 50):
-        t = time.perf_counter()
-        fn()
-        times.append(1e3 * (time.perf_counter() - t))
-    return statistics.median(times)
-
-
-def compile_model(onnx_path, out, threads):
-    subprocess.run([lowbit.find_tool("lowbitc"), str(onnx_path), "--emit=lib", "-O3", "--quiet", "-o", str(out)],
-                   check=True)
-    model = lowbit.load(out)
-    model.set_num_threads(threads)
-    return model
-
-
-def ort_session(path, threads):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def core_peak_gflops():
@@ -86,7 +60,7 @@ def bench_matmul(work, threads, sizes):
         model.ir_version = 8
         path = work / f"matmul{m}.onnx"
         onnx.save(model, str(path), save_as_external_data=True, location=f"matmul{m}.data")
-        ours = compile_model(path, work / f"matmul{m}.so", threads)
+        ours = compile_lowbit(path, work / f"matmul{m}.so", threads)
         theirs = ort_session(path, threads)
         x = rng.standard_normal((m, k)).astype(np.float32)
         ours_ms = median_ms(lambda: ours.run({"x": x}))
@@ -114,7 +88,7 @@ def bench_models(work, threads, prompt):
         path = SHARED / name
         if not path.exists():
             continue
-        ours = compile_model(path, work / (Path(name).stem + ".so"), threads)
+        ours = compile_lowbit(path, work / (Path(name).stem + ".so"), threads)
         theirs = ort_session(path, threads)
         for label, seq, past in ((f"prompt {prompt}", prompt, 0), (f"decode after {prompt}", 1, prompt)):
             feeds = lm_feeds(theirs, seq, past)
@@ -122,7 +96,7 @@ def bench_models(work, threads, prompt):
                          median_ms(lambda: theirs.run(None, feeds)), ""))
     path = make_llama(work / "llama_2048.onnx", vocab=2048, dim=2048, heads=16, kv_heads=16, layers=4,
                       ffn=5504, ctx=256)
-    ours = compile_model(path, work / "llama_2048.so", threads)
+    ours = compile_lowbit(path, work / "llama_2048.so", threads)
     theirs = ort_session(path, threads)
     for label, seq, past in (("prompt 32", 32, 0), ("decode after 32", 1, 32)):
         feeds = lm_feeds(theirs, seq, past)

@@ -21,8 +21,6 @@ byte per weight level whatever the bit width (no nibble packing yet), so its
 W4 streams as many bytes as W8.
 """
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,17 +33,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "bench"))
 import lowbit  # noqa: E402
-
-
-def median_ms(fn, min_runs=3, budget_s=1.5):
-    fn()
-    times, start = [], time.perf_counter()
-    while len(times) < min_runs or (time.perf_counter() - start < budget_s and len(times) < 50):
-        t = time.perf_counter()
-        fn()
-        times.append(1e3 * (time.perf_counter() - t))
-    return statistics.median(times)
+from bench_common import compile_lowbit, median_ms, ort_session  # noqa: E402
 
 
 def copy_bandwidth_gbs():
@@ -94,23 +84,6 @@ def matmul_nbits_session(weight, bits, block, accuracy, threads):
     return ort_session(model.SerializeToString(), threads)
 
 
-def ort_session(model, threads):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def compile_lowbit(onnx_path, out, threads, quantize=None):
-    args = [lowbit.find_tool("lowbitc"), str(onnx_path), "--emit=lib", "-O3", "--quiet", "-o", str(out)]
-    if quantize:
-        args.append(f"--quantize={quantize}")
-    subprocess.run(args, check=True)
-    model = lowbit.load(out)
-    model.set_num_threads(threads)
-    return model
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
@@ -129,10 +102,11 @@ def main():
             path = work / f"mm_{k}x{n}.onnx"
             save_matmul(path, weight)
             fp32_ours = compile_lowbit(path, work / f"fp32_{n}.so", args.threads)
-            fp32_theirs = ort_session(str(path), args.threads)
+            fp32_theirs = ort_session(path, args.threads)
             for bits, block, activation_bits in configs:
                 ours = compile_lowbit(path, work / f"q{bits}g{block}a{activation_bits}_{n}.so", args.threads,
-                                      f"rtn,bits={bits},group-size={block},activation-bits={activation_bits}")
+                                      [f"--quantize=rtn,bits={bits},group-size={block},"
+                                       f"activation-bits={activation_bits}"])
                 acc0 = matmul_nbits_session(weight, bits, block, 0, args.threads)
                 acc4 = matmul_nbits_session(weight, bits, block, 4, args.threads)
                 for m in (1, 16, 64):

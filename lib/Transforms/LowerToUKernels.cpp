@@ -170,19 +170,27 @@ Matrix describe(OpBuilder &b, Location loc, const Operand &operand, ValueRange b
   return matrix;
 }
 
+/// Runs `body` inside loops over the first `batchLoops` dimensions of `c`
+/// (directly, when there are none) with their induction variables.
+void forEachBatchIndex(IRRewriter &rewriter, Location loc, Value c, int64_t batchLoops,
+                       function_ref<void(OpBuilder &, Location, ValueRange)> body) {
+  SmallVector<Value> lbs, ubs, steps;
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  for (int64_t i = 0; i < batchLoops; ++i) {
+    lbs.push_back(zero);
+    ubs.push_back(memref::DimOp::create(rewriter, loc, c, i));
+    steps.push_back(one);
+  }
+  scf::buildLoopNest(rewriter, loc, lbs, ubs, steps, body);
+}
+
 void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp kernel,
                  IRRewriter &rewriter) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
-  SmallVector<Value> lbs, ubs, steps;
-  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  for (int64_t i = 0; i < match.kLoop; ++i) {
-    lbs.push_back(zero);
-    ubs.push_back(memref::DimOp::create(rewriter, loc, match.c.buffer, i));
-    steps.push_back(one);
-  }
-  scf::buildLoopNest(rewriter, loc, lbs, ubs, steps, [&](OpBuilder &b, Location l, ValueRange ivs) {
+  forEachBatchIndex(rewriter, loc, match.c.buffer, match.kLoop,
+                    [&](OpBuilder &b, Location l, ValueRange ivs) {
     Matrix a = describe(b, l, match.a, ivs), bm = describe(b, l, match.b, ivs),
            c = describe(b, l, match.c, ivs);
     // Strides along (row, column) = (m, k) for A and (k, n) for B: a
@@ -331,15 +339,8 @@ void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func
       levelBits = 4;
     }
   rewriter.setInsertionPoint(op);
-  SmallVector<Value> lbs, ubs, steps;
-  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  for (int64_t i = 0; i < match.kLoop; ++i) {
-    lbs.push_back(zero);
-    ubs.push_back(memref::DimOp::create(rewriter, loc, match.c.buffer, i));
-    steps.push_back(one);
-  }
-  scf::buildLoopNest(rewriter, loc, lbs, ubs, steps, [&](OpBuilder &b, Location l, ValueRange ivs) {
+  forEachBatchIndex(rewriter, loc, match.c.buffer, match.kLoop,
+                    [&](OpBuilder &b, Location l, ValueRange ivs) {
     Matrix x = describe(b, l, match.x, ivs), q = describe(b, l, match.levels, ivs),
            s = describe(b, l, match.scales, ivs), c = describe(b, l, match.c, ivs);
     Value none = arith::ConstantIntOp::create(b, l, b.getI64Type(), 0);

@@ -136,16 +136,7 @@ struct ConvertLowbitToLinalgPass
     patterns.add<QuantizedMatMulLowering>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
-    bool failedAny = false;
-    getOperation().walk([&](Operation *op) {
-      if (!isa<lowbit::LowbitDialect>(op->getDialect()))
-        return;
-      op->emitError() << "cannot lower " << op->getName()
-                      << " to linalg: this form is not supported yet (see "
-                         "docs/Passes/ConversionPasses.md)";
-      failedAny = true;
-    });
-    if (failedAny)
+    if (reportOpsLeft(getOperation(), getContext().getLoadedDialect<lowbit::LowbitDialect>()))
       signalPassFailure();
   }
 };

@@ -73,6 +73,10 @@ Value reshapeTo(OpBuilder &b, Location loc, Value source, RankedTensorType resul
 
 bool isFloat(Type t);
 
+/// Reports each op of `dialect` left under `root` ("cannot lower ... to
+/// linalg"); true if there was any.
+bool reportOpsLeft(Operation *root, Dialect *dialect);
+
 void populateElementwisePatterns(RewritePatternSet &patterns);
 void populateTensorPatterns(RewritePatternSet &patterns);
 void populateReductionPatterns(RewritePatternSet &patterns);

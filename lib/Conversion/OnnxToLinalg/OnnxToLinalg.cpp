@@ -222,6 +222,19 @@ void lowbit::populateOnnxToLinalgPatterns(RewritePatternSet &patterns) {
   populateReductionPatterns(patterns);
 }
 
+bool lowbit::detail::reportOpsLeft(Operation *root, Dialect *dialect) {
+  bool any = false;
+  root->walk([&](Operation *op) {
+    if (op->getDialect() != dialect)
+      return;
+    op->emitError() << "cannot lower " << op->getName()
+                    << " to linalg: this form is not supported yet (see "
+                       "docs/Passes/ConversionPasses.md)";
+    any = true;
+  });
+  return any;
+}
+
 namespace {
 struct ConvertOnnxToLinalgPass
     : lowbit::impl::ConvertOnnxToLinalgPassBase<ConvertOnnxToLinalgPass> {
@@ -232,16 +245,8 @@ struct ConvertOnnxToLinalgPass
     // driver suffices; whatever it could not rewrite is reported below.
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
-    bool failedAny = false;
-    getOperation().walk([&](Operation *op) {
-      if (!isa<lowbit::onnx::OnnxDialect>(op->getDialect()))
-        return;
-      op->emitError() << "cannot lower " << op->getName()
-                      << " to linalg: this form is not supported yet (see "
-                         "docs/Passes/ConversionPasses.md)";
-      failedAny = true;
-    });
-    if (failedAny)
+    if (reportOpsLeft(getOperation(),
+                      getContext().getLoadedDialect<lowbit::onnx::OnnxDialect>()))
       signalPassFailure();
   }
 };

@@ -157,53 +157,52 @@ INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
       p->c[(i0 + i) * p->c_row_stride + j0 + j] += _mm512_reduce_add_ps(acc[i][j]);
 }
 
-#define TILE_ROWS(CALL_MR)                                                                       \
+/* Calls TILE(rows, ...) with `rows` (1 to 4) as a constant. */
+#define WITH_ROWS(rows, TILE, ...)                                                               \
   switch (rows) {                                                                              \
-  case 4: CALL_MR(4); break;                                                                   \
-  case 3: CALL_MR(3); break;                                                                   \
-  case 2: CALL_MR(2); break;                                                                   \
-  default: CALL_MR(1); break;                                                                  \
+  case 4: TILE(4, __VA_ARGS__); break;                                                         \
+  case 3: TILE(3, __VA_ARGS__); break;                                                         \
+  case 2: TILE(2, __VA_ARGS__); break;                                                         \
+  default: TILE(1, __VA_ARGS__); break;                                                        \
   }
 
-AVX512 void lowbit_uk_quantized_matmul_f32_avx512(const lowbit_uk_quantized_matmul_f32_params *p,
-                                                  float *workspace) {
-  if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
-      4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE || (p->level_bits == 4 && p->group_size % 2)) {
-    lowbit_uk_quantized_matmul_f32_reference(p);
-    return;
+/* The variant for one instruction set, over its two tiles: levels
+ * dequantized in registers for up to SMALL_M rows of A; more rows, 4 output
+ * channels at a time dequantized into the workspace and every block of 4
+ * rows of A run against them. */
+#define DEFINE_QUANTIZED_VARIANT(NAME, TARGET, LEVELS_TILE, FLOAT_TILE)                         \
+  TARGET void NAME(const lowbit_uk_quantized_matmul_f32_params *p, float *workspace) {         \
+    if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||                \
+        4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE || (p->level_bits == 4 && p->group_size % 2)) { \
+      lowbit_uk_quantized_matmul_f32_reference(p);                                            \
+      return;                                                                                  \
+    }                                                                                          \
+    if (p->m <= SMALL_M) {                                                                     \
+      int64_t j = 0;                                                                           \
+      for (; j + 4 <= p->n; j += 4)                                                            \
+        WITH_ROWS(p->m, LEVELS_TILE, 4, p, 0, j)                                               \
+      for (; j < p->n; ++j)                                                                    \
+        WITH_ROWS(p->m, LEVELS_TILE, 1, p, 0, j)                                               \
+      return;                                                                                  \
+    }                                                                                          \
+    for (int64_t j = 0; j < p->n; j += 4) {                                                    \
+      int64_t channels = min64(4, p->n - j);                                                   \
+      for (int64_t c = 0; c < channels; ++c)                                                   \
+        dequantize_row(p, j + c, 0, p->k, workspace + c * p->k);                               \
+      for (int64_t i = 0; i < p->m; i += 4) {                                                  \
+        int64_t rows = min64(4, p->m - i);                                                     \
+        if (channels == 4) {                                                                   \
+          WITH_ROWS(rows, FLOAT_TILE, 4, p, i, j, workspace)                                   \
+        } else {                                                                               \
+          for (int64_t c = 0; c < channels; ++c)                                               \
+            WITH_ROWS(rows, FLOAT_TILE, 1, p, i, j + c, workspace + c * p->k)                  \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
   }
-  if (p->m <= SMALL_M) {
-    int64_t rows = p->m, j = 0;
-    for (; j + 4 <= p->n; j += 4) {
-#define LEVELS4(MR) levels_tile_avx512(MR, 4, p, 0, j)
-      TILE_ROWS(LEVELS4)
-    }
-    for (; j < p->n; ++j) {
-#define LEVELS1(MR) levels_tile_avx512(MR, 1, p, 0, j)
-      TILE_ROWS(LEVELS1)
-    }
-    return;
-  }
-  /* More rows: dequantize 4 output channels at a time into the workspace,
-   * then run every block of 4 rows of A against them. */
-  for (int64_t j = 0; j < p->n; j += 4) {
-    int64_t channels = min64(4, p->n - j);
-    for (int64_t c = 0; c < channels; ++c)
-      dequantize_row(p, j + c, 0, p->k, workspace + c * p->k);
-    for (int64_t i = 0; i < p->m; i += 4) {
-      int64_t rows = min64(4, p->m - i);
-      if (channels == 4) {
-#define FLOAT4(MR) float_tile_avx512(MR, 4, p, i, j, workspace)
-        TILE_ROWS(FLOAT4)
-      } else {
-        for (int64_t c = 0; c < channels; ++c) {
-#define FLOAT1(MR) float_tile_avx512(MR, 1, p, i, j + c, workspace + c * p->k)
-          TILE_ROWS(FLOAT1)
-        }
-      }
-    }
-  }
-}
+
+DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx512, AVX512, levels_tile_avx512,
+                         float_tile_avx512)
 
 /*===--- AVX2 ----------------------------------------------------------------===*/
 
@@ -291,43 +290,8 @@ INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
       p->c[(i0 + i) * p->c_row_stride + j0 + j] += reduce_avx2(acc[i][j]);
 }
 
-AVX2 void lowbit_uk_quantized_matmul_f32_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
-                                              float *workspace) {
-  if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
-      4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE || (p->level_bits == 4 && p->group_size % 2)) {
-    lowbit_uk_quantized_matmul_f32_reference(p);
-    return;
-  }
-  if (p->m <= SMALL_M) {
-    int64_t rows = p->m, j = 0;
-    for (; j + 4 <= p->n; j += 4) {
-#define LEVELS4_AVX2(MR) levels_tile_avx2(MR, 4, p, 0, j)
-      TILE_ROWS(LEVELS4_AVX2)
-    }
-    for (; j < p->n; ++j) {
-#define LEVELS1_AVX2(MR) levels_tile_avx2(MR, 1, p, 0, j)
-      TILE_ROWS(LEVELS1_AVX2)
-    }
-    return;
-  }
-  for (int64_t j = 0; j < p->n; j += 4) {
-    int64_t channels = min64(4, p->n - j);
-    for (int64_t c = 0; c < channels; ++c)
-      dequantize_row(p, j + c, 0, p->k, workspace + c * p->k);
-    for (int64_t i = 0; i < p->m; i += 4) {
-      int64_t rows = min64(4, p->m - i);
-      if (channels == 4) {
-#define FLOAT4_AVX2(MR) float_tile_avx2(MR, 4, p, i, j, workspace)
-        TILE_ROWS(FLOAT4_AVX2)
-      } else {
-        for (int64_t c = 0; c < channels; ++c) {
-#define FLOAT1_AVX2(MR) float_tile_avx2(MR, 1, p, i, j + c, workspace + c * p->k)
-          TILE_ROWS(FLOAT1_AVX2)
-        }
-      }
-    }
-  }
-}
+DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx2, AVX2, levels_tile_avx2,
+                         float_tile_avx2)
 
 /*===--- int8 activations (AVX-512 VNNI) ------------------------------------===*/
 
