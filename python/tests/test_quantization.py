@@ -106,3 +106,30 @@ def test_rtn_perplexity_on_shared_models(shared_models, tmp_path, model):
     assert results["w8a8"] <= results["fp32"] * 1.005
     # RTN at 4 bits must cost something, but not wreck the model.
     assert results["fp32"] < results["w4g32"] < results["fp32"] * 2
+
+
+def test_quantized_layer_threads_and_weights_file(tmp_path):
+    """A quantized layer split over threads (by output channels) gives the
+    single-threaded result exactly, int8 activations included, and its levels
+    and scales go to the weights file like any constant."""
+    rng = np.random.default_rng(11)
+    k, n = 1024, 256  # 64 x 1024 x 256 multiply-adds: above the threads' threshold
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "layer.onnx"))
+    x = rng.standard_normal((64, k)).astype(np.float32)
+    for activations in (0, 8):
+        library = tmp_path / f"layer{activations}.so"
+        lowbit.compile(tmp_path / "layer.onnx", library,
+                       extra_args=[f"--quantize=rtn,bits=4,group-size=32,activation-bits={activations}",
+                                   "--weights=file"])
+        assert library.with_suffix(".weights").stat().st_size >= n * k  # the levels, one byte each
+        single = lowbit.load(library).run({"x": x})["y"]
+        model = lowbit.load(library)
+        model.set_num_threads(2)
+        assert np.array_equal(model.run({"x": x})["y"], single)
+        expected = (quantize_rows_int8(x) if activations else x) @ rtn_reference(w, 4, 32, True)
+        np.testing.assert_allclose(single, expected, rtol=1e-4, atol=1e-3)
