@@ -54,13 +54,14 @@ Value makeConstant(OpBuilder &b, Location loc, RankedTensorType type, ArrayRef<T
 }
 } // namespace
 
-std::vector<LinearLayer> lowbit::quant::findLinearLayers(func::FuncOp func,
-                                                         ArrayRef<std::string> exclude) {
-  std::vector<LinearLayer> layers;
+void lowbit::quant::forEachLinearLayer(func::FuncOp func, ArrayRef<std::string> exclude,
+                                       function_ref<void(onnx::MatMulOp, StringRef)> visit) {
+  SmallVector<std::pair<onnx::MatMulOp, std::string>> layers;
   func.walk([&](onnx::MatMulOp op) {
     auto constant = op.getB().getDefiningOp<onnx::ConstantOp>();
     auto type = dyn_cast<RankedTensorType>(op.getB().getType());
-    if (!constant || !type || type.getRank() != 2 || !type.hasStaticShape())
+    if (!constant || !type || type.getRank() != 2 || !type.hasStaticShape() ||
+        !type.getElementType().isF32())
       return;
     std::string name = nodeName(op), weightName = nodeName(constant);
     if (name.empty())
@@ -69,14 +70,24 @@ std::vector<LinearLayer> lowbit::quant::findLinearLayers(func::FuncOp func,
       if (!pattern.empty() && (name.find(pattern) != std::string::npos ||
                                weightName.find(pattern) != std::string::npos))
         return;
+    layers.push_back({op, name});
+  });
+  for (auto &[op, name] : layers) // after the walk: visit may rewrite the IR
+    visit(op, name);
+}
+
+std::vector<LinearLayer> lowbit::quant::findLinearLayers(func::FuncOp func,
+                                                         ArrayRef<std::string> exclude) {
+  std::vector<LinearLayer> layers;
+  forEachLinearLayer(func, exclude, [&](onnx::MatMulOp op, StringRef name) {
+    auto type = cast<RankedTensorType>(op.getB().getType());
     LinearLayer layer;
     layer.op = op;
-    layer.name = name;
+    layer.name = name.str();
     layer.k = type.getDimSize(0);
     layer.n = type.getDimSize(1);
-    if (!readFloats(constant.getValue(), layer.weight))
-      return;
-    layers.push_back(std::move(layer));
+    if (readFloats(op.getB().getDefiningOp<onnx::ConstantOp>().getValue(), layer.weight))
+      layers.push_back(std::move(layer));
   });
   return layers;
 }

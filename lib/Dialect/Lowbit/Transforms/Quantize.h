@@ -37,6 +37,13 @@ struct LinearLayer {
   std::vector<float> weight; // [K][N], row-major, as in the model
 };
 
+/// Calls `visit(op, name)` for each linear layer of `func` (an onnx.MatMul
+/// by a constant 2-D f32 weight of static shape) whose node or weight name
+/// does not contain any of `exclude`; `name` is the node name, else the
+/// weight's.
+void forEachLinearLayer(mlir::func::FuncOp func, llvm::ArrayRef<std::string> exclude,
+                        llvm::function_ref<void(onnx::MatMulOp, llvm::StringRef)> visit);
+
 /// The linear layers of `func` whose name does not contain any of `exclude`.
 std::vector<LinearLayer> findLinearLayers(mlir::func::FuncOp func,
                                           llvm::ArrayRef<std::string> exclude);

@@ -48,4 +48,36 @@ def RTNPass : Pass<"lowbit-rtn", "::mlir::func::FuncOp"> {
   ];
 }
 
+def InstrumentCalibrationPass : Pass<"lowbit-instrument-calibration", "::mlir::func::FuncOp"> {
+  let summary = "Put a calibration tap on the input of every linear layer";
+  let description = [{
+    The first step of calibration: each linear layer (an `onnx.MatMul` by a
+    constant 2-D weight, as the quantization passes define it) that is not
+    excluded reads its input through a `lowbit.calibration_tap` named after
+    the layer (its ONNX node name, else its weight's), so that running the
+    model can gather the input's per-channel statistics into the tap.
+    Layers that share an input get one tap each. A layer whose input is
+    already tapped is left as it is, so the pass can run twice.
+
+    ```mlir
+    %y = onnx.MatMul %x, %w loc("layers.0.attn.q_proj")
+    // becomes
+    %t = lowbit.calibration_tap %x {name = "layers.0.attn.q_proj"}
+    %y = onnx.MatMul %t, %w
+    ```
+
+    Not built yet: lowering the taps to the runtime's accumulator and the
+    driver's calibration run that writes the statistics back (issue 5).
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+  let options = [
+    ListOption<"exclude", "exclude", "std::string",
+               "Layers not tapped: those whose ONNX node name or weight name contains one of "
+               "these strings">,
+  ];
+  let statistics = [
+    Statistic<"numTaps", "taps", "Number of calibration taps inserted">,
+  ];
+}
+
 #endif // LOWBIT_DIALECT_LOWBIT_TRANSFORMS_PASSES_TD
