@@ -124,6 +124,25 @@ void lowbit_tensor_release(lowbit_tensor *tensor);
 /* Bytes per element of a dtype (0 for LOWBIT_UNSUPPORTED). */
 size_t lowbit_dtype_size(lowbit_dtype dtype);
 
+/*===--- Calibration (models compiled with --instrument-calibration) ------===*
+ * Each lowbit.calibration_tap of such a model folds the rows it sees into
+ * per-channel statistics shared by the whole process: max |x|, mean |x|,
+ * the sum over rows of x^T x, and the number of rows (tokens). */
+
+/* The taps' names, one per line in tap-id order, or NULL if the model has
+ * no taps. */
+const char *lowbit_calibration_taps(void);
+
+/* Statistics of tap `id`: its channel count and tokens (0 if it has seen
+ * nothing), then, where the pointers are not NULL, abs_max[channels],
+ * mean_abs[channels] and xtx[channels * channels] (row-major). Call with
+ * NULL arrays first to learn the channel count. */
+lowbit_status lowbit_calibration_stats(int64_t id, int64_t *channels, int64_t *tokens,
+                                       double *abs_max, double *mean_abs, double *xtx);
+
+/* Forgets all statistics gathered so far. */
+void lowbit_calibration_reset(void);
+
 #ifdef __cplusplus
 }
 #endif

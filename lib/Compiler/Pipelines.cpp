@@ -38,7 +38,7 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
   using namespace mlir;
   // onnx -> linalg/tensor on tensors, with elementwise chains fused.
   pm.addNestedPass<func::FuncOp>(createConvertOnnxToLinalgPass());
-  pm.addNestedPass<func::FuncOp>(createConvertLowbitToLinalgPass());
+  pm.addPass(createConvertLowbitToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());

@@ -133,3 +133,51 @@ def test_quantized_layer_threads_and_weights_file(tmp_path):
         assert np.array_equal(model.run({"x": x})["y"], single)
         expected = (quantize_rows_int8(x) if activations else x) @ rtn_reference(w, 4, 32, True)
         np.testing.assert_allclose(single, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_calibration_taps_gather_statistics(tmp_path):
+    """--instrument-calibration: each linear layer's input is tapped; running
+    the model folds every row into the tap's statistics, read through
+    lowbit_calibration_stats and checked against NumPy (max |x|, mean |x|,
+    X^T X, rows) over two runs with different row counts."""
+    import ctypes
+
+    rng = np.random.default_rng(5)
+    w1 = rng.standard_normal((8, 6)).astype(np.float32)
+    w2 = rng.standard_normal((6, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h"], name="first"),
+         helper.make_node("Relu", ["h"], ["r"]),
+         helper.make_node("MatMul", ["r", "w2"], ["y"], name="second")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "s", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "s", 3])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    library = tmp_path / "m.so"
+    lowbit.compile(tmp_path / "m.onnx", library, extra_args=["--instrument-calibration"])
+    model = lowbit.load(library)
+    runs = [rng.standard_normal((2, 5, 8)).astype(np.float32), rng.standard_normal((1, 3, 8)).astype(np.float32)]
+    for x in runs:
+        y = model.run({"x": x})["y"]
+        np.testing.assert_allclose(y, np.maximum(x @ w1, 0) @ w2, rtol=1e-5, atol=1e-5)  # taps change nothing
+
+    lib = ctypes.CDLL(str(library))
+    lib.lowbit_calibration_taps.restype = ctypes.c_char_p
+    assert lib.lowbit_calibration_taps().decode().splitlines() == ["first", "second"]
+    lib.lowbit_calibration_stats.argtypes = [ctypes.c_int64, ctypes.POINTER(ctypes.c_int64),
+                                             ctypes.POINTER(ctypes.c_int64)] + [ctypes.c_void_p] * 3
+    inputs = {0: np.concatenate([x.reshape(-1, 8) for x in runs]).astype(np.float64)}
+    inputs[1] = np.maximum(inputs[0] @ w1.astype(np.float64), 0)
+    for tap, rows in inputs.items():
+        channels, tokens = ctypes.c_int64(), ctypes.c_int64()
+        assert lib.lowbit_calibration_stats(tap, ctypes.byref(channels), ctypes.byref(tokens), None, None, None) == 0
+        assert (channels.value, tokens.value) == (rows.shape[1], 13)
+        abs_max, mean_abs = np.zeros(channels.value), np.zeros(channels.value)
+        xtx = np.zeros((channels.value, channels.value))
+        lib.lowbit_calibration_stats(tap, ctypes.byref(channels), ctypes.byref(tokens), abs_max.ctypes.data,
+                                     mean_abs.ctypes.data, xtx.ctypes.data)
+        # The second tap sees the model's fp32 activations, NumPy's are in
+        # double: fp32 rounding of an 8-term product (1e-6 relative).
+        np.testing.assert_allclose(abs_max, np.abs(rows).max(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(mean_abs, np.abs(rows).mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(xtx, rows.T @ rows, rtol=1e-5, atol=1e-5)

@@ -93,6 +93,13 @@ cl::list<std::string> quantize(
              "repeatable). See docs/Quantization.md"),
     cl::value_desc("step"), cl::cat(category));
 
+cl::opt<bool> instrumentCalibration(
+    "instrument-calibration",
+    cl::desc("Put a calibration tap on every linear layer's input (lowbit-instrument-calibration): "
+             "the model then gathers activation statistics as it runs, read through "
+             "lowbit_calibration_stats (lowbit-c/Runtime.h)"),
+    cl::init(false), cl::cat(category));
+
 enum class Weights { Auto, Embed, File };
 cl::opt<Weights> weights(
     "weights", cl::desc("Where the weights go (lib, obj, llvm-ir and exe)"), cl::init(Weights::Auto),
@@ -244,6 +251,13 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
       return false;
     }
   std::string signature = describeSignature(func);
+  // The names of the taps that will record, in tap-id order (the order
+  // convert-lowbit-to-linalg numbers them in).
+  std::string tapNames;
+  module.walk([&](lowbit::CalibrationTapOp tap) {
+    if (!tap.getTokens() && !tap.getAbsMax() && !tap.getMeanAbs() && !tap.getHessian())
+      tapNames += tap.getName().str() + "\n";
+  });
   // The names now live in the signature; LLVM has no use for them.
   func.setAllArgAttrs(ArrayRef<DictionaryAttr>{});
   func.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
@@ -259,6 +273,8 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
   if (!llvmModule)
     return false;
   lowbit::cpu::addStringGlobal(*llvmModule, "lowbit_main_graph_signature", signature);
+  if (!tapNames.empty())
+    lowbit::cpu::addStringGlobal(*llvmModule, "lowbit_calibration_tap_list", tapNames);
   if (!quiet)
     llvm::errs() << "lowbitc: lowered to LLVM IR (-O" << optLevel << ") in "
                  << llvm::format("%.0f", elapsedMs()) << " ms\n";
@@ -389,12 +405,12 @@ int main(int argc, char **argv) {
       emit = Emit::Obj;
     else if (out.ends_with(".ll"))
       emit = Emit::LLVMIR;
-    else if (!quantize.empty())
+    else if (!quantize.empty() || instrumentCalibration)
       emit = Emit::LowbitIR;
   }
-  if (emit == Emit::OnnxIR && !quantize.empty()) {
-    llvm::errs() << "lowbitc: --quantize writes lowbit ops: use --emit=lowbit-ir (or a "
-                    "binary output) rather than --emit=onnx-ir\n";
+  if (emit == Emit::OnnxIR && (!quantize.empty() || instrumentCalibration)) {
+    llvm::errs() << "lowbitc: --quantize and --instrument-calibration write lowbit ops: use "
+                    "--emit=lowbit-ir (or a binary output) rather than --emit=onnx-ir\n";
     return 1;
   }
   if ((emit == Emit::Obj || emit == Emit::Lib || emit == Emit::Exe) && outputFile == "-") {
@@ -461,6 +477,13 @@ int main(int argc, char **argv) {
                    << " quantized linear layers, " << remaining << " MatMuls left in "
                    << "floating point, " << llvm::format("%.0f", elapsedMs()) << " ms\n";
     }
+  }
+
+  if (instrumentCalibration) {
+    PassManager pm(&context);
+    pm.addNestedPass<func::FuncOp>(lowbit::createInstrumentCalibrationPass());
+    if (failed(pm.run(*module)))
+      return 1;
   }
 
   if (emit != Emit::OnnxIR && emit != Emit::LowbitIR)

@@ -35,12 +35,13 @@ def ConvertOnnxToLinalgPass : Pass<"convert-onnx-to-linalg", "::mlir::func::Func
     the quantization ops come with the lowbit dialect's lowering.
   }];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
-    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect", "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::tensor::TensorDialect"
   ];
 }
 
-def ConvertLowbitToLinalgPass : Pass<"convert-lowbit-to-linalg", "::mlir::func::FuncOp"> {
+def ConvertLowbitToLinalgPass : Pass<"convert-lowbit-to-linalg", "::mlir::ModuleOp"> {
   let summary = "Lower lowbit dialect ops to linalg on tensors";
   let description = [{
     `lowbit.quantized_matmul` becomes one `linalg.generic` contraction that
@@ -64,12 +65,26 @@ def ConvertLowbitToLinalgPass : Pass<"convert-lowbit-to-linalg", "::mlir::func::
     into a call of the fused kernel after bufferization. Inputs of rank >= 2;
     f32 (or f16/bf16, computed in that type) activations.
 
-    The other lowbit ops are not lowered yet and are reported as errors,
-    like anything left over.
+    Each `lowbit.calibration_tap` without statistics (an instrumented model:
+    `lowbitc --instrument-calibration`) becomes a call
+
+    ```mlir
+    func.call @lowbit_calibration_record(%id, %address, %offset, %rows, %channels, %row_stride)
+    ```
+
+    on its input's buffer (`bufferization.to_buffer`, read only), the tap id
+    being its position in the module; the runtime folds the rows into the
+    tap's statistics (lib/Runtime/CPU/Calibration.c). A tap holding
+    statistics is calibration already done and lowers to its input. f32
+    inputs only.
+
+    `lowbit.dynamic_quantize` and `lowbit.dequantize` are not lowered yet
+    and are reported as errors, like anything left over.
   }];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
-    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect", "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::tensor::TensorDialect"
   ];
 }
 

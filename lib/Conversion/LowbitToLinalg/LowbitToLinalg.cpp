@@ -9,6 +9,9 @@
 #include "../OnnxToLinalg/Common.h"
 #include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace lowbit {
@@ -129,9 +132,67 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
   }
 };
 
+/// Lowers each calibration tap of `module`: a call recording its input's
+/// rows (tap id = position in the module), or just its input when the tap
+/// already holds statistics. False (with an error) on an unsupported tap.
+bool lowerCalibrationTaps(ModuleOp module) {
+  SmallVector<lowbit::CalibrationTapOp> taps;
+  module.walk([&](lowbit::CalibrationTapOp tap) { taps.push_back(tap); });
+  if (taps.empty())
+    return true;
+  OpBuilder b(module.getContext());
+  auto i64 = b.getI64Type();
+  func::FuncOp record = module.lookupSymbol<func::FuncOp>("lowbit_calibration_record");
+  if (!record) {
+    b.setInsertionPointToStart(module.getBody());
+    record = func::FuncOp::create(b, module.getLoc(), "lowbit_calibration_record",
+                                  b.getFunctionType(SmallVector<Type>(6, i64), {}));
+    record.setPrivate();
+  }
+  int64_t id = 0;
+  for (lowbit::CalibrationTapOp tap : taps) {
+    Value input = tap.getInput();
+    bool gathered = tap.getTokens() || tap.getAbsMax() || tap.getMeanAbs() || tap.getHessian();
+    if (!gathered) {
+      auto type = cast<RankedTensorType>(input.getType());
+      if (!type.getElementType().isF32()) {
+        tap.emitError("calibration taps on non-f32 activations are not supported yet");
+        return false;
+      }
+      Location loc = tap.getLoc();
+      b.setInsertionPoint(tap);
+      int64_t rank = type.getRank();
+      auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                                           SmallVector<int64_t>(rank, ShapedType::kDynamic));
+      auto bufferType = MemRefType::get(type.getShape(), type.getElementType(), layout);
+      Value buffer = bufferization::ToBufferOp::create(b, loc, bufferType, input, /*readOnly=*/true);
+      auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
+      Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+      // Leading dimensions are rows (exporters' activations are contiguous
+      // row-major, so one row stride serves them all).
+      Value rows = arith::ConstantIndexOp::create(b, loc, 1);
+      for (int64_t i = 0; i + 1 < rank; ++i)
+        rows = arith::MulIOp::create(b, loc, rows, metadata.getSizes()[i]);
+      Value channels = metadata.getSizes()[rank - 1];
+      Value rowStride = rank >= 2 ? metadata.getStrides()[rank - 2] : channels;
+      auto toI64 = [&](Value v) { return arith::IndexCastOp::create(b, loc, i64, v).getResult(); };
+      func::CallOp::create(b, loc, record,
+                           ValueRange{arith::ConstantIntOp::create(b, loc, i64, id), toI64(address),
+                                      toI64(metadata.getOffset()), toI64(rows), toI64(channels),
+                                      toI64(rowStride)});
+      ++id;
+    }
+    tap.getResult().replaceAllUsesWith(input);
+    tap.erase();
+  }
+  return true;
+}
+
 struct ConvertLowbitToLinalgPass
     : lowbit::impl::ConvertLowbitToLinalgPassBase<ConvertLowbitToLinalgPass> {
   void runOnOperation() override {
+    if (!lowerCalibrationTaps(getOperation()))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<QuantizedMatMulLowering>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

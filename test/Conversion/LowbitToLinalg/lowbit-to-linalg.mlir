@@ -1,4 +1,4 @@
-// RUN: lowbit-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(convert-lowbit-to-linalg))' | FileCheck %s
+// RUN: lowbit-opt %s -split-input-file -pass-pipeline='builtin.module(convert-lowbit-to-linalg)' | FileCheck %s
 
 // One contraction that dequantizes as it multiplies: loops (batch, k, m, n),
 // levels read at (n, k), scales and zero points at (n, k floordiv 32), the
@@ -59,4 +59,29 @@ func.func @int8_activations(%x: tensor<4x64xf32>, %q: tensor<8x64xi8>, %s: tenso
   %0 = lowbit.quantized_matmul %x, %q, %s {activation_bits = 8 : i64, bits = 8 : i64, group_size = 64 : i64}
      : (tensor<4x64xf32>, tensor<8x64xi8>, tensor<8x1xf32>) -> tensor<4x8xf32>
   return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+// Calibration taps: one without statistics records its input's rows
+// (buffer address and offset, rows = 2 * 5, channels, row stride) under tap
+// id 0; one that already holds statistics is just its input.
+// CHECK: func.func private @lowbit_calibration_record(i64, i64, i64, i64, i64, i64)
+// CHECK-LABEL: func @taps
+// CHECK-DAG: %[[CHANNELS:.*]] = arith.constant 8 : i64
+// CHECK-DAG: %[[ROWS:.*]] = arith.constant 10 : i64
+// CHECK-DAG: %[[ID:.*]] = arith.constant 0 : i64
+// CHECK: %[[BUF:.*]] = bufferization.to_buffer %arg0 read_only : tensor<2x5x8xf32> to memref<2x5x8xf32, strided<[?, ?, ?], offset: ?>>
+// CHECK: %{{.*}}, %[[OFF:.*]], %{{.*}}:3, %[[STRIDES:.*]]:3 = memref.extract_strided_metadata %[[BUF]]
+// CHECK: %[[PTR:.*]] = memref.extract_aligned_pointer_as_index %[[BUF]]
+// CHECK: %[[ADDR:.*]] = arith.index_cast %[[PTR]] : index to i64
+// CHECK: %[[OFF64:.*]] = arith.index_cast %[[OFF]] : index to i64
+// CHECK: %[[STRIDE:.*]] = arith.index_cast %[[STRIDES]]#1 : index to i64
+// CHECK: call @lowbit_calibration_record(%[[ID]], %[[ADDR]], %[[OFF64]], %[[ROWS]], %[[CHANNELS]], %[[STRIDE]]) : (i64, i64, i64, i64, i64, i64) -> ()
+// CHECK-NOT: calibration_tap
+// CHECK: return %arg0, %arg0
+func.func @taps(%x: tensor<2x5x8xf32>) -> (tensor<2x5x8xf32>, tensor<2x5x8xf32>) {
+  %a = lowbit.calibration_tap %x {name = "first"} : tensor<2x5x8xf32>
+  %b = lowbit.calibration_tap %x {name = "done", tokens = 10 : i64} : tensor<2x5x8xf32>
+  return %a, %b : tensor<2x5x8xf32>, tensor<2x5x8xf32>
 }

@@ -1,4 +1,4 @@
-// RUN: lowbit-opt %s -split-input-file -verify-diagnostics -pass-pipeline='builtin.module(func.func(convert-lowbit-to-linalg))' -o /dev/null
+// RUN: lowbit-opt %s -split-input-file -verify-diagnostics -pass-pipeline='builtin.module(convert-lowbit-to-linalg)' -o /dev/null
 
 // Activation quantization is not lowered yet: named in an error, not dropped.
 func.func @dynamic_quantize(%x: tensor<?x16xf32>) -> tensor<?x16xi8> {

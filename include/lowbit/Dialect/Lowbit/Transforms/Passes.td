@@ -66,8 +66,10 @@ def InstrumentCalibrationPass : Pass<"lowbit-instrument-calibration", "::mlir::f
     %y = onnx.MatMul %t, %w
     ```
 
-    Not built yet: lowering the taps to the runtime's accumulator and the
-    driver's calibration run that writes the statistics back (issue 5).
+    convert-lowbit-to-linalg lowers each tap to a call that folds the rows
+    into the runtime's per-tap statistics (`lowbitc --instrument-calibration`
+    builds such a model; `lowbit_calibration_stats` reads them). Not built
+    yet: the driver's calibration run that writes them back into the taps.
   }];
   let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
   let options = [
