@@ -18,7 +18,7 @@
 #include "UKernels.h"
 
 #include "../ThreadPool.h"
-#include "Tiles.h"
+#include "Common.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,115 @@ void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p) {
       p->c[i * p->c_row_stride + j * p->c_col_stride] += sum;
     }
 }
+
+#define KC 256
+#define NC 4096
+
+/*===--- Register tiles ------------------------------------------------------===*/
+
+/* AVX-512: 8 x 32 tiles (16 accumulators). */
+#define MR512 8
+#define NR512 32
+
+INLINE AVX512 void tile_avx512(const int mr, int64_t kc, const float *a, int64_t ars,
+                               int64_t acs, const float *panel, float *c, int64_t crs,
+                               __mmask16 mask0, __mmask16 mask1) {
+  __m512 acc[MR512][2];
+  for (int i = 0; i < mr; ++i)
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0 = _mm512_load_ps(panel + k * NR512), b1 = _mm512_load_ps(panel + k * NR512 + 16);
+    for (int i = 0; i < mr; ++i) {
+      __m512 ai = _mm512_set1_ps(a[i * ars + k * acs]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < mr; ++i) {
+    float *row = c + i * crs;
+    _mm512_mask_storeu_ps(row, mask0, _mm512_add_ps(_mm512_maskz_loadu_ps(mask0, row), acc[i][0]));
+    _mm512_mask_storeu_ps(row + 16, mask1,
+                          _mm512_add_ps(_mm512_maskz_loadu_ps(mask1, row + 16), acc[i][1]));
+  }
+}
+
+/* AVX2: 6 x 16 tiles (12 accumulators). */
+#define MR256 6
+#define NR256 16
+
+INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs,
+                           const float *panel, float *c, int64_t crs, __m256i mask0,
+                           __m256i mask1) {
+  __m256 acc[MR256][2];
+  for (int i = 0; i < mr; ++i)
+    acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b0 = _mm256_load_ps(panel + k * NR256), b1 = _mm256_load_ps(panel + k * NR256 + 8);
+    for (int i = 0; i < mr; ++i) {
+      __m256 ai = _mm256_broadcast_ss(a + i * ars + k * acs);
+      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < mr; ++i) {
+    float *row = c + i * crs;
+    _mm256_maskstore_ps(row, mask0, _mm256_add_ps(_mm256_maskload_ps(row, mask0), acc[i][0]));
+    _mm256_maskstore_ps(row + 8, mask1,
+                        _mm256_add_ps(_mm256_maskload_ps(row + 8, mask1), acc[i][1]));
+  }
+}
+
+/* R rows where the tile has them (the switch below covers up to 8 rows;
+ * cases beyond MR cannot happen, and compile as 1-row tiles). */
+#define ROWS(R, MR) ((R) <= (MR) ? (R) : 1)
+
+/* The variant for one instruction set: the decode path (SMALL_M_KERNEL)
+ * for few rows of A, else C += A * B over B packed by pack_b, KC x NC
+ * blocks at a time into `workspace`, each NR-wide panel serving every MR
+ * rows of A. */
+#define DEFINE_F32_VARIANT(NAME, TARGET, MR, NR, MASK_T, MASK, TILE, SMALL_M_KERNEL)             \
+  TARGET void NAME(const lowbit_uk_matmul_f32_params *p, float *workspace) {                   \
+    if (p->m <= SMALL_M && p->b_col_stride == 1 && p->c_col_stride == 1) {                     \
+      switch (p->m) {                                                                          \
+      case 1: SMALL_M_KERNEL(1, p); return;                                                    \
+      case 2: SMALL_M_KERNEL(2, p); return;                                                    \
+      case 3: SMALL_M_KERNEL(3, p); return;                                                    \
+      case 4: SMALL_M_KERNEL(4, p); return;                                                    \
+      default: return;                                                                         \
+      }                                                                                        \
+    }                                                                                          \
+    if (p->c_col_stride != 1) {                                                                \
+      lowbit_uk_matmul_f32_reference(p);                                                      \
+      return;                                                                                  \
+    }                                                                                          \
+    int64_t ars = p->a_row_stride, acs = p->a_col_stride, crs = p->c_row_stride;              \
+    for (int64_t k0 = 0; k0 < p->k; k0 += KC) {                                                \
+      int64_t kc = min64(KC, p->k - k0);                                                       \
+      for (int64_t j0 = 0; j0 < p->n; j0 += NC) {                                             \
+        int64_t nc = min64(NC, p->n - j0);                                                     \
+        pack_b(p->b + k0 * p->b_row_stride + j0 * p->b_col_stride, p->b_row_stride,            \
+               p->b_col_stride, kc, nc, NR, workspace);                                        \
+        for (int64_t jp = 0; jp < nc; jp += NR) {                                              \
+          MASK_T m0 = MASK(nc - jp), m1 = MASK(nc - jp - NR / 2);                              \
+          const float *panel = workspace + jp * kc;                                            \
+          for (int64_t i0 = 0; i0 < p->m; i0 += MR) {                                          \
+            const float *a = p->a + i0 * ars + k0 * acs;                                       \
+            float *c = p->c + i0 * crs + j0 + jp;                                              \
+            switch (min64(MR, p->m - i0)) {                                                    \
+            case 8: TILE(ROWS(8, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
+            case 7: TILE(ROWS(7, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
+            case 6: TILE(ROWS(6, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
+            case 5: TILE(ROWS(5, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
+            case 4: TILE(ROWS(4, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
+            case 3: TILE(ROWS(3, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
+            case 2: TILE(ROWS(2, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
+            default: TILE(1, kc, a, ars, acs, panel, c, crs, m0, m1); break;                   \
+            }                                                                                  \
+          }                                                                                    \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
 
 /* Packs rows [0, kc) and columns [0, nc) of b into panels of nr columns:
  * panel q holds element (k, q * nr + j) at out[q * kc * nr + k * nr + j].
@@ -57,20 +166,6 @@ INLINE void pack_b(const float *b, int64_t row_stride, int64_t col_stride, int64
     for (int64_t j = 0; j < nr; ++j)
       for (int64_t k = 0; k < kc; ++k)
         out[k * nr + j] = j0 + j < nc ? b[k * row_stride + (j0 + j) * col_stride] : 0.0f;
-}
-
-static void pack_f32_nr32(const void *context, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                          float *out) {
-  const lowbit_uk_matmul_f32_params *p = context;
-  pack_b(p->b + k0 * p->b_row_stride + j0 * p->b_col_stride, p->b_row_stride, p->b_col_stride,
-         kc, nc, NR512, out);
-}
-
-static void pack_f32_nr16(const void *context, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                          float *out) {
-  const lowbit_uk_matmul_f32_params *p = context;
-  pack_b(p->b + k0 * p->b_row_stride + j0 * p->b_col_stride, p->b_row_stride, p->b_col_stride,
-         kc, nc, NR256, out);
 }
 
 /*===--- AVX-512 -------------------------------------------------------------===*/
@@ -106,23 +201,8 @@ INLINE AVX512 void small_m_avx512(const int mr, const lowbit_uk_matmul_f32_param
   }
 }
 
-AVX512 void lowbit_uk_matmul_f32_avx512(const lowbit_uk_matmul_f32_params *p, float *workspace) {
-  if (p->m <= SMALL_M && p->b_col_stride == 1 && p->c_col_stride == 1) {
-    switch (p->m) {
-    case 1: small_m_avx512(1, p); return;
-    case 2: small_m_avx512(2, p); return;
-    case 3: small_m_avx512(3, p); return;
-    case 4: small_m_avx512(4, p); return;
-    default: return;
-    }
-  }
-  if (p->c_col_stride != 1) {
-    lowbit_uk_matmul_f32_reference(p);
-    return;
-  }
-  packed_avx512(p->m, p->n, p->k, p->a, p->a_row_stride, p->a_col_stride, p->c, p->c_row_stride,
-                pack_f32_nr32, p, workspace);
-}
+DEFINE_F32_VARIANT(lowbit_uk_matmul_f32_avx512, AVX512, MR512, NR512, __mmask16, mask16,
+                   tile_avx512, small_m_avx512)
 
 /*===--- AVX2 ----------------------------------------------------------------===*/
 
@@ -153,61 +233,41 @@ INLINE AVX2 void small_m_avx2(const int mr, const lowbit_uk_matmul_f32_params *p
   }
 }
 
-AVX2 void lowbit_uk_matmul_f32_avx2(const lowbit_uk_matmul_f32_params *p, float *workspace) {
-  if (p->m <= SMALL_M && p->b_col_stride == 1 && p->c_col_stride == 1) {
-    switch (p->m) {
-    case 1: small_m_avx2(1, p); return;
-    case 2: small_m_avx2(2, p); return;
-    case 3: small_m_avx2(3, p); return;
-    case 4: small_m_avx2(4, p); return;
-    default: return;
-    }
-  }
-  if (p->c_col_stride != 1) {
-    lowbit_uk_matmul_f32_reference(p);
-    return;
-  }
-  packed_avx2(p->m, p->n, p->k, p->a, p->a_row_stride, p->a_col_stride, p->c, p->c_row_stride,
-              pack_f32_nr16, p, workspace);
-}
+DEFINE_F32_VARIANT(lowbit_uk_matmul_f32_avx2, AVX2, MR256, NR256, __m256i, mask8, tile_avx2,
+                   small_m_avx2)
 
 /*===--- Dispatch ---------------------------------------------------------===*/
 
-enum { VARIANT_UNKNOWN = 0, VARIANT_REFERENCE = LOWBIT_UK_REFERENCE, VARIANT_AVX2 = LOWBIT_UK_AVX2,
-       VARIANT_AVX512 = LOWBIT_UK_AVX512 };
-
-static int detect_variant(void) {
-  int best = VARIANT_REFERENCE;
+static int detect_isa(void) {
+  int best = LOWBIT_UK_REFERENCE;
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    best = VARIANT_AVX2;
+    best = LOWBIT_UK_AVX2;
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512bw"))
-    best = VARIANT_AVX512;
+    best = __builtin_cpu_supports("avx512vnni") ? LOWBIT_UK_AVX512_VNNI : LOWBIT_UK_AVX512;
+  static const struct { const char *name; int isa; } caps[] = {
+      {"reference", LOWBIT_UK_REFERENCE}, {"avx2", LOWBIT_UK_AVX2}, {"avx512", LOWBIT_UK_AVX512}};
   const char *cap = getenv("LOWBIT_UKERNELS");
-  if (cap && strcmp(cap, "reference") == 0)
-    best = VARIANT_REFERENCE;
-  else if (cap && strcmp(cap, "avx2") == 0 && best > VARIANT_AVX2)
-    best = VARIANT_AVX2;
+  for (size_t i = 0; cap && i < sizeof caps / sizeof caps[0]; ++i)
+    if (strcmp(cap, caps[i].name) == 0 && best > caps[i].isa)
+      best = caps[i].isa;
   return best;
 }
 
 int lowbit_uk_isa(void) {
-  static int cached = VARIANT_UNKNOWN; /* a benign race: every thread computes the same */
-  int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-  if (v == VARIANT_UNKNOWN) {
-    v = detect_variant();
-    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+  static int cached = 0; /* a benign race: every thread computes the same */
+  int isa = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (isa == 0) {
+    isa = detect_isa();
+    __atomic_store_n(&cached, isa, __ATOMIC_RELAXED);
   }
-  return v;
+  return isa;
 }
 
 const char *lowbit_uk_matmul_f32_variant(void) {
-  switch (lowbit_uk_isa()) {
-  case VARIANT_AVX512: return "avx512";
-  case VARIANT_AVX2: return "avx2";
-  default: return "reference";
-  }
+  int isa = lowbit_uk_isa();
+  return isa >= LOWBIT_UK_AVX512 ? "avx512" : isa == LOWBIT_UK_AVX2 ? "avx2" : "reference";
 }
 
 /* One packed-B block per thread; thread-local storage of a shared library is
@@ -218,11 +278,13 @@ static _Thread_local float workspace[LOWBIT_UK_MATMUL_F32_WORKSPACE]
 float *lowbit_uk_workspace(void) { return workspace; }
 
 static void run_variant(const lowbit_uk_matmul_f32_params *p) {
-  switch (lowbit_uk_isa()) {
-  case VARIANT_AVX512: lowbit_uk_matmul_f32_avx512(p, workspace); break;
-  case VARIANT_AVX2: lowbit_uk_matmul_f32_avx2(p, workspace); break;
-  default: lowbit_uk_matmul_f32_reference(p); break;
-  }
+  int isa = lowbit_uk_isa();
+  if (isa >= LOWBIT_UK_AVX512)
+    lowbit_uk_matmul_f32_avx512(p, workspace);
+  else if (isa == LOWBIT_UK_AVX2)
+    lowbit_uk_matmul_f32_avx2(p, workspace);
+  else
+    lowbit_uk_matmul_f32_reference(p);
 }
 
 /* A slice of a product for one thread: columns [begin, end) of B and C, or
@@ -249,10 +311,6 @@ static void run_slice(void *context, int index) {
   run_variant(&p);
 }
 
-/* Below this many multiply-adds a product runs on one thread: waking the
- * others costs more (tens of microseconds). */
-#define PARALLEL_WORK (1 << 23)
-
 void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                           int64_t a_col_stride, int64_t b_address, int64_t b_offset,
                           int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
@@ -271,9 +329,7 @@ void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_str
     /* Columns, in multiples of 64 (whole register tiles), so that every
      * thread streams its own part of B; rows (multiples of 8) when B is too
      * narrow to share. */
-    int64_t columns = (n + threads - 1) / threads;
-    columns = (columns + 63) / 64 * 64;
-    int64_t rows = ((m + threads - 1) / threads + 7) / 8 * 8;
+    int64_t columns = thread_chunk(n, threads, 64), rows = thread_chunk(m, threads, 8);
     split s = {&p, columns, 0};
     if (columns < n)
       lowbit_pool_run(pool, (int)((n + columns - 1) / columns), run_slice, &s);

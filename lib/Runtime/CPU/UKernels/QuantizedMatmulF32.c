@@ -19,7 +19,7 @@
 #include "UKernels.h"
 
 #include "../ThreadPool.h"
-#include "Tiles.h"
+#include "Common.h"
 
 #include <stddef.h>
 
@@ -492,27 +492,16 @@ VNNI void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f
 
 /*===--- Dispatch and threads ------------------------------------------------===*/
 
-static int has_vnni(void) {
-  static int cached = -1; /* a benign race, as for lowbit_uk_isa */
-  int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-  if (v < 0) {
-    __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx512vnni");
-    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-  }
-  return v;
-}
-
 static void run_variant(const lowbit_uk_quantized_matmul_f32_params *p) {
-  if (p->activation_bits == 8 && lowbit_uk_isa() == LOWBIT_UK_AVX512 && has_vnni()) {
+  int isa = lowbit_uk_isa();
+  if (p->activation_bits == 8 && isa == LOWBIT_UK_AVX512_VNNI)
     lowbit_uk_quantized_matmul_f32_vnni(p, lowbit_uk_workspace());
-    return;
-  }
-  switch (lowbit_uk_isa()) {
-  case LOWBIT_UK_AVX512: lowbit_uk_quantized_matmul_f32_avx512(p, lowbit_uk_workspace()); break;
-  case LOWBIT_UK_AVX2: lowbit_uk_quantized_matmul_f32_avx2(p, lowbit_uk_workspace()); break;
-  default: lowbit_uk_quantized_matmul_f32_reference(p); break;
-  }
+  else if (isa >= LOWBIT_UK_AVX512)
+    lowbit_uk_quantized_matmul_f32_avx512(p, lowbit_uk_workspace());
+  else if (isa == LOWBIT_UK_AVX2)
+    lowbit_uk_quantized_matmul_f32_avx2(p, lowbit_uk_workspace());
+  else
+    lowbit_uk_quantized_matmul_f32_reference(p);
 }
 
 typedef struct {
@@ -532,9 +521,6 @@ static void run_slice(void *context, int index) {
   p.c += begin * p.c_col_stride;
   run_variant(&p);
 }
-
-/* As for the fp32 kernel: below this many multiply-adds one thread. */
-#define PARALLEL_WORK (1 << 23)
 
 void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                                     int64_t a_col_stride, int64_t q_address, int64_t q_offset,
@@ -573,8 +559,7 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
   lowbit_pool *pool = lowbit_current_pool;
   int64_t threads = lowbit_pool_size(pool);
   if (threads > 1 && m * n * k >= PARALLEL_WORK) {
-    /* Output channels, in multiples of 64 (whole panels). */
-    int64_t chunk = ((n + threads - 1) / threads + 63) / 64 * 64;
+    int64_t chunk = thread_chunk(n, threads, 64); /* output channels */
     if (chunk < n) {
       split s = {&p, chunk};
       lowbit_pool_run(pool, (int)((n + chunk - 1) / chunk), run_slice, &s);

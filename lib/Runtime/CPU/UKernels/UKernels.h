@@ -42,16 +42,15 @@ void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p);
 void lowbit_uk_matmul_f32_avx512(const lowbit_uk_matmul_f32_params *p, float *workspace);
 void lowbit_uk_matmul_f32_avx2(const lowbit_uk_matmul_f32_params *p, float *workspace);
 
-/* The instruction set the entry points use on this CPU (LOWBIT_UKERNELS
- * may cap it), and this thread's workspace of LOWBIT_UK_MATMUL_F32_WORKSPACE
- * floats. */
-enum { LOWBIT_UK_REFERENCE = 1, LOWBIT_UK_AVX2 = 2, LOWBIT_UK_AVX512 = 3 };
+/* The instruction set the entry points use on this CPU, and this thread's
+ * workspace of LOWBIT_UK_MATMUL_F32_WORKSPACE floats. The LOWBIT_UKERNELS
+ * environment variable (reference, avx2 or avx512) caps the set. */
+enum { LOWBIT_UK_REFERENCE = 1, LOWBIT_UK_AVX2 = 2, LOWBIT_UK_AVX512 = 3, LOWBIT_UK_AVX512_VNNI = 4 };
 int lowbit_uk_isa(void);
 float *lowbit_uk_workspace(void);
 
 /* Which variant lowbit_uk_matmul_f32 uses on this CPU: "avx512", "avx2" or
- * "reference". The LOWBIT_UKERNELS environment variable (same names) caps it,
- * for testing and comparison. */
+ * "reference" (see lowbit_uk_isa for the LOWBIT_UKERNELS cap). */
 const char *lowbit_uk_matmul_f32_variant(void);
 
 /* The entry point the generated code calls. Buffers are addresses plus
