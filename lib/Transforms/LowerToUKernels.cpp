@@ -307,9 +307,8 @@ std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp 
   match.bits = bits ? bits.getInt() : 8;
   auto activationBits = dyn_cast_or_null<IntegerAttr>(op->getAttr("lowbit.activation_bits"));
   match.activationBits = activationBits ? activationBits.getInt() : 0;
-  auto plainLoops = [&](AffineMap map) { return loopsOf(map); };
-  FailureOr<SmallVector<int64_t>> xLoops = plainLoops(maps[0]), qLoops = plainLoops(maps[1]),
-                                  cLoops = plainLoops(maps[inputs]);
+  FailureOr<SmallVector<int64_t>> xLoops = loopsOf(maps[0]), qLoops = loopsOf(maps[1]),
+                                  cLoops = loopsOf(maps[inputs]);
   if (failed(xLoops) || failed(qLoops) || failed(cLoops))
     return std::nullopt;
   SmallVector<int64_t> batch = llvm::to_vector(llvm::seq<int64_t>(0, match.kLoop));

@@ -495,7 +495,7 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "lowbit-run: no model library given (see --help)\n");
     return 1;
   }
-  if (library.find('/') == std::string::npos)
+  if (!kEmbedded && library.find('/') == std::string::npos)
     library = "./" + library; // dlopen searches the library path otherwise
   Api api;
   std::string error;

@@ -255,7 +255,7 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
   // convert-lowbit-to-linalg numbers them in).
   std::string tapNames;
   module.walk([&](lowbit::CalibrationTapOp tap) {
-    if (!tap.getTokens() && !tap.getAbsMax() && !tap.getMeanAbs() && !tap.getHessian())
+    if (!tap.hasStatistics())
       tapNames += tap.getName().str() + "\n";
   });
   // The names now live in the signature; LLVM has no use for them.

@@ -18,6 +18,18 @@
 namespace {
 using Variant = void (*)(const lowbit_uk_matmul_f32_params *, float *);
 
+/// The 64-byte aligned workspace the vectorized variants require.
+class Workspace {
+public:
+  float *aligned() {
+    return reinterpret_cast<float *>((reinterpret_cast<uintptr_t>(storage.data()) + 63) &
+                                     ~uintptr_t(63));
+  }
+
+private:
+  std::vector<float> storage = std::vector<float>(LOWBIT_UK_MATMUL_F32_WORKSPACE + 16);
+};
+
 struct Shape {
   int64_t m, n, k;
   bool transposeA, transposeB, stridedC;
@@ -42,9 +54,8 @@ void check(Variant variant, const Shape &s) {
   int64_t cRowStride = s.stridedC ? 1 : s.n + 5, cColStride = s.stridedC ? s.m + 2 : 1;
   std::vector<float> c(s.m * cRowStride + s.n * cColStride + 8);
   fill(c);
-  std::vector<float> initial = c, expected = c, workspace(LOWBIT_UK_MATMUL_F32_WORKSPACE + 16);
-  float *aligned = reinterpret_cast<float *>(
-      (reinterpret_cast<uintptr_t>(workspace.data()) + 63) & ~uintptr_t(63));
+  std::vector<float> initial = c, expected = c;
+  Workspace workspace;
   lowbit_uk_matmul_f32_params p{};
   p.a = a.data();
   p.a_row_stride = s.transposeA ? 1 : s.k;
@@ -60,7 +71,7 @@ void check(Variant variant, const Shape &s) {
   p.c = expected.data();
   lowbit_uk_matmul_f32_reference(&p);
   p.c = c.data();
-  variant(&p, aligned);
+  variant(&p, workspace.aligned());
   std::vector<bool> inC(c.size(), false);
   for (int64_t i = 0; i < s.m; ++i)
     for (int64_t j = 0; j < s.n; ++j) {
@@ -184,9 +195,8 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
     x = int8_t(level(rng));
   for (int8_t &x : zeros)
     x = int8_t(level(rng));
-  std::vector<float> expected = c, initial = c, workspace(LOWBIT_UK_MATMUL_F32_WORKSPACE + 16);
-  float *aligned = reinterpret_cast<float *>(
-      (reinterpret_cast<uintptr_t>(workspace.data()) + 63) & ~uintptr_t(63));
+  std::vector<float> expected = c, initial = c;
+  Workspace workspace;
   lowbit_uk_quantized_matmul_f32_params p{};
   p.a = a.data();
   p.a_row_stride = s.k;
@@ -217,7 +227,7 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
   p.c = expected.data();
   lowbit_uk_quantized_matmul_f32_reference(&p);
   p.c = c.data();
-  variant(&p, aligned);
+  variant(&p, workspace.aligned());
   for (int64_t i = 0; i < s.m; ++i)
     for (int64_t j = 0; j < s.n; ++j) {
       double magnitude = std::fabs(initial[i * s.n + j]);

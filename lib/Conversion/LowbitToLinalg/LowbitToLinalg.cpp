@@ -152,8 +152,7 @@ bool lowerCalibrationTaps(ModuleOp module) {
   int64_t id = 0;
   for (lowbit::CalibrationTapOp tap : taps) {
     Value input = tap.getInput();
-    bool gathered = tap.getTokens() || tap.getAbsMax() || tap.getMeanAbs() || tap.getHessian();
-    if (!gathered) {
+    if (!tap.hasStatistics()) {
       auto type = cast<RankedTensorType>(input.getType());
       if (!type.getElementType().isF32()) {
         tap.emitError("calibration taps on non-f32 activations are not supported yet");

@@ -138,6 +138,11 @@ def Lowbit_CalibrationTapOp : Lowbit_Op<"calibration_tap", [AllTypesMatch<["inpu
   let results = (outs Lowbit_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether calibration has filled in any statistics (a tap without them
+    /// records when the model runs).
+    bool hasStatistics() { return getTokens() || getAbsMax() || getMeanAbs() || getHessian(); }
+  }];
 }
 
 #endif // LOWBIT_DIALECT_LOWBIT_IR_LOWBITOPS_TD
