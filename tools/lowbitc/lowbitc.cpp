@@ -383,11 +383,14 @@ int main(int argc, char **argv) {
       argc, argv,
       "lowbit compiler: ONNX model -> quantized, fused CPU/CUDA code\n\n"
       "  lowbitc model.onnx --emit=onnx-ir -o model.mlir\n"
-      "  lowbitc model.onnx --emit=lib -o model.so\n\n"
+      "  lowbitc model.onnx -o model.so                 (or model.o, model.ll, --emit=exe)\n"
+      "  lowbitc model.onnx --quantize=rtn,bits=4,group-size=32 -o model.so\n\n"
       "Imports the model (external data is read from the model's folder only),\n"
       "refines types, folds exporter shape arithmetic, fuses decomposed norms,\n"
-      "and writes the onnx dialect IR. Errors name the file, the ONNX node and\n"
-      "the reason, and exit 1; nothing is written on failure.\n");
+      "applies the --quantize steps in order, and writes the IR or compiles it for\n"
+      "this CPU (a library with its C header, an object, LLVM IR or an executable).\n"
+      "Errors name the file, the ONNX node and the reason, and exit 1; nothing is\n"
+      "written on failure.\n");
   if (listOps) {
     printSupportedOps();
     return 0;
