@@ -2,7 +2,7 @@
 //
 // lowbit-run MODEL.so [--input NAME=FILE.npy ...] [--output-dir DIR]
 //            [--bench] [--perplexity=TOKENS.txt [--chunk=N]]
-//            [--generate=N --prompt=IDS]
+//            [--generate=N --prompt=IDS] [--calibrate=FILE --calibration-out=DIR]
 //
 // Loads a library built by `lowbitc --emit=lib` and drives it through its C
 // API (lowbit-c/Runtime.h) only. See --help.
@@ -66,6 +66,17 @@ const char *kUsage = R"(
   --generate=N            greedy decoding of N tokens through the KV cache
   --prompt=IDS            the prompt for --generate (ids separated by spaces or
                           commas; default "1", BOS)
+  --calibrate=FILE        run calibration data through a model compiled with
+                          taps (lowbitc --instrument-calibration): FILE holds
+                          token ids, one sequence per line (or an int64 .npy
+                          [sequences, length]); each sequence (first --max-len
+                          tokens) runs as one prompt with an empty KV cache.
+                          A model that is not a language model runs once on
+                          the --input feeds instead (FILE is then ignored)
+  --calibration-out=DIR   where --calibrate writes the statistics: DIR/taps.txt
+                          (one `name channels tokens` line per tap) and, for
+                          tap i, DIR/i.abs_max.npy, i.mean_abs.npy [channels]
+                          and i.xtx.npy [channels, channels] (float64)
   --threads N             threads the model may use (default 1)
   --help                  this text
 
@@ -89,6 +100,8 @@ struct Api {
   decltype(&lowbit_model_run) run;
   decltype(&lowbit_model_last_error) lastError;
   decltype(&lowbit_tensor_release) release;
+  decltype(&lowbit_calibration_taps) calibrationTaps;
+  decltype(&lowbit_calibration_stats) calibrationStats;
 
 #ifdef LOWBIT_RUN_EMBEDDED
   bool load(const std::string &, std::string &) {
@@ -102,6 +115,8 @@ struct Api {
     run = lowbit_model_run;
     lastError = lowbit_model_last_error;
     release = lowbit_tensor_release;
+    calibrationTaps = lowbit_calibration_taps;
+    calibrationStats = lowbit_calibration_stats;
     elementSize = lowbit_dtype_size;
     return true;
   }
@@ -125,7 +140,9 @@ struct Api {
            get(outputInfo, "lowbit_model_output_info") &&
            get(setNumThreads, "lowbit_model_set_num_threads") && get(run, "lowbit_model_run") &&
            get(lastError, "lowbit_model_last_error") && get(release, "lowbit_tensor_release") &&
-           get(elementSize, "lowbit_dtype_size");
+           get(elementSize, "lowbit_dtype_size") &&
+           get(calibrationTaps, "lowbit_calibration_taps") &&
+           get(calibrationStats, "lowbit_calibration_stats");
   }
 #endif
 };
@@ -406,6 +423,103 @@ int perplexity(Runner &runner, const std::string &path, int64_t chunk, int64_t m
   return 0;
 }
 
+/// The token sequences of a calibration file: text, one sequence per line,
+/// or an int64 .npy [sequences, length].
+bool readSequences(const std::string &path, std::vector<std::vector<int64_t>> &sequences,
+                   std::string &error) {
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0) {
+    Tensor ids;
+    if (!readNpy(path, ids, error))
+      return false;
+    if (ids.dtype != LOWBIT_I64 || ids.dims.size() != 2)
+      return error = path + ": expected int64 token ids of shape [sequences, length]", false;
+    for (int64_t s = 0; s < ids.dims[0]; ++s)
+      sequences.emplace_back(ids.as<int64_t>() + s * ids.dims[1],
+                             ids.as<int64_t>() + (s + 1) * ids.dims[1]);
+    return true;
+  }
+  std::ifstream in(path);
+  if (!in)
+    return error = "cannot open " + path, false;
+  for (std::string line; std::getline(in, line);) {
+    try {
+      std::vector<int64_t> ids = parseIds(line);
+      if (!ids.empty())
+        sequences.push_back(std::move(ids));
+    } catch (const std::exception &) {
+      return error = path + ":" + std::to_string(sequences.size() + 1) +
+                     ": not a line of token ids", false;
+    }
+  }
+  if (sequences.empty())
+    return error = path + ": no token sequences", false;
+  return true;
+}
+
+/// Writes the statistics every tap gathered to DIR (see --help).
+int writeCalibration(Api &api, const std::string &dir) {
+  const char *names = api.calibrationTaps();
+  if (!names) {
+    std::fprintf(stderr, "lowbit-run: the model has no calibration taps (compile it with "
+                         "lowbitc --instrument-calibration)\n");
+    return 1;
+  }
+  std::ofstream list(dir + "/taps.txt");
+  std::istringstream lines(names);
+  int64_t id = 0;
+  for (std::string name; std::getline(lines, name); ++id) {
+    int64_t channels = 0, tokens = 0;
+    api.calibrationStats(id, &channels, &tokens, nullptr, nullptr, nullptr);
+    Tensor absMax{"", LOWBIT_F64, {channels}, {}}, meanAbs = absMax,
+        xtx{"", LOWBIT_F64, {channels, channels}, {}};
+    absMax.data.resize(channels * 8);
+    meanAbs.data.resize(channels * 8);
+    xtx.data.resize(channels * channels * 8);
+    api.calibrationStats(id, &channels, &tokens, absMax.as<double>(), meanAbs.as<double>(),
+                         xtx.as<double>());
+    std::string prefix = dir + "/" + std::to_string(id);
+    if (!writeNpy(prefix + ".abs_max.npy", absMax) ||
+        !writeNpy(prefix + ".mean_abs.npy", meanAbs) || !writeNpy(prefix + ".xtx.npy", xtx)) {
+      std::fprintf(stderr, "lowbit-run: cannot write %s.*.npy\n", prefix.c_str());
+      return 1;
+    }
+    list << name << " " << channels << " " << tokens << "\n";
+  }
+  list.close();
+  if (!list) {
+    std::fprintf(stderr, "lowbit-run: cannot write %s/taps.txt\n", dir.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+/// Runs each calibration sequence as one prompt with an empty cache, then
+/// writes the taps' statistics.
+int calibrate(Runner &runner, const std::string &path, int64_t maxLength,
+              const std::string &dir) {
+  std::vector<std::vector<int64_t>> sequences;
+  std::string error;
+  if (!readSequences(path, sequences, error)) {
+    std::fprintf(stderr, "lowbit-run: %s\n", error.c_str());
+    return 1;
+  }
+  int64_t tokens = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    std::vector<int64_t> &ids = sequences[s];
+    if (ids.size() > size_t(maxLength))
+      ids.resize(maxLength);
+    std::map<std::string, Tensor> results;
+    if (!runner.run(runner.lmFeeds(ids, nullptr), results))
+      return 1;
+    tokens += ids.size();
+    std::fprintf(stderr, "lowbit-run: calibration: %zu/%zu sequences, %lld tokens, %.1f s\n",
+                 s + 1, sequences.size(), (long long)tokens,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return writeCalibration(runner.api, dir);
+}
+
 int generate(Runner &runner, int64_t count, const std::vector<int64_t> &prompt) {
   std::vector<int64_t> tokens = prompt, piece = prompt;
   std::map<std::string, Tensor> results;
@@ -432,7 +546,8 @@ int generate(Runner &runner, int64_t count, const std::vector<int64_t> &prompt) 
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string library, outputDir, perplexityFile, prompt = "1";
+  std::string library, outputDir, perplexityFile, prompt = "1", calibrationFile,
+      calibrationDir;
   std::vector<std::pair<std::string, std::string>> inputFiles;
   bool bench = false;
   int64_t warmup = 3, repeats = 20, chunk = 0, maxLength = 512, generateCount = -1, threads = 1;
@@ -477,6 +592,10 @@ int main(int argc, char **argv) {
       generateCount = std::stoll(value("--generate"));
     } else if (is("--prompt")) {
       prompt = value("--prompt");
+    } else if (is("--calibrate")) {
+      calibrationFile = value("--calibrate");
+    } else if (is("--calibration-out")) {
+      calibrationDir = value("--calibration-out");
     } else if (is("--threads")) {
       threads = std::stoll(value("--threads"));
     } else if (!arg.empty() && arg[0] == '-') {
@@ -515,6 +634,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   Runner runner(api, model);
+  if (calibrationFile.empty() != calibrationDir.empty()) {
+    std::fprintf(stderr, "lowbit-run: --calibrate and --calibration-out go together\n");
+    return 1;
+  }
+  if (!calibrationFile.empty() && runner.isLanguageModel())
+    return calibrate(runner, calibrationFile, maxLength, calibrationDir);
 
   if (!perplexityFile.empty() || generateCount >= 0) {
     if (!runner.isLanguageModel()) {
@@ -544,6 +669,8 @@ int main(int argc, char **argv) {
   std::map<std::string, Tensor> results;
   if (!runner.run(feeds, results))
     return 1;
+  if (!calibrationDir.empty())
+    return writeCalibration(api, calibrationDir);
   if (bench) {
     for (int64_t i = 0; i < warmup; ++i)
       runner.run(feeds, results);

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowbit/Compiler/Calibration.h"
 #include "lowbit/Compiler/Diagnostics.h"
 #include "lowbit/Compiler/Pipelines.h"
 #include "lowbit/Compiler/Registration.h"
@@ -23,6 +24,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
@@ -37,6 +39,8 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
+#include "llvm/Support/Program.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -48,7 +52,9 @@ enum class Emit { OnnxIR, LowbitIR, LLVMIR, Obj, Lib, Exe };
 
 cl::OptionCategory category("lowbitc options");
 
-cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx>"), cl::cat(category));
+cl::opt<std::string> inputFile(cl::Positional,
+                               cl::desc("<model.onnx, or IR saved by lowbitc (.mlir)>"),
+                               cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"), cl::cat(category));
 cl::opt<Emit> emit(
@@ -92,6 +98,19 @@ cl::list<std::string> quantize(
              "bits, group-size, symmetric, activation-bits (8: int8 activations), exclude - "
              "repeatable). See docs/Quantization.md"),
     cl::value_desc("step"), cl::cat(category));
+
+cl::opt<std::string> calib(
+    "calib",
+    cl::desc("Calibration data: token ids, one sequence per line (or an int64 .npy "
+             "[sequences, length]). lowbitc builds the model with taps on every linear "
+             "layer's input, runs each sequence through it as a prompt (lowbit-run "
+             "--calibrate), and writes the statistics (max |x|, mean |x|, X^T X, tokens) "
+             "into the taps before the --quantize steps; gptq and awq need it"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<int64_t> calibMaxLength("calib-max-len",
+                                cl::desc("Tokens used from each calibration sequence "
+                                         "(default 512)"),
+                                cl::init(512), cl::cat(category));
 
 cl::opt<bool> instrumentCalibration(
     "instrument-calibration",
@@ -149,29 +168,69 @@ void printSupportedOps() {
 }
 } // namespace
 
+/// The number of operations in the module's functions (progress output).
+int64_t countOps(ModuleOp module) {
+  int64_t count = 0;
+  for (auto func : module.getOps<func::FuncOp>())
+    func.walk([&](Operation *op) { count += op != func; });
+  return count;
+}
+
+/// A --quantize step: its pass and the keys it takes.
+struct QuantizeStep {
+  const char *pass;
+  std::vector<StringRef> keys;
+  bool needsCalibration;
+  bool quantizes; // rounds the weights (awq alone does; before another, it only rescales)
+};
+
+const llvm::StringMap<QuantizeStep> &quantizeSteps() {
+  static const llvm::StringMap<QuantizeStep> steps = {
+      {"rtn",
+       {"lowbit-rtn", {"bits", "group-size", "symmetric", "activation-bits", "exclude"}, false,
+        true}},
+      {"gptq",
+       {"lowbit-gptq",
+        {"bits", "group-size", "symmetric", "act-order", "damp-percent", "static-groups",
+         "block-size", "activation-bits", "exclude"},
+        true,
+        true}},
+      {"awq",
+       {"lowbit-awq",
+        {"bits", "group-size", "symmetric", "grid", "duo-scaling", "clip", "quantize",
+         "activation-bits",
+         "exclude"},
+        true,
+        false}},
+  };
+  return steps;
+}
+
+StringRef stepName(StringRef step) { return step.split(',').first.trim(); }
+
 /// The pass pipeline of one --quantize step: `rtn,bits=4,exclude=a,exclude=b`
-/// becomes `lowbit-rtn{bits=4 exclude=a,b}`. Empty (and a message) on error.
-std::string quantizeStepPipeline(StringRef step) {
-  static const llvm::StringMap<std::pair<const char *, std::vector<StringRef>>> steps = {
-      {"rtn", {"lowbit-rtn", {"bits", "group-size", "symmetric", "activation-bits", "exclude"}}}};
+/// becomes `lowbit-rtn{bits=4 exclude=a,b}`; `extra` options are appended.
+/// Empty (and a message) on error.
+std::string quantizeStepPipeline(StringRef step, StringRef extra = "") {
+  const auto &steps = quantizeSteps();
   SmallVector<StringRef> parts;
   step.split(parts, ',');
-  auto found = steps.find(parts.front().trim());
+  auto found = steps.find(stepName(step));
   if (found == steps.end()) {
     llvm::errs() << "lowbitc: --quantize=" << step << ": unknown step '" << parts.front()
-                 << "' (steps: rtn)\n";
+                 << "' (steps: rtn, gptq, awq)\n";
     return "";
   }
-  const auto &[passName, keys] = found->second;
+  const QuantizeStep &info = found->second;
   std::string options, excluded;
   for (StringRef part : llvm::drop_begin(parts)) {
     auto [key, value] = part.split('=');
     key = key.trim();
     value = value.trim();
-    if (!llvm::is_contained(keys, key) || value.empty()) {
+    if (!llvm::is_contained(info.keys, key) || value.empty()) {
       llvm::errs() << "lowbitc: --quantize=" << step << ": '" << part
                    << "' is not key=value with a key of " << parts.front() << " (";
-      llvm::interleaveComma(keys, llvm::errs());
+      llvm::interleaveComma(info.keys, llvm::errs());
       llvm::errs() << ")\n";
       return "";
     }
@@ -182,7 +241,9 @@ std::string quantizeStepPipeline(StringRef step) {
   }
   if (!excluded.empty())
     options += (options.empty() ? "" : " ") + ("exclude=" + excluded);
-  return std::string(passName) + "{" + options + "}";
+  if (!extra.empty())
+    options += (options.empty() ? "" : " ") + extra.str();
+  return std::string(info.pass) + "{" + options + "}";
 }
 
 /// The model's interface for the runtime, one line per input and output:
@@ -208,7 +269,7 @@ std::string describeSignature(func::FuncOp func) {
 
 /// Writes `<library without .so>.h` beside the library: the C API, headed
 /// by the model's inputs and outputs.
-bool writeHeader(StringRef signature) {
+bool writeHeader(StringRef outputFile, StringRef signature) {
   llvm::SmallString<128> path(outputFile);
   llvm::sys::path::replace_extension(path, "h");
   std::string error;
@@ -238,8 +299,10 @@ bool writeHeader(StringRef signature) {
 }
 
 /// Lowers the cleaned-up onnx module for the host CPU and writes LLVM IR, an
-/// object file or a shared library. Output appears only on success.
-bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> elapsedMs) {
+/// object file, a shared library or an executable (`emit`) to `outputFile`.
+/// Output appears only on success.
+bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
+              unsigned optLevel, const char *argv0, llvm::function_ref<double()> elapsedMs) {
   auto func = module.lookupSymbol<func::FuncOp>("main_graph");
   if (!func) {
     llvm::errs() << "lowbitc: the module has no main_graph function\n";
@@ -364,14 +427,63 @@ bool emitCode(ModuleOp module, const char *argv0, llvm::function_ref<double()> e
           : lowbit::cpu::linkExecutable(objectPath, partial, runtime,
                                         lowbit::cpu::findRunMainLibrary(argv0), error);
   if (failed(link) || !keepWeights() || llvm::sys::fs::rename(partial, outputFile)) {
-    llvm::errs() << "lowbitc: " << (error.empty() ? "cannot write " + outputFile : error) << "\n";
+    llvm::errs() << "lowbitc: " << (error.empty() ? "cannot write " + outputFile.str() : error) << "\n";
     return false;
   }
-  if (emit == Emit::Lib && !writeHeader(signature))
+  if (emit == Emit::Lib && !writeHeader(outputFile, signature))
     return false;
   if (!quiet)
     llvm::errs() << "lowbitc: wrote " << outputFile << " in " << llvm::format("%.0f", elapsedMs())
                  << " ms\n";
+  return true;
+}
+
+/// Puts taps on `module`'s linear layers and fills them with the statistics
+/// of --calib: a copy of the module is compiled with recording taps into a
+/// temporary folder, lowbit-run runs the data through it and writes what the
+/// taps saw, and that is read back into `module`.
+bool calibrate(ModuleOp module, const char *argv0, llvm::function_ref<double()> elapsedMs) {
+  if (!llvm::sys::fs::exists(calib)) {
+    llvm::errs() << "lowbitc: --calib=" << calib << ": no such file\n";
+    return false;
+  }
+  PassManager pm(module.getContext());
+  pm.addNestedPass<func::FuncOp>(lowbit::createInstrumentCalibrationPass());
+  if (failed(pm.run(module)))
+    return false;
+  llvm::SmallString<128> dir;
+  if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("lowbit-calibration", dir)) {
+    llvm::errs() << "lowbitc: cannot create a temporary folder: " << ec.message() << "\n";
+    return false;
+  }
+  auto removeDir = llvm::make_scope_exit([&]() { llvm::sys::fs::remove_directories(dir); });
+  std::string library = (dir + "/calibration.so").str();
+  OwningOpRef<ModuleOp> instrumented = module.clone();
+  if (!quiet)
+    llvm::errs() << "lowbitc: building the calibration model\n";
+  // It runs a few thousand tokens once: -O1 compiles twice as fast.
+  if (!emitCode(*instrumented, library, Emit::Lib, Weights::Embed, std::min(1u, unsigned(optLevel)),
+                argv0, elapsedMs))
+    return false;
+  std::string runTool = lowbit::cpu::findRunTool(argv0);
+  std::string data = "--calibrate=" + calib, out = ("--calibration-out=" + dir).str(),
+              length = "--max-len=" + std::to_string(calibMaxLength);
+  SmallVector<StringRef> args = {runTool, library, data, out, length};
+  std::string error;
+  std::optional<StringRef> redirects[] = {std::nullopt, std::nullopt,
+                                          quiet ? std::optional<StringRef>("") : std::nullopt};
+  int status = llvm::sys::ExecuteAndWait(runTool, args, std::nullopt, redirects, 0, 0, &error);
+  if (status != 0) {
+    llvm::errs() << "lowbitc: calibration on " << calib << " failed"
+                 << (error.empty() ? "" : ": " + error) << " (" << runTool << " exited with "
+                 << status << ")\n";
+    return false;
+  }
+  if (failed(lowbit::readCalibrationStatistics(module, dir, inlineLimit)))
+    return false;
+  if (!quiet)
+    llvm::errs() << "lowbitc: calibrated on " << calib << " in "
+                 << llvm::format("%.0f", elapsedMs()) << " ms\n";
   return true;
 }
 
@@ -408,11 +520,11 @@ int main(int argc, char **argv) {
       emit = Emit::Obj;
     else if (out.ends_with(".ll"))
       emit = Emit::LLVMIR;
-    else if (!quantize.empty() || instrumentCalibration)
+    else if (!quantize.empty() || instrumentCalibration || !calib.empty())
       emit = Emit::LowbitIR;
   }
-  if (emit == Emit::OnnxIR && (!quantize.empty() || instrumentCalibration)) {
-    llvm::errs() << "lowbitc: --quantize and --instrument-calibration write lowbit ops: use "
+  if (emit == Emit::OnnxIR && (!quantize.empty() || instrumentCalibration || !calib.empty())) {
+    llvm::errs() << "lowbitc: --quantize, --calib and --instrument-calibration write lowbit ops: use "
                     "--emit=lowbit-ir (or a binary output) rather than --emit=onnx-ir\n";
     return 1;
   }
@@ -442,32 +554,63 @@ int main(int argc, char **argv) {
   lowbit::OnnxImportOptions options;
   options.useOnnxShapeInference = onnxShapeInference;
   options.inlineElementLimit = inlineLimit;
-  OwningOpRef<ModuleOp> module = lowbit::importOnnxModel(inputFile, context, options);
+  // Saved IR (say, calibrated once with --calib --emit=lowbit-ir) is read
+  // back as it is; a model is imported and cleaned up.
+  bool savedIR = StringRef(inputFile).ends_with(".mlir");
+  OwningOpRef<ModuleOp> module =
+      savedIR ? parseSourceFile<ModuleOp>(inputFile, &context)
+              : lowbit::importOnnxModel(inputFile, context, options);
   if (!module)
     return 1;
   if (!quiet)
-    llvm::errs() << "lowbitc: imported " << inputFile << " ("
-                 << module->getBody()->front().getRegion(0).front().getOperations().size()
+    llvm::errs() << "lowbitc: " << (savedIR ? "read " : "imported ") << inputFile << " ("
+                 << countOps(*module)
                  << " ops) in " << llvm::format("%.0f", elapsedMs()) << " ms\n";
 
-  if (simplify) {
+  if (simplify && !savedIR) {
     PassManager pm(&context);
     lowbit::populateOnnxCleanupPipeline(pm);
     if (failed(pm.run(*module)))
       return 1;
     if (!quiet)
       llvm::errs() << "lowbitc: simplified to "
-                   << module->getBody()->front().getRegion(0).front().getOperations().size()
+                   << countOps(*module)
                    << " ops in " << llvm::format("%.0f", elapsedMs()) << " ms\n";
   }
 
-  for (const std::string &step : quantize) {
-    std::string pipeline = quantizeStepPipeline(step);
-    if (pipeline.empty())
+  // Check every step before any work; an awq step followed by one that
+  // rounds the weights only rescales them (awq then gptq).
+  std::vector<std::string> pipelines;
+  bool needsCalibration = false;
+  for (auto [i, step] : llvm::enumerate(quantize)) {
+    auto found = quantizeSteps().find(stepName(step));
+    std::string extra;
+    if (found != quantizeSteps().end()) {
+      needsCalibration |= found->second.needsCalibration;
+      bool roundedLater = llvm::any_of(llvm::drop_begin(quantize, i + 1), [](StringRef later) {
+        auto next = quantizeSteps().find(stepName(later));
+        return next != quantizeSteps().end() && next->second.quantizes;
+      });
+      if (stepName(step) == "awq" && roundedLater && !StringRef(step).contains("quantize="))
+        extra = "quantize=false";
+    }
+    pipelines.push_back(quantizeStepPipeline(step, extra));
+    if (pipelines.back().empty())
       return 1;
+  }
+  bool calibrated = false; // saved IR may carry statistics already
+  module->walk([&](lowbit::CalibrationTapOp tap) { calibrated |= tap.hasStatistics(); });
+  if (needsCalibration && calib.empty() && !calibrated) {
+    llvm::errs() << "lowbitc: gptq and awq need calibration data: add --calib=FILE (token ids, "
+                    "one sequence per line)\n";
+    return 1;
+  }
+  if (!calib.empty() && !calibrate(*module, argv[0], elapsedMs))
+    return 1;
+
+  for (auto [step, pipeline] : llvm::zip(quantize, pipelines)) {
     PassManager pm(&context);
-    if (failed(parsePassPipeline("func.func(" + pipeline + ")", pm,
-                                 llvm::errs())) ||
+    if (failed(parsePassPipeline("func.func(" + pipeline + ")", pm, llvm::errs())) ||
         failed(pm.run(*module)))
       return 1;
     if (!quiet) {
@@ -490,7 +633,7 @@ int main(int argc, char **argv) {
   }
 
   if (emit != Emit::OnnxIR && emit != Emit::LowbitIR)
-    return emitCode(*module, argv[0], elapsedMs) ? 0 : 1;
+    return emitCode(*module, outputFile, emit, weights, optLevel, argv[0], elapsedMs) ? 0 : 1;
 
   // Write to a temporary file that replaces the output only on success.
   std::string error;

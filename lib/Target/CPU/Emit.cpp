@@ -205,3 +205,11 @@ std::string lowbit::cpu::findRuntimeLibrary(const char *argv0) {
 std::string lowbit::cpu::findRunMainLibrary(const char *argv0) {
   return besideTools(argv0, "liblowbit_run_main.a");
 }
+
+std::string lowbit::cpu::findRunTool(const char *argv0) {
+  static int anchor;
+  llvm::SmallString<256> path(llvm::sys::fs::getMainExecutable(argv0, &anchor));
+  llvm::sys::path::remove_filename(path);
+  llvm::sys::path::append(path, "lowbit-run");
+  return std::string(path);
+}

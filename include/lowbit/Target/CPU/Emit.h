@@ -63,6 +63,10 @@ std::string findRuntimeLibrary(const char *argv0);
 /// (`<bin>/../lib/liblowbit_run_main.a`), which --emit=exe links.
 std::string findRunMainLibrary(const char *argv0);
 
+/// lowbit-run, beside the tool started as `argv0`: lowbitc runs calibration
+/// data through it.
+std::string findRunTool(const char *argv0);
+
 /// Links `objectPath`, lowbit-run's driver and the runtime into a standalone
 /// executable at `outputPath`.
 llvm::LogicalResult linkExecutable(llvm::StringRef objectPath, llvm::StringRef outputPath,

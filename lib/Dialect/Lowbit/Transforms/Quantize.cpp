@@ -8,14 +8,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace lowbit;
 using namespace lowbit::quant;
 
-namespace {
-/// The f32 values of a constant's attribute (inline or resource), or false.
-bool readFloats(ElementsAttr value, std::vector<float> &out) {
+bool lowbit::quant::readFloats(ElementsAttr value, std::vector<float> &out) {
   auto type = cast<ShapedType>(value.getType());
   if (!type.getElementType().isF32())
     return false;
@@ -30,32 +29,42 @@ bool readFloats(ElementsAttr value, std::vector<float> &out) {
     return true;
   }
   if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
-    out.assign(dense.getValues<float>().begin(), dense.getValues<float>().end());
+    out.assign(dense.getValues<float>().begin(),
+               dense.getValues<float>().end());
     return true;
   }
   return false;
 }
 
+namespace {
 std::string nodeName(Operation *op) {
   if (auto name = dyn_cast<NameLoc>(op->getLoc()))
     return name.getName().str();
   return "";
 }
 
-/// A constant holding `data` (a resource named `key`, so large tensors stay
-/// out of the printed IR).
+} // namespace
+
 template <typename T>
-Value makeConstant(OpBuilder &b, Location loc, RankedTensorType type, ArrayRef<T> data,
-                   StringRef key) {
-  ArrayRef<char> bytes(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(T));
+Value lowbit::quant::makeConstant(OpBuilder &b, Location loc,
+                                  RankedTensorType type, ArrayRef<T> data,
+                                  StringRef key) {
+  ArrayRef<char> bytes(reinterpret_cast<const char *>(data.data()),
+                       data.size() * sizeof(T));
   auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(T));
   auto attr = DenseResourceElementsAttr::get(type, key, std::move(blob));
   return onnx::ConstantOp::create(b, loc, cast<ElementsAttr>(attr));
 }
-} // namespace
+template Value lowbit::quant::makeConstant<float>(OpBuilder &, Location,
+                                                  RankedTensorType,
+                                                  ArrayRef<float>, StringRef);
+template Value lowbit::quant::makeConstant<int8_t>(OpBuilder &, Location,
+                                                   RankedTensorType,
+                                                   ArrayRef<int8_t>, StringRef);
 
-void lowbit::quant::forEachLinearLayer(func::FuncOp func, ArrayRef<std::string> exclude,
-                                       function_ref<void(onnx::MatMulOp, StringRef)> visit) {
+void lowbit::quant::forEachLinearLayer(
+    func::FuncOp func, ArrayRef<std::string> exclude,
+    function_ref<void(onnx::MatMulOp, StringRef)> visit) {
   SmallVector<std::pair<onnx::MatMulOp, std::string>> layers;
   func.walk([&](onnx::MatMulOp op) {
     auto constant = op.getB().getDefiningOp<onnx::ConstantOp>();
@@ -76,8 +85,13 @@ void lowbit::quant::forEachLinearLayer(func::FuncOp func, ArrayRef<std::string> 
     visit(op, name);
 }
 
-std::vector<LinearLayer> lowbit::quant::findLinearLayers(func::FuncOp func,
-                                                         ArrayRef<std::string> exclude) {
+std::string lowbit::quant::describe(const LinearLayer &layer) {
+  return layer.name.empty() ? "a linear layer" : "layer '" + layer.name + "'";
+}
+
+std::vector<LinearLayer>
+lowbit::quant::findLinearLayers(func::FuncOp func,
+                                ArrayRef<std::string> exclude) {
   std::vector<LinearLayer> layers;
   forEachLinearLayer(func, exclude, [&](onnx::MatMulOp op, StringRef name) {
     auto type = cast<RankedTensorType>(op.getB().getType());
@@ -86,10 +100,33 @@ std::vector<LinearLayer> lowbit::quant::findLinearLayers(func::FuncOp func,
     layer.name = name.str();
     layer.k = type.getDimSize(0);
     layer.n = type.getDimSize(1);
-    if (readFloats(op.getB().getDefiningOp<onnx::ConstantOp>().getValue(), layer.weight))
+    if (readFloats(op.getB().getDefiningOp<onnx::ConstantOp>().getValue(),
+                   layer.weight))
       layers.push_back(std::move(layer));
   });
   return layers;
+}
+
+LogicalResult lowbit::quant::verifyScheme(Operation *op, StringRef pass,
+                                          const Scheme &scheme) {
+  if (scheme.bits != 2 && scheme.bits != 3 && scheme.bits != 4 &&
+      scheme.bits != 8)
+    return op->emitError() << pass << ": bits must be 2, 3, 4 or 8, got "
+                           << scheme.bits;
+  if (scheme.groupSize < 0)
+    return op->emitError()
+           << pass
+           << ": group-size must be positive (or 0 for per channel), got "
+           << scheme.groupSize;
+  if (scheme.activationBits != 0 && scheme.activationBits != 8)
+    return op->emitError() << pass << ": activation-bits must be 0 or 8, got "
+                           << scheme.activationBits;
+  return success();
+}
+
+CalibrationTapOp lowbit::quant::calibrationTapOf(onnx::MatMulOp layer) {
+  auto tap = layer.getA().getDefiningOp<CalibrationTapOp>();
+  return tap && tap.hasStatistics() ? tap : CalibrationTapOp();
 }
 
 Grid lowbit::quant::fitGrid(float lo, float hi, const Scheme &scheme) {
@@ -113,12 +150,45 @@ Grid lowbit::quant::fitGrid(float lo, float hi, const Scheme &scheme) {
 }
 
 int lowbit::quant::quantizeValue(float w, Grid grid, int64_t bits) {
-  int lo = -int(int64_t(1) << (bits - 1)), hi = int(int64_t(1) << (bits - 1)) - 1;
+  int lo = -int(int64_t(1) << (bits - 1)),
+      hi = int(int64_t(1) << (bits - 1)) - 1;
   int q = int(std::nearbyint(w / grid.scale)) + grid.zero;
   return std::clamp(q, lo, hi);
 }
 
-void lowbit::quant::replaceWithQuantized(const LinearLayer &layer, const QuantizedWeight &weight,
+/// Rounds each group of each output channel to its own grid.
+QuantizedWeight lowbit::quant::roundToNearest(const LinearLayer &layer,
+                                              const Scheme &scheme) {
+  QuantizedWeight out;
+  out.n = layer.n;
+  out.k = layer.k;
+  out.groups = scheme.groupsFor(layer.k);
+  int64_t groupSize = scheme.effectiveGroupSize(layer.k);
+  out.levels.resize(out.n * out.k);
+  out.scales.resize(out.n * out.groups);
+  if (!scheme.symmetric)
+    out.zeros.resize(out.n * out.groups);
+  for (int64_t n = 0; n < layer.n; ++n)
+    for (int64_t g = 0; g < out.groups; ++g) {
+      int64_t k0 = g * groupSize, k1 = std::min(layer.k, k0 + groupSize);
+      float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+      for (int64_t k = k0; k < k1; ++k) {
+        lo = std::min(lo, layer.weight[k * layer.n + n]);
+        hi = std::max(hi, layer.weight[k * layer.n + n]);
+      }
+      Grid grid = fitGrid(lo, hi, scheme);
+      out.scales[n * out.groups + g] = grid.scale;
+      if (!scheme.symmetric)
+        out.zeros[n * out.groups + g] = int8_t(grid.zero);
+      for (int64_t k = k0; k < k1; ++k)
+        out.levels[n * layer.k + k] = int8_t(
+            quantizeValue(layer.weight[k * layer.n + n], grid, scheme.bits));
+    }
+  return out;
+}
+
+void lowbit::quant::replaceWithQuantized(const LinearLayer &layer,
+                                         const QuantizedWeight &weight,
                                          const Scheme &scheme) {
   onnx::MatMulOp op = layer.op;
   OpBuilder b(op);
@@ -127,18 +197,24 @@ void lowbit::quant::replaceWithQuantized(const LinearLayer &layer, const Quantiz
   std::string key = layer.name.empty() ? "linear" : layer.name;
   auto levelsType =
       RankedTensorType::get({weight.n, weight.k}, IntegerType::get(context, 8));
-  auto scalesType = RankedTensorType::get({weight.n, weight.groups}, b.getF32Type());
-  auto groupType = RankedTensorType::get({weight.n, weight.groups}, IntegerType::get(context, 8));
+  auto scalesType =
+      RankedTensorType::get({weight.n, weight.groups}, b.getF32Type());
+  auto groupType = RankedTensorType::get({weight.n, weight.groups},
+                                         IntegerType::get(context, 8));
   Value levels = makeConstant<int8_t>(b, loc, levelsType, weight.levels,
                                       key + ".q" + std::to_string(scheme.bits));
-  Value scales = makeConstant<float>(b, loc, scalesType, weight.scales, key + ".scales");
+  Value scales =
+      makeConstant<float>(b, loc, scalesType, weight.scales, key + ".scales");
   Value zeros;
   if (!weight.zeros.empty())
-    zeros = makeConstant<int8_t>(b, loc, groupType, weight.zeros, key + ".zeros");
+    zeros =
+        makeConstant<int8_t>(b, loc, groupType, weight.zeros, key + ".zeros");
   auto quantized = QuantizedMatMulOp::create(
       b, loc, op.getResult().getType(), op.getA(), levels, scales, zeros,
-      b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
-      scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits) : IntegerAttr());
+      b.getI64IntegerAttr(scheme.bits),
+      b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
+      scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits)
+                            : IntegerAttr());
   op.getResult().replaceAllUsesWith(quantized.getResult());
   Operation *weightOp = op.getB().getDefiningOp();
   op.erase();

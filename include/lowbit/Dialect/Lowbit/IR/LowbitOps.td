@@ -121,9 +121,12 @@ def Lowbit_CalibrationTapOp : Lowbit_Op<"calibration_tap", [AllTypesMatch<["inpu
       to the factor), usually a resource;
     - `tokens`: how many rows were seen.
 
-    Quantization passes read them and remove the taps they consume. A tap
-    has no side effects in the IR sense but is not `Pure` either: it must
-    survive dead-code elimination until calibration is done.
+    Quantization passes read them (`lowbit-gptq` the Hessian, `lowbit-awq`
+    mean |x| and the Hessian, which it rescales when it rescales the
+    activation); a tap with statistics stays in the IR for later passes and
+    lowers to nothing. A tap has no side effects in the IR sense but is not
+    `Pure` either: it must survive dead-code elimination until calibration
+    is done.
 
     ```mlir
     %y = lowbit.calibration_tap %x {name = "layers.0.attn.q_proj", tokens = 4096 : i64,

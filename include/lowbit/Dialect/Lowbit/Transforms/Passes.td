@@ -48,6 +48,129 @@ def RTNPass : Pass<"lowbit-rtn", "::mlir::func::FuncOp"> {
   ];
 }
 
+def GPTQPass : Pass<"lowbit-gptq", "::mlir::func::FuncOp"> {
+  let summary = "GPTQ weight quantization of linear layers from calibration Hessians";
+  let description = [{
+    Quantizes every linear layer (as `lowbit-rtn` defines and names them)
+    with GPTQ (Frantar et al. 2022): the input channels are rounded one at a
+    time, and each rounding error is spread over the channels not yet
+    rounded in proportion to the inverse Hessian of the layer's input, so
+    that the layer's output, not its weight, stays close. The Hessian is the
+    `hessian` (sum of x^T x) of the `lowbit.calibration_tap` on the layer's
+    input, which calibration fills in (`lowbitc --calib=FILE`); a layer
+    without one is an error.
+
+    As in the reference implementation: inputs never seen (zero diagonal)
+    get zero weights; the Hessian is damped by `damp-percent` of its mean
+    diagonal; the upper Cholesky factor of its inverse drives the updates
+    (Eigen's LLT, in double precision); updates beyond the current block of
+    `block-size` channels are applied once per block (lazy batch updates).
+    A group's grid (same grid as `lowbit-rtn`) is fitted when its first
+    channel is reached, from the weights as updated so far, or with
+    `static-groups` from the original weights up front. `act-order` rounds
+    channels in order of decreasing Hessian diagonal; with groups that needs
+    `static-groups`, since quantized_matmul's groups are contiguous inputs.
+
+    ```mlir
+    %t = lowbit.calibration_tap %x {name = "fc", hessian = dense<...> : tensor<64x64xf32>, ...}
+    %y = onnx.MatMul %t, %w : (tensor<?x64xf32>, tensor<64x32xf32>) -> tensor<?x32xf32>
+    // becomes, with bits=4 group-size=32
+    %y = lowbit.quantized_matmul %t, %q, %s {bits = 4 : i64, group_size = 32 : i64} : ...
+    ```
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"4", "Bits per weight: 2, 3, 4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Inputs per scale along K; 0 for one scale per output channel">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true",
+           "Symmetric grid (no zero points) or asymmetric (a zero point per group)">,
+    Option<"activationBits", "activation-bits", "int64_t", /*default=*/"0",
+           "8: the layers quantize their input to int8 per row (activation_bits = 8), "
+           "so that kernels multiply integers; 0: fp32 activations">,
+    Option<"actOrder", "act-order", "bool", /*default=*/"false",
+           "Round input channels in order of decreasing Hessian diagonal">,
+    Option<"staticGroups", "static-groups", "bool", /*default=*/"false",
+           "Fit every group's grid from the original weights before any update">,
+    Option<"dampPercent", "damp-percent", "double", /*default=*/"0.01",
+           "Damping added to the Hessian's diagonal, as a fraction of its mean">,
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
+           "Input channels per lazy batch update">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Layers left as they are: those whose ONNX node name or weight name "
+               "contains one of these strings">,
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "quantized-layers", "Number of linear layers quantized">,
+  ];
+}
+
+def AWQPass : Pass<"lowbit-awq", "::mlir::func::FuncOp"> {
+  let summary = "Activation-aware scaling (and clipping) of linear layers before rounding";
+  let description = [{
+    AWQ (Lin et al. 2023): weights that meet large activations matter more,
+    so each input channel j of a layer is scaled up by s_j before rounding
+    and its activation down by the same factor, x W = (x / s)(s W). The
+    layers whose calibration taps read the same activation (q, k and v after
+    a norm; gate and up) share one s. For each α of a grid {0, 1/grid, ...,
+    (grid-1)/grid}, s = mean|x|^α (normalized so that sqrt(max s * min s) =
+    1) is tried: the weights are scaled, rounded to nearest (`lowbit-rtn`'s
+    grid), scaled back, and the output error tr(ΔWᵀ H ΔW) through the tap's
+    Hessian H is summed over the layers; the least error wins (α = 0 is
+    plain rounding, so the search never does worse by that measure). With
+    `duo-scaling`, s = mean|x|^α / mean|ŵ|^(1-α) is tried as well, ŵ each
+    weight relative to the largest |w| of its group, averaged over output
+    channels (AutoAWQ's default).
+
+    1/s is folded into what produces the activation where every reader of
+    it is one of these layers: the scale (and bias) of an RMSNormalization
+    or LayerNormalization, the output columns of a MatMul by a constant
+    (possibly through an added bias, or as one factor of an elementwise
+    product, as up_proj in `silu(gate) * up` before down_proj). Otherwise an
+    `onnx.Mul` by 1/s is put before the layers. The taps' statistics are
+    rescaled to describe x / s, so later passes see the scaled layer.
+
+    With `clip`, each group of each output channel is then clipped to the
+    fraction of its range, from 1 down to 0.55 in steps of 0.05, whose
+    rounding error through the group's block of the Hessian is least.
+
+    With `quantize` (the default) the layers are then rounded to nearest;
+    with `quantize=false` they stay in floating point, scaled and clipped,
+    for a later pass: `lowbitc --quantize=awq,... --quantize=gptq,...` does
+    that. Each layer's tap needs `mean_abs` and `hessian` (`lowbitc
+    --calib=FILE`).
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"4", "Bits per weight: 2, 3, 4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "Inputs per scale along K; 0 for one scale per output channel">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true",
+           "Symmetric grid (no zero points) or asymmetric (a zero point per group)">,
+    Option<"activationBits", "activation-bits", "int64_t", /*default=*/"0",
+           "8: the layers quantize their input to int8 per row (activation_bits = 8), "
+           "so that kernels multiply integers; 0: fp32 activations">,
+    Option<"grid", "grid", "int64_t", /*default=*/"20",
+           "Points of the α grid in [0, 1)">,
+    Option<"duoScaling", "duo-scaling", "bool", /*default=*/"true",
+           "Also try s = mean|x|^α / mean|ŵ|^(1-α), ŵ the weights relative to their "
+           "group's largest (AutoAWQ's duo scaling)">,
+    Option<"clip", "clip", "bool", /*default=*/"true",
+           "Search a clipping range per group after scaling">,
+    Option<"quantize", "quantize", "bool", /*default=*/"true",
+           "Round the scaled layers to nearest (false: leave them in floating point for a "
+           "later pass)">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Layers left as they are: those whose ONNX node name or weight name "
+               "contains one of these strings">,
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "quantized-layers", "Number of linear layers quantized">,
+    Statistic<"numFolded", "folded-scales",
+              "Scale vectors folded into a norm or a preceding linear op">,
+  ];
+}
+
 def InstrumentCalibrationPass : Pass<"lowbit-instrument-calibration", "::mlir::func::FuncOp"> {
   let summary = "Put a calibration tap on the input of every linear layer";
   let description = [{
@@ -68,8 +191,9 @@ def InstrumentCalibrationPass : Pass<"lowbit-instrument-calibration", "::mlir::f
 
     convert-lowbit-to-linalg lowers each tap to a call that folds the rows
     into the runtime's per-tap statistics (`lowbitc --instrument-calibration`
-    builds such a model; `lowbit_calibration_stats` reads them). Not built
-    yet: the driver's calibration run that writes them back into the taps.
+    builds such a model; `lowbit_calibration_stats` reads them). `lowbitc
+    --calib=FILE` runs this pass, runs the data through a compiled copy and
+    writes the statistics back into the taps.
   }];
   let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
   let options = [
