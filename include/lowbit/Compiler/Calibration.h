@@ -19,8 +19,7 @@ namespace lowbit {
 /// `inlineLimit` elements and every Hessian become resources. Fails, with
 /// a diagnostic naming the file or tap, if a file is missing or malformed
 /// or a tap of the module has no statistics in `dir`.
-mlir::LogicalResult readCalibrationStatistics(mlir::ModuleOp module,
-                                              llvm::StringRef dir,
+mlir::LogicalResult readCalibrationStatistics(mlir::ModuleOp module, llvm::StringRef dir,
                                               int64_t inlineLimit);
 } // namespace lowbit
 

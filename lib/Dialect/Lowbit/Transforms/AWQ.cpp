@@ -29,8 +29,7 @@ using namespace mlir;
 using namespace lowbit;
 
 namespace {
-using MatrixF =
-    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 /// The statistics AWQ reads from a layer's tap.
 struct InputStatistics {
@@ -39,8 +38,7 @@ struct InputStatistics {
 };
 
 /// `weight` [K][N] after rounding to nearest on `scheme`'s grid.
-std::vector<float> fakeQuantize(const quant::LinearLayer &layer,
-                                const quant::Scheme &scheme) {
+std::vector<float> fakeQuantize(const quant::LinearLayer &layer, const quant::Scheme &scheme) {
   quant::QuantizedWeight q = quant::roundToNearest(layer, scheme);
   int64_t groupSize = scheme.effectiveGroupSize(layer.k);
   std::vector<float> out(layer.k * layer.n);
@@ -48,16 +46,14 @@ std::vector<float> fakeQuantize(const quant::LinearLayer &layer,
     for (int64_t k = 0; k < layer.k; ++k) {
       int64_t g = n * q.groups + k / groupSize;
       quant::Grid grid{q.scales[g], q.zeros.empty() ? 0 : q.zeros[g]};
-      out[k * layer.n + n] =
-          quant::dequantizeValue(q.levels[n * layer.k + k], grid);
+      out[k * layer.n + n] = quant::dequantizeValue(q.levels[n * layer.k + k], grid);
     }
   return out;
 }
 
 /// The output error tr(D^T H D) of replacing `w` [K][N] by `approx`.
-double outputError(const std::vector<float> &w,
-                   const std::vector<float> &approx, int64_t k, int64_t n,
-                   const MatrixF &hessian) {
+double outputError(const std::vector<float> &w, const std::vector<float> &approx, int64_t k,
+                   int64_t n, const MatrixF &hessian) {
   MatrixF d(k, n);
   for (int64_t i = 0; i < k * n; ++i)
     d.data()[i] = w[i] - approx[i];
@@ -68,8 +64,7 @@ double outputError(const std::vector<float> &w,
 /// A constant operand's values scaled along its last axis by `factor`, as a
 /// new constant put before the user (the old one goes if nothing else uses
 /// it).
-void scaleConstantOperand(OpOperand &operand, ArrayRef<float> factor,
-                          StringRef key) {
+void scaleConstantOperand(OpOperand &operand, ArrayRef<float> factor, StringRef key) {
   auto constant = operand.get().getDefiningOp<onnx::ConstantOp>();
   std::vector<float> values;
   quant::readFloats(constant.getValue(), values);
@@ -77,8 +72,7 @@ void scaleConstantOperand(OpOperand &operand, ArrayRef<float> factor,
     values[i] *= factor[i % factor.size()];
   OpBuilder b(operand.getOwner());
   auto type = cast<RankedTensorType>(operand.get().getType());
-  operand.set(
-      quant::makeConstant<float>(b, constant.getLoc(), type, values, key));
+  operand.set(quant::makeConstant<float>(b, constant.getLoc(), type, values, key));
   if (constant->use_empty())
     constant->erase();
 }
@@ -115,8 +109,7 @@ bool foldIntoProducer(Value value, ArrayRef<float> factor, bool apply) {
     return true;
   }
   if (auto norm = dyn_cast<onnx::LayerNormalizationOp>(producer)) {
-    if (value != norm->getResult(0) ||
-        !isScalableConstant(norm.getScale(), k, true) ||
+    if (value != norm->getResult(0) || !isScalableConstant(norm.getScale(), k, true) ||
         (norm.getB() && !isScalableConstant(norm.getB(), k, true)))
       return false;
     if (apply) {
@@ -128,8 +121,7 @@ bool foldIntoProducer(Value value, ArrayRef<float> factor, bool apply) {
   }
   if (auto matmul = dyn_cast<onnx::MatMulOp>(producer)) {
     auto type = dyn_cast<RankedTensorType>(matmul.getB().getType());
-    if (!type || type.getRank() != 2 ||
-        !isScalableConstant(matmul.getB(), k, false))
+    if (!type || type.getRank() != 2 || !isScalableConstant(matmul.getB(), k, false))
       return false;
     if (apply)
       scaleConstantOperand(matmul.getBMutable(), factor, key);
@@ -152,8 +144,7 @@ bool foldIntoProducer(Value value, ArrayRef<float> factor, bool apply) {
     return false;
   }
   if (auto mul = dyn_cast<onnx::MulOp>(producer)) {
-    if (mul.getType() != mul.getA().getType() ||
-        mul.getType() != mul.getB().getType())
+    if (mul.getType() != mul.getA().getType() || mul.getType() != mul.getB().getType())
       return false; // a broadcast factor: scaling it would scale more than one
                     // channel
     for (Value operand : {mul.getA(), mul.getB()})
@@ -180,8 +171,7 @@ ElementsAttr scaledStatistic(ElementsAttr attr, Factor factor, StringRef key) {
   ArrayRef<char> bytes(reinterpret_cast<const char *>(values.data()),
                        values.size() * sizeof(float));
   return DenseResourceElementsAttr::get(
-      type, key,
-      HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(float)));
+      type, key, HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(float)));
 }
 
 /// The tap's statistics of x / s.
@@ -196,8 +186,7 @@ void rescaleTap(CalibrationTapOp tap, ArrayRef<float> s) {
         attr, [&](size_t i) { return 1 / s[i]; }, key + ".mean_abs"));
   if (auto attr = tap.getHessianAttr())
     tap.setHessianAttr(scaledStatistic(
-        attr, [&](size_t i) { return 1 / (s[i / k] * s[i % k]); },
-        key + ".hessian"));
+        attr, [&](size_t i) { return 1 / (s[i / k] * s[i % k]); }, key + ".hessian"));
 }
 
 /// Replaces a layer's weight by `values` ([K][N]).
@@ -207,8 +196,7 @@ void setWeight(quant::LinearLayer &layer, std::vector<float> values) {
   auto type = cast<RankedTensorType>(layer.op.getB().getType());
   Operation *old = layer.op.getB().getDefiningOp();
   layer.op.getBMutable().assign(quant::makeConstant<float>(
-      b, old->getLoc(), type, ArrayRef<float>(layer.weight),
-      layer.name + ".awq"));
+      b, old->getLoc(), type, ArrayRef<float>(layer.weight), layer.name + ".awq"));
   if (old->use_empty())
     old->erase();
 }
@@ -218,11 +206,9 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
 
   /// The mean over the layers' output channels of |w_jn| relative to the
   /// largest |w| of its group (AutoAWQ's weight statistic for duo scaling).
-  static std::vector<double>
-  relativeWeightMagnitude(ArrayRef<quant::LinearLayer *> layers,
-                          const quant::Scheme &scheme) {
-    int64_t k = layers.front()->k, groupSize = scheme.effectiveGroupSize(k),
-            count = 0;
+  static std::vector<double> relativeWeightMagnitude(ArrayRef<quant::LinearLayer *> layers,
+                                                     const quant::Scheme &scheme) {
+    int64_t k = layers.front()->k, groupSize = scheme.effectiveGroupSize(k), count = 0;
     std::vector<double> mean(k, 0.0);
     for (quant::LinearLayer *layer : layers) {
       for (int64_t n = 0; n < layer->n; ++n)
@@ -232,8 +218,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
           for (int64_t j = k0; j < k1; ++j)
             top = std::max(top, std::abs(layer->weight[j * layer->n + n]));
           for (int64_t j = k0; j < k1; ++j)
-            mean[j] +=
-                top > 0 ? std::abs(layer->weight[j * layer->n + n]) / top : 0.0;
+            mean[j] += top > 0 ? std::abs(layer->weight[j * layer->n + n]) / top : 0.0;
         }
       count += layer->n;
     }
@@ -246,11 +231,9 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
   /// s_j = mean|x_j|^α and, with duo scaling, s_j = mean|x_j|^α /
   /// mean|ŵ_j|^(1-α), each normalized so that sqrt(max s * min s) = 1.
   std::vector<float> searchScales(ArrayRef<quant::LinearLayer *> layers,
-                                  const InputStatistics &stats,
-                                  const quant::Scheme &scheme) {
+                                  const InputStatistics &stats, const quant::Scheme &scheme) {
     int64_t k = stats.meanAbs.size();
-    std::vector<double> weightMagnitude =
-        relativeWeightMagnitude(layers, scheme);
+    std::vector<double> weightMagnitude = relativeWeightMagnitude(layers, scheme);
     std::vector<float> best(k, 1.0f);
     double bestError = std::numeric_limits<double>::infinity();
     for (int duo = 0; duo <= int(duoScaling); ++duo)
@@ -261,8 +244,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
         for (int64_t j = 0; j < k; ++j) {
           double v = std::pow(std::max(double(stats.meanAbs[j]), 1e-4), alpha);
           if (duo)
-            v = std::max(v / (std::pow(weightMagnitude[j], 1 - alpha) + 1e-4),
-                         1e-4);
+            v = std::max(v / (std::pow(weightMagnitude[j], 1 - alpha) + 1e-4), 1e-4);
           s[j] = float(v);
           hi = std::max(hi, s[j]);
           lo = std::min(lo, s[j]);
@@ -280,8 +262,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
           for (int64_t j = 0; j < k; ++j)
             for (int64_t n = 0; n < layer->n; ++n)
               approx[j * layer->n + n] /= s[j];
-          error +=
-              outputError(layer->weight, approx, k, layer->n, stats.hessian);
+          error += outputError(layer->weight, approx, k, layer->n, stats.hessian);
         }
         if (error < bestError) {
           bestError = error;
@@ -305,16 +286,14 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
       for (int64_t c = 0; c < n; ++c) {
         for (int64_t i = 0; i < size; ++i)
           w(i) = layer.weight[(k0 + i) * n + c];
-        float lo = std::min(w.minCoeff(), 0.0f),
-              hi = std::max(w.maxCoeff(), 0.0f);
+        float lo = std::min(w.minCoeff(), 0.0f), hi = std::max(w.maxCoeff(), 0.0f);
         double bestError = std::numeric_limits<double>::infinity();
         float bestRatio = 1;
         for (int step = 0; step < 10; ++step) {
           float ratio = 1.0f - float(step) / 20.0f;
           quant::Grid g = quant::fitGrid(ratio * lo, ratio * hi, scheme);
           for (int64_t i = 0; i < size; ++i)
-            d(i) = w(i) - quant::dequantizeValue(
-                              quant::quantizeValue(w(i), g, scheme.bits), g);
+            d(i) = w(i) - quant::dequantizeValue(quant::quantizeValue(w(i), g, scheme.bits), g);
           double error = double(d.dot(block * d));
           if (error < bestError) {
             bestError = error;
@@ -322,8 +301,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
           }
         }
         for (int64_t i = 0; i < size; ++i)
-          clipped[(k0 + i) * n + c] =
-              std::clamp(w(i), bestRatio * lo, bestRatio * hi);
+          clipped[(k0 + i) * n + c] = std::clamp(w(i), bestRatio * lo, bestRatio * hi);
       }
     }
     setWeight(layer, std::move(clipped));
@@ -335,24 +313,21 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
     if (failed(quant::verifyScheme(func, "lowbit-awq", scheme)))
       return signalPassFailure();
     if (grid < 1) {
-      func->emitError() << "lowbit-awq: grid must be positive, got "
-                        << int64_t(grid);
+      func->emitError() << "lowbit-awq: grid must be positive, got " << int64_t(grid);
       return signalPassFailure();
     }
     SmallVector<std::string> excluded(exclude.begin(), exclude.end());
-    std::vector<quant::LinearLayer> layers =
-        quant::findLinearLayers(func, excluded);
+    std::vector<quant::LinearLayer> layers = quant::findLinearLayers(func, excluded);
 
     // Layers whose taps read one activation share its scales.
     llvm::MapVector<Value, SmallVector<quant::LinearLayer *>> groups;
     for (quant::LinearLayer &layer : layers) {
       CalibrationTapOp tap = quant::calibrationTapOf(layer.op);
       if (!tap || !tap.getMeanAbs() || !tap.getHessian()) {
-        layer.op.emitError()
-            << "lowbit-awq: " << quant::describe(layer)
-            << " has no calibration statistics: its input needs a "
-               "lowbit.calibration_tap with `mean_abs` and `hessian` (lowbitc "
-               "--calib=FILE)";
+        layer.op.emitError() << "lowbit-awq: " << quant::describe(layer)
+                             << " has no calibration statistics: its input needs a "
+                                "lowbit.calibration_tap with `mean_abs` and `hessian` (lowbitc "
+                                "--calib=FILE)";
         return signalPassFailure();
       }
       groups[tap.getInput()].push_back(&layer);
@@ -364,8 +339,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
       InputStatistics stats;
       std::vector<float> hessian;
       if (!quant::readFloats(*tap.getMeanAbs(), stats.meanAbs) ||
-          !quant::readFloats(*tap.getHessian(), hessian) ||
-          hessian.size() != size_t(k * k) ||
+          !quant::readFloats(*tap.getHessian(), hessian) || hessian.size() != size_t(k * k) ||
           stats.meanAbs.size() != size_t(k)) {
         tap.emitError() << "lowbit-awq: tap '" << tap.getName()
                         << "': statistics of the wrong size or type";
@@ -379,14 +353,11 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
       llvm::SmallPtrSet<Operation *, 8> groupTaps;
       for (quant::LinearLayer *layer : members)
         groupTaps.insert(layer->op.getA().getDefiningOp());
-      bool onlyGroupReads =
-          llvm::all_of(input.getUsers(), [&](Operation *user) {
-            return groupTaps.contains(user) &&
-                   llvm::all_of(user->getUsers(), [&](Operation *reader) {
-                     return llvm::any_of(
-                         members, [&](auto *l) { return l->op == reader; });
-                   });
-          });
+      bool onlyGroupReads = llvm::all_of(input.getUsers(), [&](Operation *user) {
+        return groupTaps.contains(user) && llvm::all_of(user->getUsers(), [&](Operation *reader) {
+                 return llvm::any_of(members, [&](auto *l) { return l->op == reader; });
+               });
+      });
       std::vector<float> inverse(k);
       for (int64_t j = 0; j < k; ++j)
         inverse[j] = 1 / s[j];
@@ -396,11 +367,9 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
       } else {
         OpBuilder b(tap);
         auto type = RankedTensorType::get({k}, b.getF32Type());
-        Value factor = quant::makeConstant<float>(
-            b, tap.getLoc(), type, ArrayRef<float>(inverse),
-            members.front()->name + ".awq.inverse_scale");
-        Value scaledInput = onnx::MulOp::create(b, tap.getLoc(),
-                                                input.getType(), input, factor);
+        Value factor = quant::makeConstant<float>(b, tap.getLoc(), type, ArrayRef<float>(inverse),
+                                                  members.front()->name + ".awq.inverse_scale");
+        Value scaledInput = onnx::MulOp::create(b, tap.getLoc(), input.getType(), input, factor);
         for (Operation *groupTap : groupTaps)
           groupTap->setOperand(0, scaledInput);
       }
@@ -425,8 +394,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
     // The weights as scaled and clipped (folding may have changed the
     // columns of a layer that precedes another).
     for (quant::LinearLayer &layer : quant::findLinearLayers(func, excluded)) {
-      quant::replaceWithQuantized(layer, quant::roundToNearest(layer, scheme),
-                                  scheme);
+      quant::replaceWithQuantized(layer, quant::roundToNearest(layer, scheme), scheme);
       ++numQuantized;
     }
   }

@@ -43,8 +43,7 @@ std::vector<quant::Grid> fitRowGrids(const Matrix &w, int64_t k0, int64_t k1,
   std::vector<quant::Grid> grids(w.rows());
   for (int64_t n = 0; n < w.rows(); ++n) {
     auto row = w.row(n).segment(k0, k1 - k0);
-    grids[n] =
-        quant::fitGrid(float(row.minCoeff()), float(row.maxCoeff()), scheme);
+    grids[n] = quant::fitGrid(float(row.minCoeff()), float(row.maxCoeff()), scheme);
   }
   return grids;
 }
@@ -57,8 +56,7 @@ FailureOr<quant::QuantizedWeight> gptq(const quant::LinearLayer &layer,
                                        const GptqSettings &settings) {
   const quant::Scheme &scheme = settings.scheme;
   const int64_t n = layer.n, k = layer.k;
-  const int64_t groupSize = scheme.effectiveGroupSize(k),
-                groups = scheme.groupsFor(k);
+  const int64_t groupSize = scheme.effectiveGroupSize(k), groups = scheme.groupsFor(k);
   Matrix w(n, k); // GPTQ's orientation: a row per output channel
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = 0; j < n; ++j)
@@ -80,8 +78,8 @@ FailureOr<quant::QuantizedWeight> gptq(const quant::LinearLayer &layer,
   std::vector<std::vector<quant::Grid>> staticGrids;
   if (settings.staticGroups)
     for (int64_t g = 0; g < groups; ++g)
-      staticGrids.push_back(fitRowGrids(
-          w, g * groupSize, std::min(k, (g + 1) * groupSize), scheme));
+      staticGrids.push_back(
+          fitRowGrids(w, g * groupSize, std::min(k, (g + 1) * groupSize), scheme));
 
   // Act order: the columns of largest curvature first.
   std::vector<int64_t> order(k);
@@ -126,8 +124,7 @@ FailureOr<quant::QuantizedWeight> gptq(const quant::LinearLayer &layer,
     record(g, staticGrids[g]);
 
   std::vector<quant::Grid> grids;
-  if (groupSize >= k &&
-      !settings.staticGroups) { // per channel: one grid up front
+  if (groupSize >= k && !settings.staticGroups) { // per channel: one grid up front
     grids = fitRowGrids(w, 0, k, scheme);
     record(0, grids);
   }
@@ -154,13 +151,11 @@ FailureOr<quant::QuantizedWeight> gptq(const quant::LinearLayer &layer,
       }
       // Spread the error over the block's remaining columns now; over the
       // columns after the block once per block (the lazy batch update).
-      w.block(0, i + 1, n, b1 - i - 1).noalias() -=
-          error * hinv.block(i, i + 1, 1, b1 - i - 1);
+      w.block(0, i + 1, n, b1 - i - 1).noalias() -= error * hinv.block(i, i + 1, 1, b1 - i - 1);
       blockErrors.col(i - b0) = error;
     }
     if (b1 < k)
-      w.rightCols(k - b1).noalias() -=
-          blockErrors * hinv.block(b0, b1, count, k - b1);
+      w.rightCols(k - b1).noalias() -= blockErrors * hinv.block(b0, b1, count, k - b1);
   }
   return out;
 }
@@ -179,42 +174,34 @@ struct GPTQPass : lowbit::impl::GPTQPassBase<GPTQPass> {
     if (failed(quant::verifyScheme(func, "lowbit-gptq", settings.scheme)))
       return signalPassFailure();
     if (dampPercent <= 0 || dampPercent >= 1) {
-      func->emitError() << "lowbit-gptq: damp-percent must be in (0, 1), got "
-                        << dampPercent;
+      func->emitError() << "lowbit-gptq: damp-percent must be in (0, 1), got " << dampPercent;
       return signalPassFailure();
     }
     if (blockSize < 1) {
-      func->emitError() << "lowbit-gptq: block-size must be positive, got "
-                        << blockSize;
+      func->emitError() << "lowbit-gptq: block-size must be positive, got " << blockSize;
       return signalPassFailure();
     }
     if (actOrder && groupSize > 0 && !staticGroups) {
-      func->emitError()
-          << "lowbit-gptq: act-order with group-size needs static-groups=true "
-             "(quantized_matmul's groups are contiguous inputs)";
+      func->emitError() << "lowbit-gptq: act-order with group-size needs static-groups=true "
+                           "(quantized_matmul's groups are contiguous inputs)";
       return signalPassFailure();
     }
     SmallVector<std::string> excluded(exclude.begin(), exclude.end());
-    for (quant::LinearLayer &layer :
-         quant::findLinearLayers(getOperation(), excluded)) {
+    for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), excluded)) {
       CalibrationTapOp tap = quant::calibrationTapOf(layer.op);
       std::vector<float> hessian;
-      if (!tap || !tap.getHessian() ||
-          !quant::readFloats(*tap.getHessian(), hessian) ||
+      if (!tap || !tap.getHessian() || !quant::readFloats(*tap.getHessian(), hessian) ||
           hessian.size() != size_t(layer.k * layer.k)) {
-        layer.op.emitError()
-            << "lowbit-gptq: " << quant::describe(layer)
-            << " has no calibration Hessian: its input needs a "
-               "lowbit.calibration_tap with `hessian` (lowbitc --calib=FILE)";
+        layer.op.emitError() << "lowbit-gptq: " << quant::describe(layer)
+                             << " has no calibration Hessian: its input needs a "
+                                "lowbit.calibration_tap with `hessian` (lowbitc --calib=FILE)";
         return signalPassFailure();
       }
-      FailureOr<quant::QuantizedWeight> quantized =
-          gptq(layer, hessian, settings);
+      FailureOr<quant::QuantizedWeight> quantized = gptq(layer, hessian, settings);
       if (failed(quantized)) {
-        layer.op.emitError()
-            << "lowbit-gptq: " << quant::describe(layer)
-            << ": the damped Hessian is not positive definite (raise "
-               "damp-percent)";
+        layer.op.emitError() << "lowbit-gptq: " << quant::describe(layer)
+                             << ": the damped Hessian is not positive definite (raise "
+                                "damp-percent)";
         return signalPassFailure();
       }
       quant::replaceWithQuantized(layer, *quantized, settings.scheme);

@@ -25,22 +25,18 @@ struct InstrumentCalibrationPass
 
   void runOnOperation() override {
     SmallVector<std::string> excluded(exclude.begin(), exclude.end());
-    quant::forEachLinearLayer(
-        getOperation(), excluded, [&](onnx::MatMulOp op, StringRef name) {
-          auto type = dyn_cast<RankedTensorType>(op.getA().getType());
-          if (op.getA().getDefiningOp<CalibrationTapOp>() || !type ||
-              type.getRank() < 1 ||
-              !isa<Float32Type, Float16Type, BFloat16Type>(
-                  type.getElementType()))
-            return;
-          OpBuilder b(op);
-          auto tap = CalibrationTapOp::create(
-              b, op.getLoc(), type, op.getA(),
-              b.getStringAttr(name.empty() ? "linear" : name), ElementsAttr(),
-              ElementsAttr(), ElementsAttr(), IntegerAttr());
-          op.getAMutable().assign(tap.getResult());
-          ++numTaps;
-        });
+    quant::forEachLinearLayer(getOperation(), excluded, [&](onnx::MatMulOp op, StringRef name) {
+      auto type = dyn_cast<RankedTensorType>(op.getA().getType());
+      if (op.getA().getDefiningOp<CalibrationTapOp>() || !type || type.getRank() < 1 ||
+          !isa<Float32Type, Float16Type, BFloat16Type>(type.getElementType()))
+        return;
+      OpBuilder b(op);
+      auto tap = CalibrationTapOp::create(
+          b, op.getLoc(), type, op.getA(), b.getStringAttr(name.empty() ? "linear" : name),
+          ElementsAttr(), ElementsAttr(), ElementsAttr(), IntegerAttr());
+      op.getAMutable().assign(tap.getResult());
+      ++numTaps;
+    });
   }
 };
 } // namespace

@@ -29,8 +29,7 @@ bool lowbit::quant::readFloats(ElementsAttr value, std::vector<float> &out) {
     return true;
   }
   if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
-    out.assign(dense.getValues<float>().begin(),
-               dense.getValues<float>().end());
+    out.assign(dense.getValues<float>().begin(), dense.getValues<float>().end());
     return true;
   }
   return false;
@@ -46,41 +45,46 @@ std::string nodeName(Operation *op) {
 } // namespace
 
 template <typename T>
-Value lowbit::quant::makeConstant(OpBuilder &b, Location loc,
-                                  RankedTensorType type, ArrayRef<T> data,
-                                  StringRef key) {
-  ArrayRef<char> bytes(reinterpret_cast<const char *>(data.data()),
-                       data.size() * sizeof(T));
+Value lowbit::quant::makeConstant(OpBuilder &b, Location loc, RankedTensorType type,
+                                  ArrayRef<T> data, StringRef key) {
+  ArrayRef<char> bytes(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(T));
   auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(T));
   auto attr = DenseResourceElementsAttr::get(type, key, std::move(blob));
   return onnx::ConstantOp::create(b, loc, cast<ElementsAttr>(attr));
 }
-template Value lowbit::quant::makeConstant<float>(OpBuilder &, Location,
-                                                  RankedTensorType,
+template Value lowbit::quant::makeConstant<float>(OpBuilder &, Location, RankedTensorType,
                                                   ArrayRef<float>, StringRef);
-template Value lowbit::quant::makeConstant<int8_t>(OpBuilder &, Location,
-                                                   RankedTensorType,
+template Value lowbit::quant::makeConstant<int8_t>(OpBuilder &, Location, RankedTensorType,
                                                    ArrayRef<int8_t>, StringRef);
 
-void lowbit::quant::forEachLinearLayer(
-    func::FuncOp func, ArrayRef<std::string> exclude,
-    function_ref<void(onnx::MatMulOp, StringRef)> visit) {
+void lowbit::quant::forEachLinearLayer(func::FuncOp func, ArrayRef<std::string> exclude,
+                                       function_ref<void(onnx::MatMulOp, StringRef)> visit) {
   SmallVector<std::pair<onnx::MatMulOp, std::string>> layers;
+  std::vector<bool> matched(exclude.size(), false);
   func.walk([&](onnx::MatMulOp op) {
     auto constant = op.getB().getDefiningOp<onnx::ConstantOp>();
     auto type = dyn_cast<RankedTensorType>(op.getB().getType());
     if (!constant || !type || type.getRank() != 2 || !type.hasStaticShape() ||
         !type.getElementType().isF32())
       return;
+    // The node's name, else the weight's, else (IR saved without
+    // locations) the name calibration gave the layer's tap.
     std::string name = nodeName(op), weightName = nodeName(constant);
     if (name.empty())
       name = weightName;
-    for (const std::string &pattern : exclude)
+    if (auto tap = op.getA().getDefiningOp<CalibrationTapOp>(); tap && name.empty())
+      name = tap.getName().str();
+    for (auto [i, pattern] : llvm::enumerate(exclude))
       if (!pattern.empty() && (name.find(pattern) != std::string::npos ||
-                               weightName.find(pattern) != std::string::npos))
+                               weightName.find(pattern) != std::string::npos)) {
+        matched[i] = true;
         return;
+      }
     layers.push_back({op, name});
   });
+  for (auto [i, pattern] : llvm::enumerate(exclude))
+    if (!matched[i])
+      func.emitWarning() << "exclude=" << pattern << " matches no linear layer";
   for (auto &[op, name] : layers) // after the walk: visit may rewrite the IR
     visit(op, name);
 }
@@ -89,9 +93,8 @@ std::string lowbit::quant::describe(const LinearLayer &layer) {
   return layer.name.empty() ? "a linear layer" : "layer '" + layer.name + "'";
 }
 
-std::vector<LinearLayer>
-lowbit::quant::findLinearLayers(func::FuncOp func,
-                                ArrayRef<std::string> exclude) {
+std::vector<LinearLayer> lowbit::quant::findLinearLayers(func::FuncOp func,
+                                                         ArrayRef<std::string> exclude) {
   std::vector<LinearLayer> layers;
   forEachLinearLayer(func, exclude, [&](onnx::MatMulOp op, StringRef name) {
     auto type = cast<RankedTensorType>(op.getB().getType());
@@ -100,24 +103,18 @@ lowbit::quant::findLinearLayers(func::FuncOp func,
     layer.name = name.str();
     layer.k = type.getDimSize(0);
     layer.n = type.getDimSize(1);
-    if (readFloats(op.getB().getDefiningOp<onnx::ConstantOp>().getValue(),
-                   layer.weight))
+    if (readFloats(op.getB().getDefiningOp<onnx::ConstantOp>().getValue(), layer.weight))
       layers.push_back(std::move(layer));
   });
   return layers;
 }
 
-LogicalResult lowbit::quant::verifyScheme(Operation *op, StringRef pass,
-                                          const Scheme &scheme) {
-  if (scheme.bits != 2 && scheme.bits != 3 && scheme.bits != 4 &&
-      scheme.bits != 8)
-    return op->emitError() << pass << ": bits must be 2, 3, 4 or 8, got "
-                           << scheme.bits;
+LogicalResult lowbit::quant::verifyScheme(Operation *op, StringRef pass, const Scheme &scheme) {
+  if (scheme.bits != 2 && scheme.bits != 3 && scheme.bits != 4 && scheme.bits != 8)
+    return op->emitError() << pass << ": bits must be 2, 3, 4 or 8, got " << scheme.bits;
   if (scheme.groupSize < 0)
-    return op->emitError()
-           << pass
-           << ": group-size must be positive (or 0 for per channel), got "
-           << scheme.groupSize;
+    return op->emitError() << pass << ": group-size must be positive (or 0 for per channel), got "
+                           << scheme.groupSize;
   if (scheme.activationBits != 0 && scheme.activationBits != 8)
     return op->emitError() << pass << ": activation-bits must be 0 or 8, got "
                            << scheme.activationBits;
@@ -150,15 +147,13 @@ Grid lowbit::quant::fitGrid(float lo, float hi, const Scheme &scheme) {
 }
 
 int lowbit::quant::quantizeValue(float w, Grid grid, int64_t bits) {
-  int lo = -int(int64_t(1) << (bits - 1)),
-      hi = int(int64_t(1) << (bits - 1)) - 1;
+  int lo = -int(int64_t(1) << (bits - 1)), hi = int(int64_t(1) << (bits - 1)) - 1;
   int q = int(std::nearbyint(w / grid.scale)) + grid.zero;
   return std::clamp(q, lo, hi);
 }
 
 /// Rounds each group of each output channel to its own grid.
-QuantizedWeight lowbit::quant::roundToNearest(const LinearLayer &layer,
-                                              const Scheme &scheme) {
+QuantizedWeight lowbit::quant::roundToNearest(const LinearLayer &layer, const Scheme &scheme) {
   QuantizedWeight out;
   out.n = layer.n;
   out.k = layer.k;
@@ -181,40 +176,32 @@ QuantizedWeight lowbit::quant::roundToNearest(const LinearLayer &layer,
       if (!scheme.symmetric)
         out.zeros[n * out.groups + g] = int8_t(grid.zero);
       for (int64_t k = k0; k < k1; ++k)
-        out.levels[n * layer.k + k] = int8_t(
-            quantizeValue(layer.weight[k * layer.n + n], grid, scheme.bits));
+        out.levels[n * layer.k + k] =
+            int8_t(quantizeValue(layer.weight[k * layer.n + n], grid, scheme.bits));
     }
   return out;
 }
 
-void lowbit::quant::replaceWithQuantized(const LinearLayer &layer,
-                                         const QuantizedWeight &weight,
+void lowbit::quant::replaceWithQuantized(const LinearLayer &layer, const QuantizedWeight &weight,
                                          const Scheme &scheme) {
   onnx::MatMulOp op = layer.op;
   OpBuilder b(op);
   Location loc = op.getLoc();
   MLIRContext *context = op.getContext();
   std::string key = layer.name.empty() ? "linear" : layer.name;
-  auto levelsType =
-      RankedTensorType::get({weight.n, weight.k}, IntegerType::get(context, 8));
-  auto scalesType =
-      RankedTensorType::get({weight.n, weight.groups}, b.getF32Type());
-  auto groupType = RankedTensorType::get({weight.n, weight.groups},
-                                         IntegerType::get(context, 8));
+  auto levelsType = RankedTensorType::get({weight.n, weight.k}, IntegerType::get(context, 8));
+  auto scalesType = RankedTensorType::get({weight.n, weight.groups}, b.getF32Type());
+  auto groupType = RankedTensorType::get({weight.n, weight.groups}, IntegerType::get(context, 8));
   Value levels = makeConstant<int8_t>(b, loc, levelsType, weight.levels,
                                       key + ".q" + std::to_string(scheme.bits));
-  Value scales =
-      makeConstant<float>(b, loc, scalesType, weight.scales, key + ".scales");
+  Value scales = makeConstant<float>(b, loc, scalesType, weight.scales, key + ".scales");
   Value zeros;
   if (!weight.zeros.empty())
-    zeros =
-        makeConstant<int8_t>(b, loc, groupType, weight.zeros, key + ".zeros");
+    zeros = makeConstant<int8_t>(b, loc, groupType, weight.zeros, key + ".zeros");
   auto quantized = QuantizedMatMulOp::create(
       b, loc, op.getResult().getType(), op.getA(), levels, scales, zeros,
-      b.getI64IntegerAttr(scheme.bits),
-      b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
-      scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits)
-                            : IntegerAttr());
+      b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
+      scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits) : IntegerAttr());
   op.getResult().replaceAllUsesWith(quantized.getResult());
   Operation *weightOp = op.getB().getDefiningOp();
   op.erase();

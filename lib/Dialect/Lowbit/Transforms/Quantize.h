@@ -26,9 +26,7 @@ struct Scheme {
     int64_t g = groupSize > 0 ? groupSize : k;
     return (k + g - 1) / g;
   }
-  int64_t effectiveGroupSize(int64_t k) const {
-    return groupSize > 0 ? groupSize : k;
-  }
+  int64_t effectiveGroupSize(int64_t k) const { return groupSize > 0 ? groupSize : k; }
 };
 
 /// An onnx.MatMul by a constant 2-D f32 weight.
@@ -43,9 +41,8 @@ struct LinearLayer {
 /// by a constant 2-D f32 weight of static shape) whose node or weight name
 /// does not contain any of `exclude`; `name` is the node name, else the
 /// weight's.
-void forEachLinearLayer(
-    mlir::func::FuncOp func, llvm::ArrayRef<std::string> exclude,
-    llvm::function_ref<void(onnx::MatMulOp, llvm::StringRef)> visit);
+void forEachLinearLayer(mlir::func::FuncOp func, llvm::ArrayRef<std::string> exclude,
+                        llvm::function_ref<void(onnx::MatMulOp, llvm::StringRef)> visit);
 
 /// "layer 'NAME'" for messages, or "a linear layer" if it has no name.
 std::string describe(const LinearLayer &layer);
@@ -56,8 +53,7 @@ std::vector<LinearLayer> findLinearLayers(mlir::func::FuncOp func,
 
 /// Checks the options every weight quantization pass takes, reporting on
 /// `op` in the name of `pass`.
-mlir::LogicalResult verifyScheme(mlir::Operation *op, llvm::StringRef pass,
-                                 const Scheme &scheme);
+mlir::LogicalResult verifyScheme(mlir::Operation *op, llvm::StringRef pass, const Scheme &scheme);
 
 /// The f32 values of a constant's attribute (inline or a resource), or false.
 bool readFloats(mlir::ElementsAttr value, std::vector<float> &out);
@@ -79,9 +75,7 @@ Grid fitGrid(float lo, float hi, const Scheme &scheme);
 int quantizeValue(float w, Grid grid, int64_t bits);
 
 /// The value a level stands for.
-inline float dequantizeValue(int level, Grid grid) {
-  return float(level - grid.zero) * grid.scale;
-}
+inline float dequantizeValue(int level, Grid grid) { return float(level - grid.zero) * grid.scale; }
 
 /// A quantized weight in the lowbit layout: levels [N][K], scales and zero
 /// points [N][G] (zeros empty when symmetric).
@@ -98,14 +92,13 @@ QuantizedWeight roundToNearest(const LinearLayer &layer, const Scheme &scheme);
 /// An onnx.Constant holding `data` as a resource named `key` (large tensors
 /// stay out of the printed IR).
 template <typename T>
-mlir::Value makeConstant(mlir::OpBuilder &b, mlir::Location loc,
-                         mlir::RankedTensorType type, llvm::ArrayRef<T> data,
-                         llvm::StringRef key);
+mlir::Value makeConstant(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
+                         llvm::ArrayRef<T> data, llvm::StringRef key);
 
 /// Replaces `layer.op` by lowbit.quantized_matmul over `weight`; the levels,
 /// scales and zero points become constants (resources named after the layer).
-void replaceWithQuantized(const LinearLayer &layer,
-                          const QuantizedWeight &weight, const Scheme &scheme);
+void replaceWithQuantized(const LinearLayer &layer, const QuantizedWeight &weight,
+                          const Scheme &scheme);
 } // namespace lowbit::quant
 
 #endif // LOWBIT_LIB_DIALECT_LOWBIT_TRANSFORMS_QUANTIZE_H

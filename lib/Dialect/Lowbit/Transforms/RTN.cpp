@@ -25,10 +25,8 @@ struct RTNPass : lowbit::impl::RTNPassBase<RTNPass> {
     if (failed(quant::verifyScheme(getOperation(), "lowbit-rtn", scheme)))
       return signalPassFailure();
     SmallVector<std::string> excluded(exclude.begin(), exclude.end());
-    for (quant::LinearLayer &layer :
-         quant::findLinearLayers(getOperation(), excluded)) {
-      quant::replaceWithQuantized(layer, quant::roundToNearest(layer, scheme),
-                                  scheme);
+    for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), excluded)) {
+      quant::replaceWithQuantized(layer, quant::roundToNearest(layer, scheme), scheme);
       ++numQuantized;
     }
   }

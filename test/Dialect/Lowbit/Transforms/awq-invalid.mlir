@@ -10,7 +10,7 @@ func.func @no_mean(%x: tensor<?x2xf32>) -> tensor<?x1xf32> {
   %w = onnx.Constant dense<[[1.5], [0.5]]> : tensor<2x1xf32>
   %t = lowbit.calibration_tap %x {name = "fc", tokens = 4 : i64,
                                   hessian = dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>} : tensor<?x2xf32>
-  // expected-error @+1 {{lowbit-awq: a linear layer has no calibration statistics}}
+  // expected-error @+1 {{lowbit-awq: layer 'fc' has no calibration statistics}}
   %y = onnx.MatMul %t, %w : (tensor<?x2xf32>, tensor<2x1xf32>) -> tensor<?x1xf32>
   return %y : tensor<?x1xf32>
 }

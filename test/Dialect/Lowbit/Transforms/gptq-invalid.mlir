@@ -19,7 +19,7 @@ func.func @uncalibrated(%x: tensor<?x2xf32>) -> tensor<?x1xf32> {
 func.func @no_hessian(%x: tensor<?x2xf32>) -> tensor<?x1xf32> {
   %w = onnx.Constant dense<[[1.5], [0.5]]> : tensor<2x1xf32>
   %t = lowbit.calibration_tap %x {name = "fc", tokens = 4 : i64, abs_max = dense<1.0> : tensor<2xf32>} : tensor<?x2xf32>
-  // expected-error @+1 {{lowbit-gptq: a linear layer has no calibration Hessian}}
+  // expected-error @+1 {{lowbit-gptq: layer 'fc' has no calibration Hessian}}
   %y = onnx.MatMul %t, %w : (tensor<?x2xf32>, tensor<2x1xf32>) -> tensor<?x1xf32>
   return %y : tensor<?x1xf32>
 }
@@ -31,7 +31,7 @@ func.func @indefinite(%x: tensor<?x2xf32>) -> tensor<?x1xf32> {
   %w = onnx.Constant dense<[[1.5], [0.5]]> : tensor<2x1xf32>
   %t = lowbit.calibration_tap %x {name = "fc", tokens = 4 : i64,
                                   hessian = dense<[[1.0, 5.0], [5.0, 1.0]]> : tensor<2x2xf32>} : tensor<?x2xf32>
-  // expected-error @+1 {{lowbit-gptq: a linear layer: the damped Hessian is not positive definite}}
+  // expected-error @+1 {{lowbit-gptq: layer 'fc': the damped Hessian is not positive definite}}
   %y = onnx.MatMul %t, %w : (tensor<?x2xf32>, tensor<2x1xf32>) -> tensor<?x1xf32>
   return %y : tensor<?x1xf32>
 }
