@@ -108,3 +108,12 @@ LogicalResult lowbit::readCalibrationStatistics(ModuleOp module, StringRef dir,
              << "calibration gathered no statistics for tap '" << entry.first() << "'";
   return success();
 }
+
+void lowbit::clearCalibrationStatistics(ModuleOp module) {
+  module.walk([](CalibrationTapOp tap) {
+    tap.removeAbsMaxAttr();
+    tap.removeMeanAbsAttr();
+    tap.removeHessianAttr();
+    tap.removeTokensAttr();
+  });
+}

@@ -513,9 +513,11 @@ int calibrate(Runner &runner, const std::string &path, int64_t maxLength,
     if (!runner.run(runner.lmFeeds(ids, nullptr), results))
       return 1;
     tokens += ids.size();
-    std::fprintf(stderr, "lowbit-run: calibration: %zu/%zu sequences, %lld tokens, %.1f s\n",
-                 s + 1, sequences.size(), (long long)tokens,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (isatty(fileno(stderr)) || s + 1 == sequences.size())
+      std::fprintf(stderr, "\rlowbit-run: calibration: %zu/%zu sequences, %lld tokens, %.1f s%s",
+                   s + 1, sequences.size(), (long long)tokens,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                   s + 1 == sequences.size() ? "\n" : "");
   }
   return writeCalibration(runner.api, dir);
 }

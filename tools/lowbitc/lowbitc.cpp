@@ -32,6 +32,7 @@
 #include "llvm/Support/Format.h"
 
 #include <chrono>
+#include <map>
 
 #include "RuntimeHeader.inc"
 #include "llvm/Support/CommandLine.h"
@@ -41,6 +42,7 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -187,19 +189,18 @@ struct QuantizeStep {
 const llvm::StringMap<QuantizeStep> &quantizeSteps() {
   static const llvm::StringMap<QuantizeStep> steps = {
       {"rtn",
-       {"lowbit-rtn", {"bits", "group-size", "symmetric", "activation-bits", "exclude"}, false,
-        true}},
+       {"lowbit-rtn", {"bits", "group-size", "symmetric", "activation-bits", "layers", "exclude"},
+        false, true}},
       {"gptq",
        {"lowbit-gptq",
         {"bits", "group-size", "symmetric", "act-order", "damp-percent", "static-groups",
-         "block-size", "activation-bits", "exclude"},
+         "block-size", "activation-bits", "layers", "exclude", "sequential"},
         true,
         true}},
       {"awq",
        {"lowbit-awq",
         {"bits", "group-size", "symmetric", "grid", "duo-scaling", "clip", "quantize",
-         "activation-bits",
-         "exclude"},
+         "activation-bits", "layers", "exclude"},
         true,
         false}},
   };
@@ -222,7 +223,7 @@ std::string quantizeStepPipeline(StringRef step, StringRef extra = "") {
     return "";
   }
   const QuantizeStep &info = found->second;
-  std::string options, excluded;
+  std::string options, excluded, only;
   for (StringRef part : llvm::drop_begin(parts)) {
     auto [key, value] = part.split('=');
     key = key.trim();
@@ -236,14 +237,31 @@ std::string quantizeStepPipeline(StringRef step, StringRef extra = "") {
     }
     if (key == "exclude")
       excluded += (excluded.empty() ? "" : ",") + value.str();
-    else
+    else if (key == "layers")
+      only += (only.empty() ? "" : ",") + value.str();
+    else if (key != "sequential") // the driver's, not the pass's
       options += (options.empty() ? "" : " ") + (key + "=" + value).str();
   }
+  if (!only.empty())
+    options += (options.empty() ? "" : " ") + ("layers=" + only);
   if (!excluded.empty())
     options += (options.empty() ? "" : " ") + ("exclude=" + excluded);
   if (!extra.empty())
     options += (options.empty() ? "" : " ") + extra.str();
   return std::string(info.pass) + "{" + options + "}";
+}
+
+/// Whether a step asks for sequential calibration (sequential=true).
+bool isSequential(StringRef step) {
+  SmallVector<StringRef> parts;
+  step.split(parts, ',');
+  bool sequential = false;
+  for (StringRef part : llvm::drop_begin(parts)) {
+    auto [key, value] = part.split('=');
+    if (key.trim() == "sequential")
+      sequential = value.trim() == "true" || value.trim() == "1";
+  }
+  return sequential;
 }
 
 /// The model's interface for the runtime, one line per input and output:
@@ -456,7 +474,7 @@ bool calibrate(ModuleOp module, const char *argv0, llvm::function_ref<double()> 
     llvm::errs() << "lowbitc: cannot create a temporary folder: " << ec.message() << "\n";
     return false;
   }
-  auto removeDir = llvm::make_scope_exit([&]() { llvm::sys::fs::remove_directories(dir); });
+  llvm::scope_exit removeDir([&]() { llvm::sys::fs::remove_directories(dir); });
   std::string library = (dir + "/calibration.so").str();
   OwningOpRef<ModuleOp> instrumented = module.clone();
   if (!quiet)
@@ -484,6 +502,49 @@ bool calibrate(ModuleOp module, const char *argv0, llvm::function_ref<double()> 
   if (!quiet)
     llvm::errs() << "lowbitc: calibrated on " << calib << " in "
                  << llvm::format("%.0f", elapsedMs()) << " ms\n";
+  return true;
+}
+
+/// Runs a quantization pass a stage of linear layers at a time (see
+/// lowbit::linearLayerStages), calibrating each stage on the outputs of the
+/// stages already quantized: GPTQ's sequential mode.
+bool quantizeSequentially(ModuleOp module, StringRef step, StringRef pipeline, const char *argv0,
+                          llvm::function_ref<double()> elapsedMs) {
+  if (calib.empty()) {
+    llvm::errs() << "lowbitc: --quantize=" << step
+                 << ": sequential=true calibrates each stage anew and needs --calib=FILE\n";
+    return false;
+  }
+  if (pipeline.contains("layers=")) {
+    llvm::errs() << "lowbitc: --quantize=" << step
+                 << ": sequential=true chooses the layers of each stage itself; drop layers=\n";
+    return false;
+  }
+  auto func = module.lookupSymbol<func::FuncOp>("main_graph");
+  if (!func) {
+    llvm::errs() << "lowbitc: the module has no main_graph function\n";
+    return false;
+  }
+  std::map<int64_t, std::vector<std::string>> stages;
+  for (auto &[name, stage] : lowbit::linearLayerStages(func))
+    stages[stage].push_back(name);
+  for (auto &[stage, names] : stages) {
+    lowbit::clearCalibrationStatistics(module);
+    if (!calibrate(module, argv0, elapsedMs))
+      return false;
+    // The pass, on this stage's layers only.
+    std::string stagePipeline = pipeline.drop_back().str();
+    stagePipeline += stagePipeline.back() == '{' ? "layers=" : " layers=";
+    stagePipeline += llvm::join(names, ",") + "}";
+    PassManager pm(module.getContext());
+    if (failed(parsePassPipeline("func.func(" + stagePipeline + ")", pm, llvm::errs())) ||
+        failed(pm.run(module)))
+      return false;
+    if (!quiet)
+      llvm::errs() << "lowbitc: --quantize=" << step << ": stage " << stage + 1 << " of "
+                   << stages.size() << " (" << names.size() << " layers) quantized, "
+                   << llvm::format("%.0f", elapsedMs()) << " ms\n";
+  }
   return true;
 }
 
@@ -609,10 +670,15 @@ int main(int argc, char **argv) {
     return 1;
 
   for (auto [step, pipeline] : llvm::zip(quantize, pipelines)) {
-    PassManager pm(&context);
-    if (failed(parsePassPipeline("func.func(" + pipeline + ")", pm, llvm::errs())) ||
-        failed(pm.run(*module)))
-      return 1;
+    if (isSequential(step)) {
+      if (!quantizeSequentially(*module, step, pipeline, argv[0], elapsedMs))
+        return 1;
+    } else {
+      PassManager pm(&context);
+      if (failed(parsePassPipeline("func.func(" + pipeline + ")", pm, llvm::errs())) ||
+          failed(pm.run(*module)))
+        return 1;
+    }
     if (!quiet) {
       int64_t layers = 0, remaining = 0;
       module->walk([&](Operation *op) {

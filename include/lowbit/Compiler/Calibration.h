@@ -21,6 +21,10 @@ namespace lowbit {
 /// or a tap of the module has no statistics in `dir`.
 mlir::LogicalResult readCalibrationStatistics(mlir::ModuleOp module, llvm::StringRef dir,
                                               int64_t inlineLimit);
+
+/// Removes the statistics of every calibration tap of `module`, so that the
+/// next calibration run fills them in again (sequential calibration).
+void clearCalibrationStatistics(mlir::ModuleOp module);
 } // namespace lowbit
 
 #endif // LOWBIT_COMPILER_CALIBRATION_H

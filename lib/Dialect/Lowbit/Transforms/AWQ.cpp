@@ -31,6 +31,9 @@ using namespace lowbit;
 namespace {
 using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+/// Clipping ratios tried: 1, 0.95, ..., 0.55 (AWQ's grid).
+constexpr int kClipSteps = 10;
+
 /// The statistics AWQ reads from a layer's tap.
 struct InputStatistics {
   std::vector<float> meanAbs; // [K]
@@ -206,11 +209,11 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
 
   /// The mean over the layers' output channels of |w_jn| relative to the
   /// largest |w| of its group (AutoAWQ's weight statistic for duo scaling).
-  static std::vector<double> relativeWeightMagnitude(ArrayRef<quant::LinearLayer *> layers,
+  static std::vector<double> relativeWeightMagnitude(ArrayRef<quant::LinearLayer *> group,
                                                      const quant::Scheme &scheme) {
-    int64_t k = layers.front()->k, groupSize = scheme.effectiveGroupSize(k), count = 0;
+    int64_t k = group.front()->k, groupSize = scheme.effectiveGroupSize(k), count = 0;
     std::vector<double> mean(k, 0.0);
-    for (quant::LinearLayer *layer : layers) {
+    for (quant::LinearLayer *layer : group) {
       for (int64_t n = 0; n < layer->n; ++n)
         for (int64_t k0 = 0; k0 < k; k0 += groupSize) {
           int64_t k1 = std::min(k, k0 + groupSize);
@@ -230,10 +233,10 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
   /// The channel scales that minimize the layers' summed output error among
   /// s_j = mean|x_j|^α and, with duo scaling, s_j = mean|x_j|^α /
   /// mean|ŵ_j|^(1-α), each normalized so that sqrt(max s * min s) = 1.
-  std::vector<float> searchScales(ArrayRef<quant::LinearLayer *> layers,
+  std::vector<float> searchScales(ArrayRef<quant::LinearLayer *> group,
                                   const InputStatistics &stats, const quant::Scheme &scheme) {
     int64_t k = stats.meanAbs.size();
-    std::vector<double> weightMagnitude = relativeWeightMagnitude(layers, scheme);
+    std::vector<double> weightMagnitude = relativeWeightMagnitude(group, scheme);
     std::vector<float> best(k, 1.0f);
     double bestError = std::numeric_limits<double>::infinity();
     for (int duo = 0; duo <= int(duoScaling); ++duo)
@@ -253,7 +256,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
         for (float &v : s)
           v /= norm;
         double error = 0;
-        for (quant::LinearLayer *layer : layers) {
+        for (quant::LinearLayer *layer : group) {
           quant::LinearLayer scaled = *layer;
           for (int64_t j = 0; j < k; ++j)
             for (int64_t n = 0; n < layer->n; ++n)
@@ -272,9 +275,9 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
     return best;
   }
 
-  /// Clips each group of each output channel of `layer` to the fraction of
-  /// its range (1 down to 0.55) whose rounding error, through the group's
-  /// block of `hessian`, is least.
+  /// Clips each group of each output channel of `layer` to the fractions of
+  /// its range (1 down to 0.55 at each end) whose rounding error, through
+  /// the group's block of `hessian`, is least.
   void searchClipping(quant::LinearLayer &layer, const MatrixF &hessian,
                       const quant::Scheme &scheme) {
     int64_t k = layer.k, n = layer.n, groupSize = scheme.effectiveGroupSize(k);
@@ -287,21 +290,27 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
         for (int64_t i = 0; i < size; ++i)
           w(i) = layer.weight[(k0 + i) * n + c];
         float lo = std::min(w.minCoeff(), 0.0f), hi = std::max(w.maxCoeff(), 0.0f);
+        // Asymmetric grids shrink each end on its own; a symmetric grid
+        // only sees the larger end, so both shrink together.
         double bestError = std::numeric_limits<double>::infinity();
-        float bestRatio = 1;
-        for (int step = 0; step < 10; ++step) {
-          float ratio = 1.0f - float(step) / 20.0f;
-          quant::Grid g = quant::fitGrid(ratio * lo, ratio * hi, scheme);
-          for (int64_t i = 0; i < size; ++i)
-            d(i) = w(i) - quant::dequantizeValue(quant::quantizeValue(w(i), g, scheme.bits), g);
-          double error = double(d.dot(block * d));
-          if (error < bestError) {
-            bestError = error;
-            bestRatio = ratio;
+        float bestLo = 1, bestHi = 1;
+        for (int a = 0; a < kClipSteps; ++a)
+          for (int b = 0; b < kClipSteps; ++b) {
+            if (scheme.symmetric && a != b)
+              continue;
+            float loRatio = 1.0f - float(a) / 20.0f, hiRatio = 1.0f - float(b) / 20.0f;
+            quant::Grid g = quant::fitGrid(loRatio * lo, hiRatio * hi, scheme);
+            for (int64_t i = 0; i < size; ++i)
+              d(i) = w(i) - quant::dequantizeValue(quant::quantizeValue(w(i), g, scheme.bits), g);
+            double error = double(d.dot(block * d));
+            if (error < bestError) {
+              bestError = error;
+              bestLo = loRatio;
+              bestHi = hiRatio;
+            }
           }
-        }
         for (int64_t i = 0; i < size; ++i)
-          clipped[(k0 + i) * n + c] = std::clamp(w(i), bestRatio * lo, bestRatio * hi);
+          clipped[(k0 + i) * n + c] = std::clamp(w(i), bestLo * lo, bestHi * hi);
       }
     }
     setWeight(layer, std::move(clipped));
@@ -316,12 +325,13 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
       func->emitError() << "lowbit-awq: grid must be positive, got " << int64_t(grid);
       return signalPassFailure();
     }
-    SmallVector<std::string> excluded(exclude.begin(), exclude.end());
-    std::vector<quant::LinearLayer> layers = quant::findLinearLayers(func, excluded);
+    quant::LayerSelection selection{{layers.begin(), layers.end()},
+                                    {exclude.begin(), exclude.end()}};
+    std::vector<quant::LinearLayer> selected = quant::findLinearLayers(func, selection);
 
     // Layers whose taps read one activation share its scales.
     llvm::MapVector<Value, SmallVector<quant::LinearLayer *>> groups;
-    for (quant::LinearLayer &layer : layers) {
+    for (quant::LinearLayer &layer : selected) {
       CalibrationTapOp tap = quant::calibrationTapOf(layer.op);
       if (!tap || !tap.getMeanAbs() || !tap.getHessian()) {
         layer.op.emitError() << "lowbit-awq: " << quant::describe(layer)
@@ -393,7 +403,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
       return;
     // The weights as scaled and clipped (folding may have changed the
     // columns of a layer that precedes another).
-    for (quant::LinearLayer &layer : quant::findLinearLayers(func, excluded)) {
+    for (quant::LinearLayer &layer : quant::findLinearLayers(func, selection)) {
       quant::replaceWithQuantized(layer, quant::roundToNearest(layer, scheme), scheme);
       ++numQuantized;
     }

@@ -186,8 +186,9 @@ struct GPTQPass : lowbit::impl::GPTQPassBase<GPTQPass> {
                            "(quantized_matmul's groups are contiguous inputs)";
       return signalPassFailure();
     }
-    SmallVector<std::string> excluded(exclude.begin(), exclude.end());
-    for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), excluded)) {
+    quant::LayerSelection selection{{layers.begin(), layers.end()},
+                                    {exclude.begin(), exclude.end()}};
+    for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), selection)) {
       CalibrationTapOp tap = quant::calibrationTapOf(layer.op);
       std::vector<float> hessian;
       if (!tap || !tap.getHessian() || !quant::readFloats(*tap.getHessian(), hessian) ||

@@ -24,8 +24,8 @@ struct InstrumentCalibrationPass
   using InstrumentCalibrationPassBase::InstrumentCalibrationPassBase;
 
   void runOnOperation() override {
-    SmallVector<std::string> excluded(exclude.begin(), exclude.end());
-    quant::forEachLinearLayer(getOperation(), excluded, [&](onnx::MatMulOp op, StringRef name) {
+    quant::LayerSelection selection{{}, {exclude.begin(), exclude.end()}};
+    quant::forEachLinearLayer(getOperation(), selection, [&](onnx::MatMulOp op, StringRef name) {
       auto type = dyn_cast<RankedTensorType>(op.getA().getType());
       if (op.getA().getDefiningOp<CalibrationTapOp>() || !type || type.getRank() < 1 ||
           !isa<Float32Type, Float16Type, BFloat16Type>(type.getElementType()))

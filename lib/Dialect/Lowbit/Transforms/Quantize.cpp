@@ -2,6 +2,8 @@
 
 #include "Quantize.h"
 
+#include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -57,10 +59,19 @@ template Value lowbit::quant::makeConstant<float>(OpBuilder &, Location, RankedT
 template Value lowbit::quant::makeConstant<int8_t>(OpBuilder &, Location, RankedTensorType,
                                                    ArrayRef<int8_t>, StringRef);
 
-void lowbit::quant::forEachLinearLayer(func::FuncOp func, ArrayRef<std::string> exclude,
+void lowbit::quant::forEachLinearLayer(func::FuncOp func, const LayerSelection &selection,
                                        function_ref<void(onnx::MatMulOp, StringRef)> visit) {
   SmallVector<std::pair<onnx::MatMulOp, std::string>> layers;
-  std::vector<bool> matched(exclude.size(), false);
+  std::vector<bool> onlyMatched(selection.only.size()), excludeMatched(selection.exclude.size());
+  // Which of `patterns` the names contain; records the matches.
+  auto matches = [](ArrayRef<std::string> patterns, std::vector<bool> &matched, StringRef name,
+                    StringRef weightName) {
+    bool any = false;
+    for (auto [i, pattern] : llvm::enumerate(patterns))
+      if (!pattern.empty() && (name.contains(pattern) || weightName.contains(pattern)))
+        any = matched[i] = true;
+    return any;
+  };
   func.walk([&](onnx::MatMulOp op) {
     auto constant = op.getB().getDefiningOp<onnx::ConstantOp>();
     auto type = dyn_cast<RankedTensorType>(op.getB().getType());
@@ -74,19 +85,42 @@ void lowbit::quant::forEachLinearLayer(func::FuncOp func, ArrayRef<std::string> 
       name = weightName;
     if (auto tap = op.getA().getDefiningOp<CalibrationTapOp>(); tap && name.empty())
       name = tap.getName().str();
-    for (auto [i, pattern] : llvm::enumerate(exclude))
-      if (!pattern.empty() && (name.find(pattern) != std::string::npos ||
-                               weightName.find(pattern) != std::string::npos)) {
-        matched[i] = true;
-        return;
-      }
+    bool included =
+        selection.only.empty() || matches(selection.only, onlyMatched, name, weightName);
+    if (matches(selection.exclude, excludeMatched, name, weightName) || !included)
+      return;
     layers.push_back({op, name});
   });
-  for (auto [i, pattern] : llvm::enumerate(exclude))
-    if (!matched[i])
+  for (auto [i, pattern] : llvm::enumerate(selection.only))
+    if (!onlyMatched[i])
+      func.emitWarning() << "layers=" << pattern << " matches no linear layer";
+  for (auto [i, pattern] : llvm::enumerate(selection.exclude))
+    if (!excludeMatched[i])
       func.emitWarning() << "exclude=" << pattern << " matches no linear layer";
   for (auto &[op, name] : layers) // after the walk: visit may rewrite the IR
     visit(op, name);
+}
+
+std::vector<std::pair<std::string, int64_t>> lowbit::linearLayerStages(func::FuncOp func) {
+  // The deepest stage of linear layer each value depends on, plus one.
+  llvm::DenseMap<Value, int64_t> depth;
+  llvm::DenseMap<Operation *, int64_t> stageOf;
+  quant::forEachLinearLayer(func, {}, [&](onnx::MatMulOp op, StringRef) { stageOf[op] = 0; });
+  func.walk([&](Operation *op) {
+    int64_t deepest = 0;
+    for (Value operand : op->getOperands())
+      deepest = std::max(deepest, depth.lookup(operand));
+    auto stage = stageOf.find(op);
+    if (stage != stageOf.end())
+      stage->second = deepest;
+    for (Value result : op->getResults())
+      depth[result] = deepest + (stage != stageOf.end());
+  });
+  std::vector<std::pair<std::string, int64_t>> stages;
+  quant::forEachLinearLayer(func, {}, [&](onnx::MatMulOp op, StringRef name) {
+    stages.push_back({name.str(), stageOf.lookup(op)});
+  });
+  return stages;
 }
 
 std::string lowbit::quant::describe(const LinearLayer &layer) {
@@ -94,9 +128,9 @@ std::string lowbit::quant::describe(const LinearLayer &layer) {
 }
 
 std::vector<LinearLayer> lowbit::quant::findLinearLayers(func::FuncOp func,
-                                                         ArrayRef<std::string> exclude) {
+                                                         const LayerSelection &selection) {
   std::vector<LinearLayer> layers;
-  forEachLinearLayer(func, exclude, [&](onnx::MatMulOp op, StringRef name) {
+  forEachLinearLayer(func, selection, [&](onnx::MatMulOp op, StringRef name) {
     auto type = cast<RankedTensorType>(op.getB().getType());
     LinearLayer layer;
     layer.op = op;

@@ -37,19 +37,24 @@ struct LinearLayer {
   std::vector<float> weight; // [K][N], row-major, as in the model
 };
 
-/// Calls `visit(op, name)` for each linear layer of `func` (an onnx.MatMul
-/// by a constant 2-D f32 weight of static shape) whose node or weight name
-/// does not contain any of `exclude`; `name` is the node name, else the
-/// weight's.
-void forEachLinearLayer(mlir::func::FuncOp func, llvm::ArrayRef<std::string> exclude,
+/// Which linear layers a pass works on: those whose name (the ONNX node's,
+/// else its weight's, else its calibration tap's) or weight name contains
+/// one of `only` (all if empty) and none of `exclude`.
+struct LayerSelection {
+  std::vector<std::string> only, exclude;
+};
+
+/// Calls `visit(op, name)` for each selected linear layer of `func` (an
+/// onnx.MatMul by a constant 2-D f32 weight of static shape). Warns about
+/// patterns that match no layer.
+void forEachLinearLayer(mlir::func::FuncOp func, const LayerSelection &selection,
                         llvm::function_ref<void(onnx::MatMulOp, llvm::StringRef)> visit);
 
 /// "layer 'NAME'" for messages, or "a linear layer" if it has no name.
 std::string describe(const LinearLayer &layer);
 
-/// The linear layers of `func` whose name does not contain any of `exclude`.
-std::vector<LinearLayer> findLinearLayers(mlir::func::FuncOp func,
-                                          llvm::ArrayRef<std::string> exclude);
+/// The selected linear layers of `func`, weights read.
+std::vector<LinearLayer> findLinearLayers(mlir::func::FuncOp func, const LayerSelection &selection);
 
 /// Checks the options every weight quantization pass takes, reporting on
 /// `op` in the name of `pass`.

@@ -24,8 +24,9 @@ struct RTNPass : lowbit::impl::RTNPassBase<RTNPass> {
     quant::Scheme scheme{bits, groupSize, symmetric, activationBits};
     if (failed(quant::verifyScheme(getOperation(), "lowbit-rtn", scheme)))
       return signalPassFailure();
-    SmallVector<std::string> excluded(exclude.begin(), exclude.end());
-    for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), excluded)) {
+    quant::LayerSelection selection{{layers.begin(), layers.end()},
+                                    {exclude.begin(), exclude.end()}};
+    for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), selection)) {
       quant::replaceWithQuantized(layer, quant::roundToNearest(layer, scheme), scheme);
       ++numQuantized;
     }

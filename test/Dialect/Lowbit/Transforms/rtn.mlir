@@ -1,6 +1,7 @@
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-rtn{bits=4 group-size=2}))' | FileCheck %s
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-rtn{bits=4 group-size=2 symmetric=false}))' | FileCheck %s --check-prefix=ASYM
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-rtn{bits=8 group-size=0 exclude=head}))' | FileCheck %s --check-prefix=EXCLUDE
+// RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-rtn{bits=8 group-size=0 layers=mlp,head exclude=lm}))' 2>&1 | FileCheck %s --check-prefix=ONLY
 
 // W is [K=4, N=2]; groups of 2 along K. Worked by hand (GPTQ's grid):
 //   channel 0, group 0 {1.5, -0.62}: s = 2 * 1.5 / 15 = 0.2,        q = {7 (7.5 clamped), -3}
@@ -44,6 +45,13 @@ func.func @layer(%x: tensor<?x4xf32>) -> tensor<?x2xf32> {
 // EXCLUDE: onnx.MatMul %arg0, %{{.*}} : (tensor<?x4xf32>, tensor<2x4x2xf32>)
 // EXCLUDE: onnx.MatMul %arg0, %{{.*}} : (tensor<?x4xf32>, tensor<4x2xf32>) -> tensor<?x2xf32>
 // EXCLUDE: lowbit.quantized_matmul %arg0, %{{.*}}, %{{.*}} {bits = 8 : i64, group_size = 4 : i64} : (tensor<?x4xf32>, tensor<2x4xi8>, tensor<2x1xf32>) -> tensor<?x2xf32>
+// With layers=mlp,head exclude=lm only "layers.0.mlp" is quantized: "lm_head"
+// is selected, then excluded; the first function has no such layers.
+// ONLY: warning: layers=mlp matches no linear layer
+// ONLY-LABEL: func @others
+// ONLY: onnx.MatMul %arg0, %{{.*}} : (tensor<?x4xf32>, tensor<4x2xf32>) -> tensor<?x2xf32>
+// ONLY: lowbit.quantized_matmul %arg0
+// ONLY-NOT: quantized_matmul
 func.func @others(%x: tensor<?x4xf32>, %w: tensor<4x2xf32>) -> (tensor<?x2xf32>, tensor<2x?x2xf32>, tensor<?x2xf32>, tensor<?x2xf32>) {
   %a = onnx.MatMul %x, %w : (tensor<?x4xf32>, tensor<4x2xf32>) -> tensor<?x2xf32>
   %w3 = onnx.Constant dense<1.0> : tensor<2x4x2xf32>

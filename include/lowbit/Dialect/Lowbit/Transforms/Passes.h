@@ -14,6 +14,13 @@ namespace lowbit {
 
 #define GEN_PASS_REGISTRATION
 #include "lowbit/Dialect/Lowbit/Transforms/Passes.h.inc"
+
+/// The linear layers of `func` (as the quantization passes find and name
+/// them), in IR order, each with its stage: 0 if no other linear layer
+/// precedes it, else one more than the deepest stage it depends on (q, k
+/// and v of the first block 0, its o 1, gate and up 2, down 3, ...).
+/// Sequential calibration quantizes a stage at a time.
+std::vector<std::pair<std::string, int64_t>> linearLayerStages(mlir::func::FuncOp func);
 } // namespace lowbit
 
 #endif // LOWBIT_DIALECT_LOWBIT_TRANSFORMS_PASSES_H

@@ -39,6 +39,9 @@ def RTNPass : Pass<"lowbit-rtn", "::mlir::func::FuncOp"> {
     Option<"activationBits", "activation-bits", "int64_t", /*default=*/"0",
            "8: the layers quantize their input to int8 per row (activation_bits = 8), "
            "so that kernels multiply integers; 0: fp32 activations">,
+    ListOption<"layers", "layers", "std::string",
+               "Only these layers: those whose ONNX node name or weight name contains one of "
+               "these strings (default: every linear layer)">,
     ListOption<"exclude", "exclude", "std::string",
                "Layers left in floating point: those whose ONNX node name or weight "
                "name contains one of these strings (e.g. lm_head)">,
@@ -96,6 +99,9 @@ def GPTQPass : Pass<"lowbit-gptq", "::mlir::func::FuncOp"> {
            "Damping added to the Hessian's diagonal, as a fraction of its mean">,
     Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
            "Input channels per lazy batch update">,
+    ListOption<"layers", "layers", "std::string",
+               "Only these layers: those whose ONNX node name or weight name contains one of "
+               "these strings (default: every linear layer)">,
     ListOption<"exclude", "exclude", "std::string",
                "Layers left as they are: those whose ONNX node name or weight name "
                "contains one of these strings">,
@@ -132,7 +138,8 @@ def AWQPass : Pass<"lowbit-awq", "::mlir::func::FuncOp"> {
 
     With `clip`, each group of each output channel is then clipped to the
     fraction of its range, from 1 down to 0.55 in steps of 0.05, whose
-    rounding error through the group's block of the Hessian is least.
+    rounding error through the group's block of the Hessian is least; with
+    an asymmetric grid the lower and upper ends shrink independently.
 
     With `quantize` (the default) the layers are then rounded to nearest;
     with `quantize=false` they stay in floating point, scaled and clipped,
@@ -160,6 +167,9 @@ def AWQPass : Pass<"lowbit-awq", "::mlir::func::FuncOp"> {
     Option<"quantize", "quantize", "bool", /*default=*/"true",
            "Round the scaled layers to nearest (false: leave them in floating point for a "
            "later pass)">,
+    ListOption<"layers", "layers", "std::string",
+               "Only these layers: those whose ONNX node name or weight name contains one of "
+               "these strings (default: every linear layer)">,
     ListOption<"exclude", "exclude", "std::string",
                "Layers left as they are: those whose ONNX node name or weight name "
                "contains one of these strings">,
