@@ -72,6 +72,7 @@ LogicalResult lowbit::readCalibrationStatistics(ModuleOp module, StringRef dir,
   SmallVector<StringRef> lines;
   (*list)->getBuffer().split(lines, '\n', -1, /*KeepEmpty=*/false);
   MLIRContext *context = module.getContext();
+  llvm::DenseMap<Value, CalibrationTapOp> firstTapOf;
   for (auto [id, line] : llvm::enumerate(lines)) {
     SmallVector<StringRef> fields;
     line.split(fields, ' ');
@@ -90,6 +91,14 @@ LogicalResult lowbit::readCalibrationStatistics(ModuleOp module, StringRef dir,
       return tap.emitError() << listPath << ": " << channels << " channels for a tap of type "
                              << type;
     std::string prefix = (dir + "/" + std::to_string(id)).str();
+    // Taps on one activation (q, k and v) saw the same rows: the first one's
+    // attributes serve them all, so the IR holds each Hessian once.
+    if (CalibrationTapOp first = firstTapOf.lookup(tap.getInput())) {
+      tap->setAttrs(first->getAttrDictionary());
+      tap.setName(fields[0]);
+      continue;
+    }
+    firstTapOf[tap.getInput()] = tap;
     auto absMax = readFloat64Npy(loc, prefix + ".abs_max.npy", channels);
     auto meanAbs = readFloat64Npy(loc, prefix + ".mean_abs.npy", channels);
     auto xtx = readFloat64Npy(loc, prefix + ".xtx.npy", channels * channels);

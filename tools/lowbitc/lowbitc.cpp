@@ -105,13 +105,13 @@ cl::opt<std::string> calib(
     "calib",
     cl::desc("Calibration data: token ids, one sequence per line (or an int64 .npy "
              "[sequences, length]). lowbitc builds the model with taps on every linear "
-             "layer's input, runs each sequence through it as a prompt (lowbit-run "
-             "--calibrate), and writes the statistics (max |x|, mean |x|, X^T X, tokens) "
+             "layer's input, runs each sequence through it as a prompt with an empty KV cache "
+             "(lowbit-run --calibrate), and writes the statistics (max |x|, mean |x|, X^T X, tokens) "
              "into the taps before the --quantize steps; gptq and awq need it"),
     cl::value_desc("file"), cl::cat(category));
 cl::opt<int64_t> calibMaxLength("calib-max-len",
-                                cl::desc("Tokens used from each calibration sequence "
-                                         "(default 512)"),
+                                cl::desc("Tokens used from each calibration sequence, its "
+                                         "first (default 512, as perplexity evaluates)"),
                                 cl::init(512), cl::cat(category));
 
 cl::opt<bool> instrumentCalibration(

@@ -383,8 +383,16 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
         for (Operation *groupTap : groupTaps)
           groupTap->setOperand(0, scaledInput);
       }
-      for (Operation *groupTap : groupTaps)
-        rescaleTap(cast<CalibrationTapOp>(groupTap), s);
+      // The taps read one activation: rescale the statistics once, share them.
+      rescaleTap(tap, s);
+      for (Operation *groupTap : groupTaps) {
+        auto other = cast<CalibrationTapOp>(groupTap);
+        if (other == tap)
+          continue;
+        other.setAbsMaxAttr(tap.getAbsMaxAttr());
+        other.setMeanAbsAttr(tap.getMeanAbsAttr());
+        other.setHessianAttr(tap.getHessianAttr());
+      }
       for (int64_t j = 0; j < k; ++j)
         for (int64_t row = 0; row < k; ++row)
           stats.hessian(j, row) /= s[j] * s[row];
