@@ -12,6 +12,7 @@
 #include "lowbit/Compiler/Calibration.h"
 #include "lowbit/Compiler/Diagnostics.h"
 #include "lowbit/Compiler/Pipelines.h"
+#include "lowbit/Compiler/Recipe.h"
 #include "lowbit/Compiler/Registration.h"
 #include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
 #include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
@@ -35,15 +36,15 @@
 #include <map>
 
 #include "RuntimeHeader.inc"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
-#include "llvm/ADT/ScopeExit.h"
-#include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
@@ -59,20 +60,20 @@ cl::opt<std::string> inputFile(cl::Positional,
                                cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"), cl::cat(category));
-cl::opt<Emit> emit(
-    "emit", cl::desc("What to produce"), cl::init(Emit::OnnxIR), cl::cat(category),
-    cl::values(clEnumValN(Emit::OnnxIR, "onnx-ir",
-                          "the imported onnx dialect IR (the default, unless -o ends in "
-                          ".so, .o or .ll, which choose lib, obj and llvm-ir)"),
-               clEnumValN(Emit::LowbitIR, "lowbit-ir",
-                          "the IR after the --quantize steps (onnx and lowbit dialects; "
-                          "the default with --quantize)"),
-               clEnumValN(Emit::LLVMIR, "llvm-ir", "LLVM IR for the host CPU"),
-               clEnumValN(Emit::Obj, "obj", "an object file for the host CPU"),
-               clEnumValN(Emit::Lib, "lib", "a shared library for the host CPU"),
-               clEnumValN(Emit::Exe, "exe",
-                          "a standalone executable: lowbit-run with the model built in "
-                          "(run it with --help)")));
+cl::opt<Emit>
+    emit("emit", cl::desc("What to produce"), cl::init(Emit::OnnxIR), cl::cat(category),
+         cl::values(clEnumValN(Emit::OnnxIR, "onnx-ir",
+                               "the imported onnx dialect IR (the default, unless -o ends in "
+                               ".so, .o or .ll, which choose lib, obj and llvm-ir)"),
+                    clEnumValN(Emit::LowbitIR, "lowbit-ir",
+                               "the IR after the --quantize steps (onnx and lowbit dialects; "
+                               "the default with --quantize)"),
+                    clEnumValN(Emit::LLVMIR, "llvm-ir", "LLVM IR for the host CPU"),
+                    clEnumValN(Emit::Obj, "obj", "an object file for the host CPU"),
+                    clEnumValN(Emit::Lib, "lib", "a shared library for the host CPU"),
+                    clEnumValN(Emit::Exe, "exe",
+                               "a standalone executable: lowbit-run with the model built in "
+                               "(run it with --help)")));
 cl::opt<bool> simplify("simplify",
                        cl::desc("Clean up the graph after import: refine types, fold "
                                 "shape arithmetic, fuse norms "
@@ -90,8 +91,8 @@ cl::opt<bool> elideWeights("elide-weights",
                            cl::desc("Print weight blobs as __elided__ (the output can "
                                     "then not be parsed back)"),
                            cl::init(false), cl::cat(category));
-cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3, default 3)"),
-                          cl::init(3), cl::Prefix, cl::cat(category));
+cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3, default 3)"), cl::init(3),
+                           cl::Prefix, cl::cat(category));
 cl::list<std::string> quantize(
     "quantize",
     cl::desc("A quantization step, applied in the order given (repeatable): "
@@ -101,13 +102,21 @@ cl::list<std::string> quantize(
              "repeatable). See docs/Quantization.md"),
     cl::value_desc("step"), cl::cat(category));
 
+cl::opt<std::string>
+    recipeFile("recipe",
+               cl::desc("Quantization steps from a YAML or JSON file, with per-layer overrides and "
+                        "optionally the calibration data (instead of --quantize; see "
+                        "docs/Quantization.md)"),
+               cl::value_desc("file"), cl::cat(category));
+
 cl::opt<std::string> calib(
     "calib",
-    cl::desc("Calibration data: token ids, one sequence per line (or an int64 .npy "
-             "[sequences, length]). lowbitc builds the model with taps on every linear "
-             "layer's input, runs each sequence through it as a prompt with an empty KV cache "
-             "(lowbit-run --calibrate), and writes the statistics (max |x|, mean |x|, X^T X, tokens) "
-             "into the taps before the --quantize steps; gptq and awq need it"),
+    cl::desc(
+        "Calibration data: token ids, one sequence per line (or an int64 .npy "
+        "[sequences, length]). lowbitc builds the model with taps on every linear "
+        "layer's input, runs each sequence through it as a prompt with an empty KV cache "
+        "(lowbit-run --calibrate), and writes the statistics (max |x|, mean |x|, X^T X, tokens) "
+        "into the taps before the --quantize steps; gptq and awq need it"),
     cl::value_desc("file"), cl::cat(category));
 cl::opt<int64_t> calibMaxLength("calib-max-len",
                                 cl::desc("Tokens used from each calibration sequence, its "
@@ -122,16 +131,16 @@ cl::opt<bool> instrumentCalibration(
     cl::init(false), cl::cat(category));
 
 enum class Weights { Auto, Embed, File };
-cl::opt<Weights> weights(
-    "weights", cl::desc("Where the weights go (lib, obj, llvm-ir and exe)"), cl::init(Weights::Auto),
-    cl::cat(category),
-    cl::values(clEnumValN(Weights::Auto, "auto",
-                          "a file when they exceed 64 MiB, else embedded (the default)"),
-               clEnumValN(Weights::Embed, "embed", "constants inside the library"),
-               clEnumValN(Weights::File, "file",
-                          "OUTPUT.weights beside the output (OUTPUT minus its extension), "
-                          "memory-mapped when an instance is created; it must stay beside "
-                          "the library")));
+cl::opt<Weights>
+    weights("weights", cl::desc("Where the weights go (lib, obj, llvm-ir and exe)"),
+            cl::init(Weights::Auto), cl::cat(category),
+            cl::values(clEnumValN(Weights::Auto, "auto",
+                                  "a file when they exceed 64 MiB, else embedded (the default)"),
+                       clEnumValN(Weights::Embed, "embed", "constants inside the library"),
+                       clEnumValN(Weights::File, "file",
+                                  "OUTPUT.weights beside the output (OUTPUT minus its extension), "
+                                  "memory-mapped when an instance is created; it must stay beside "
+                                  "the library")));
 /// Above this, --weights=auto writes a file.
 constexpr uint64_t kAutoWeightsFile = 64ull << 20;
 /// Constants smaller than this stay in the library.
@@ -148,12 +157,18 @@ cl::opt<bool> quiet("quiet", cl::desc("No progress output on stderr"), cl::init(
 
 StringRef emitName(Emit e) {
   switch (e) {
-  case Emit::OnnxIR: return "onnx-ir";
-  case Emit::LowbitIR: return "lowbit-ir";
-  case Emit::LLVMIR: return "llvm-ir";
-  case Emit::Obj: return "obj";
-  case Emit::Lib: return "lib";
-  case Emit::Exe: return "exe";
+  case Emit::OnnxIR:
+    return "onnx-ir";
+  case Emit::LowbitIR:
+    return "lowbit-ir";
+  case Emit::LLVMIR:
+    return "llvm-ir";
+  case Emit::Obj:
+    return "obj";
+  case Emit::Lib:
+    return "lib";
+  case Emit::Exe:
+    return "exe";
   }
   return "?";
 }
@@ -189,8 +204,10 @@ struct QuantizeStep {
 const llvm::StringMap<QuantizeStep> &quantizeSteps() {
   static const llvm::StringMap<QuantizeStep> steps = {
       {"rtn",
-       {"lowbit-rtn", {"bits", "group-size", "symmetric", "activation-bits", "layers", "exclude"},
-        false, true}},
+       {"lowbit-rtn",
+        {"bits", "group-size", "symmetric", "activation-bits", "layers", "exclude"},
+        false,
+        true}},
       {"gptq",
        {"lowbit-gptq",
         {"bits", "group-size", "symmetric", "act-order", "damp-percent", "static-groups",
@@ -319,8 +336,8 @@ bool writeHeader(StringRef outputFile, StringRef signature) {
 /// Lowers the cleaned-up onnx module for the host CPU and writes LLVM IR, an
 /// object file, a shared library or an executable (`emit`) to `outputFile`.
 /// Output appears only on success.
-bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
-              unsigned optLevel, const char *argv0, llvm::function_ref<double()> elapsedMs) {
+bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights, unsigned optLevel,
+              const char *argv0, llvm::function_ref<double()> elapsedMs) {
   auto func = module.lookupSymbol<func::FuncOp>("main_graph");
   if (!func) {
     llvm::errs() << "lowbitc: the module has no main_graph function\n";
@@ -377,9 +394,9 @@ bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
     }
     std::error_code ec;
     llvm::raw_fd_ostream os(weightsPartial, ec);
-    if (ec || failed(lowbit::cpu::externalizeWeights(*llvmModule, kMinFileWeight,
-                                                    llvm::sys::path::filename(weightsPath), os,
-                                                    error))) {
+    if (ec ||
+        failed(lowbit::cpu::externalizeWeights(
+            *llvmModule, kMinFileWeight, llvm::sys::path::filename(weightsPath), os, error))) {
       llvm::errs() << "lowbitc: " << weightsPath << ": "
                    << (ec ? "cannot write: " + ec.message() : error) << "\n";
       return false;
@@ -445,7 +462,8 @@ bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
           : lowbit::cpu::linkExecutable(objectPath, partial, runtime,
                                         lowbit::cpu::findRunMainLibrary(argv0), error);
   if (failed(link) || !keepWeights() || llvm::sys::fs::rename(partial, outputFile)) {
-    llvm::errs() << "lowbitc: " << (error.empty() ? "cannot write " + outputFile.str() : error) << "\n";
+    llvm::errs() << "lowbitc: " << (error.empty() ? "cannot write " + outputFile.str() : error)
+                 << "\n";
     return false;
   }
   if (emit == Emit::Lib && !writeHeader(outputFile, signature))
@@ -572,6 +590,28 @@ int main(int argc, char **argv) {
     llvm::errs() << "lowbitc: no input model (see lowbitc --help)\n";
     return 1;
   }
+  // The quantization steps: --quantize, or a recipe's.
+  std::vector<std::string> steps(quantize.begin(), quantize.end());
+  if (!recipeFile.empty()) {
+    if (!steps.empty()) {
+      llvm::errs() << "lowbitc: give the steps with --quantize or --recipe, not both\n";
+      return 1;
+    }
+    lowbit::Recipe recipe;
+    std::string error;
+    if (!lowbit::readRecipe(recipeFile, recipe, error)) {
+      llvm::errs() << "lowbitc: " << error << "\n";
+      return 1;
+    }
+    steps = recipe.steps;
+    if (calib.empty())
+      calib = recipe.calib;
+    if (recipe.calibMaxLength && calibMaxLength.getNumOccurrences() == 0)
+      calibMaxLength = recipe.calibMaxLength;
+    if (!quiet)
+      for (const std::string &step : steps)
+        llvm::errs() << "lowbitc: " << recipeFile << ": --quantize=" << step << "\n";
+  }
   // Without --emit, the output's extension says what to produce.
   if (emit.getNumOccurrences() == 0) {
     StringRef out(outputFile);
@@ -581,12 +621,13 @@ int main(int argc, char **argv) {
       emit = Emit::Obj;
     else if (out.ends_with(".ll"))
       emit = Emit::LLVMIR;
-    else if (!quantize.empty() || instrumentCalibration || !calib.empty())
+    else if (!steps.empty() || instrumentCalibration || !calib.empty())
       emit = Emit::LowbitIR;
   }
-  if (emit == Emit::OnnxIR && (!quantize.empty() || instrumentCalibration || !calib.empty())) {
-    llvm::errs() << "lowbitc: --quantize, --calib and --instrument-calibration write lowbit ops: use "
-                    "--emit=lowbit-ir (or a binary output) rather than --emit=onnx-ir\n";
+  if (emit == Emit::OnnxIR && (!steps.empty() || instrumentCalibration || !calib.empty())) {
+    llvm::errs()
+        << "lowbitc: --quantize, --calib and --instrument-calibration write lowbit ops: use "
+           "--emit=lowbit-ir (or a binary output) rather than --emit=onnx-ir\n";
     return 1;
   }
   if ((emit == Emit::Obj || emit == Emit::Lib || emit == Emit::Exe) && outputFile == "-") {
@@ -618,15 +659,14 @@ int main(int argc, char **argv) {
   // Saved IR (say, calibrated once with --calib --emit=lowbit-ir) is read
   // back as it is; a model is imported and cleaned up.
   bool savedIR = StringRef(inputFile).ends_with(".mlir");
-  OwningOpRef<ModuleOp> module =
-      savedIR ? parseSourceFile<ModuleOp>(inputFile, &context)
-              : lowbit::importOnnxModel(inputFile, context, options);
+  OwningOpRef<ModuleOp> module = savedIR ? parseSourceFile<ModuleOp>(inputFile, &context)
+                                         : lowbit::importOnnxModel(inputFile, context, options);
   if (!module)
     return 1;
   if (!quiet)
     llvm::errs() << "lowbitc: " << (savedIR ? "read " : "imported ") << inputFile << " ("
-                 << countOps(*module)
-                 << " ops) in " << llvm::format("%.0f", elapsedMs()) << " ms\n";
+                 << countOps(*module) << " ops) in " << llvm::format("%.0f", elapsedMs())
+                 << " ms\n";
 
   if (simplify && !savedIR) {
     PassManager pm(&context);
@@ -634,21 +674,20 @@ int main(int argc, char **argv) {
     if (failed(pm.run(*module)))
       return 1;
     if (!quiet)
-      llvm::errs() << "lowbitc: simplified to "
-                   << countOps(*module)
-                   << " ops in " << llvm::format("%.0f", elapsedMs()) << " ms\n";
+      llvm::errs() << "lowbitc: simplified to " << countOps(*module) << " ops in "
+                   << llvm::format("%.0f", elapsedMs()) << " ms\n";
   }
 
   // Check every step before any work; an awq step followed by one that
   // rounds the weights only rescales them (awq then gptq).
   std::vector<std::string> pipelines;
   bool needsCalibration = false;
-  for (auto [i, step] : llvm::enumerate(quantize)) {
+  for (auto [i, step] : llvm::enumerate(steps)) {
     auto found = quantizeSteps().find(stepName(step));
     std::string extra;
     if (found != quantizeSteps().end()) {
       needsCalibration |= found->second.needsCalibration;
-      bool roundedLater = llvm::any_of(llvm::drop_begin(quantize, i + 1), [](StringRef later) {
+      bool roundedLater = llvm::any_of(llvm::drop_begin(steps, i + 1), [](StringRef later) {
         auto next = quantizeSteps().find(stepName(later));
         return next != quantizeSteps().end() && next->second.quantizes;
       });
@@ -669,7 +708,7 @@ int main(int argc, char **argv) {
   if (!calib.empty() && !calibrate(*module, argv[0], elapsedMs))
     return 1;
 
-  for (auto [step, pipeline] : llvm::zip(quantize, pipelines)) {
+  for (auto [step, pipeline] : llvm::zip(steps, pipelines)) {
     if (isSequential(step)) {
       if (!quantizeSequentially(*module, step, pipeline, argv[0], elapsedMs))
         return 1;
