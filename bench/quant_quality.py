@@ -3,11 +3,13 @@
 
     python3 bench/quant_quality.py [--out docs/QuantizationResults.md]
 
-Compiles ../shared/models/{stories260K,tinystories656K} with each
-`lowbitc --quantize=...` recipe and measures perplexity on eval_tokens.txt
-with lowbit-run (one prompt per sequence). Columns are the methods; methods
-lowbit does not implement yet are listed as such, not left out. Writes a
-Markdown table (and prints it).
+Calibrates ../shared/models/{stories260K,tinystories656K} once on their
+calib_tokens.txt (`lowbitc --calib=... --emit=lowbit-ir`), compiles the
+saved IR with each `--quantize=...` recipe and measures perplexity on
+eval_tokens.txt with lowbit-run (one prompt per sequence). Columns are the
+methods (AWQ+GPTQ: `--quantize=awq,... --quantize=gptq,...`, AWQ only
+rescaling), rows the schemes, all on the asymmetric grid (a zero point per
+group). Writes a Markdown table (and prints it).
 """
 import argparse
 import datetime
@@ -27,7 +29,7 @@ MODELS = ["stories260K", "tinystories656K"]
 SCHEMES = [("W8 per-channel", 8, 0, 0), ("W4 per-channel", 4, 0, 0), ("W4 g128", 4, 128, 0), ("W4 g64", 4, 64, 0),
            ("W4 g32", 4, 32, 0), ("W3 g32", 3, 32, 0), ("W2 g32", 2, 32, 0),
            ("W8 per-channel, int8 activations", 8, 0, 8), ("W4 g32, int8 activations", 4, 32, 8)]
-METHODS = {"RTN": "rtn"}  # GPTQ, AWQ, AWQ+GPTQ: not implemented yet
+METHODS = {"RTN": ["rtn"], "GPTQ": ["gptq"], "AWQ": ["awq"], "AWQ+GPTQ": ["awq", "gptq"]}
 
 
 def perplexity(library, tokens):
@@ -36,8 +38,8 @@ def perplexity(library, tokens):
     return float(re.fullmatch(r"perplexity: ([\d.]+) tokens: \d+\n", run.stdout).group(1))
 
 
-def compile_model(onnx_path, out, steps):
-    subprocess.run([lowbit.find_tool("lowbitc"), str(onnx_path), "-O1", "--quiet", "-o", str(out), *steps],
+def compile_model(model_path, out, steps):
+    subprocess.run([lowbit.find_tool("lowbitc"), str(model_path), "-O1", "--quiet", "-o", str(out), *steps],
                    check=True)
 
 
@@ -49,28 +51,33 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for model in MODELS:
             onnx_path, tokens = SHARED / model / f"{model}.onnx", SHARED / model / "eval_tokens.txt"
-            compile_model(onnx_path, Path(tmp) / "fp32.so", [])
+            calibrated = Path(tmp) / f"{model}.mlir"
+            compile_model(onnx_path, calibrated, [f"--calib={SHARED / model / 'calib_tokens.txt'}",
+                                                  "--emit=lowbit-ir"])
+            compile_model(calibrated, Path(tmp) / "fp32.so", [])
             base = perplexity(Path(tmp) / "fp32.so", tokens)
             lines.append(f"\n### {model} (fp32 perplexity {base:.4f})\n")
-            lines.append("| scheme | RTN | GPTQ | AWQ | AWQ+GPTQ |")
-            lines.append("| --- | --- | --- | --- | --- |")
+            lines.append("| scheme | " + " | ".join(METHODS) + " |")
+            lines.append("| --- |" + " --- |" * len(METHODS))
             for label, bits, group, activations in SCHEMES:
                 cells = []
-                for method, step in METHODS.items():
+                for method, steps in METHODS.items():
                     out = Path(tmp) / f"{method}_{bits}_{group}_{activations}.so"
-                    compile_model(onnx_path, out, [f"--quantize={step},bits={bits},group-size={group},"
-                                                   f"activation-bits={activations}"])
+                    compile_model(calibrated, out, [f"--quantize={step},bits={bits},group-size={group},"
+                                                    f"symmetric=false,activation-bits={activations}"
+                                                    for step in steps])
                     value = perplexity(out, tokens)
                     cells.append(f"{value:.4f} ({100 * (value / base - 1):+.2f} %)")
                     print(f"{model} {label} {method}: {value:.4f}", file=sys.stderr)
-                cells += ["not implemented yet"] * 3
                 lines.append(f"| {label} | " + " | ".join(cells) + " |")
     text = (f"# Weight quantization: perplexity\n\nProduced by `python3 bench/quant_quality.py --out "
-            f"docs/QuantizationResults.md` on {datetime.date.today()}: each model compiled with "
-            "`lowbitc --quantize=METHOD,bits=B,group-size=G` (symmetric grid, GPTQ's convention; group size "
-            "0 = one scale per output channel; every MatMul by a constant weight quantized, lm_head "
-            "included; int8 activations: each row quantized per token, activation-bits=8), perplexity on the model's eval_tokens.txt by `lowbit-run --perplexity`, one "
-            "prompt per sequence. In parentheses: the change from fp32.\n" + "\n".join(lines) + "\n")
+            f"docs/QuantizationResults.md` on {datetime.date.today()}: each model calibrated on its "
+            "calib_tokens.txt (`lowbitc --calib`), then compiled with `lowbitc --quantize=METHOD,bits=B,"
+            "group-size=G,symmetric=false` (the pass defaults otherwise; asymmetric grid, GPTQ's "
+            "convention; group size 0 = one scale per output channel; every MatMul by a constant weight "
+            "quantized, lm_head included; int8 activations: each row quantized per token, "
+            "activation-bits=8), perplexity on the model's eval_tokens.txt by `lowbit-run --perplexity`, "
+            "one prompt per sequence. In parentheses: the change from fp32.\n" + "\n".join(lines) + "\n")
     print(text)
     if args.out:
         Path(args.out).write_text(text)

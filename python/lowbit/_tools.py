@@ -34,14 +34,23 @@ def _run(args):
     return result
 
 
-def compile(onnx_path, output, emit=None, simplify=True, extra_args=()):
-    """Compiles `onnx_path` with lowbitc, writing `output`. Raises CompileError.
+def compile(onnx_path, output, emit=None, simplify=True, quantize=(), calib=None, recipe=None,
+            extra_args=()):
+    """Compiles `onnx_path` (a model, or IR saved by lowbitc) with lowbitc,
+    writing `output`. Raises CompileError.
 
-    `emit` is lowbitc's --emit (onnx-ir, llvm-ir, obj, lib, exe); by default
-    the output's extension chooses (.so: lib, .o: obj, .ll: llvm-ir, else
-    onnx-ir)."""
+    `emit` is lowbitc's --emit (onnx-ir, lowbit-ir, llvm-ir, obj, lib, exe);
+    by default the output's extension chooses (.so: lib, .o: obj, .ll:
+    llvm-ir, else the IR). `quantize`: --quantize steps, e.g.
+    ["gptq,bits=4,group-size=32"]; `calib`: calibration data (token ids, one
+    sequence per line, or an int64 .npy); `recipe`: a YAML/JSON recipe."""
     args = [find_tool("lowbitc"), str(onnx_path), "-o", str(output), "--quiet",
-            f"--simplify={'true' if simplify else 'false'}", *extra_args]
+            f"--simplify={'true' if simplify else 'false'}",
+            *[f"--quantize={step}" for step in quantize], *extra_args]
+    if calib:
+        args.append(f"--calib={calib}")
+    if recipe:
+        args.append(f"--recipe={recipe}")
     if emit:
         args.append(f"--emit={emit}")
     _run(args)

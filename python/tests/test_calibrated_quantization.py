@@ -112,9 +112,8 @@ def test_npy_calibration_equals_text(shared_models, tmp_path):
     np.save(tmp_path / "calib.npy", ids)
     (tmp_path / "calib.txt").write_text("\n".join(" ".join(map(str, row)) for row in ids) + "\n")
     irs = []
-    for data in ("calib.npy", "calib.txt"):
-        lowbitc(model_dir / "stories260K.onnx", f"--calib={tmp_path / data}", "--emit=lowbit-ir",
-                "-o", tmp_path / f"{data}.mlir")
+    for data in ("calib.npy", "calib.txt"):  # through the Python API
+        lowbit.compile(model_dir / "stories260K.onnx", tmp_path / f"{data}.mlir", calib=tmp_path / data)
         irs.append((tmp_path / f"{data}.mlir").read_text())
     assert "calibration_tap" in irs[0] and irs[0] == irs[1]
 
@@ -177,3 +176,35 @@ def test_removes_40_percent_of_rtn_excess(calibrated, method, model, bits, reque
     removed = (rtn - got) / (rtn - base)
     print(f"{model} W{bits} g32: fp32 {base:.4f} rtn {rtn:.4f} {method} {got:.4f}: {100 * removed:.0f} % removed")
     assert removed >= 0.40
+
+
+def test_awq_then_gptq_through_a_recipe(calibrated, tmp_path):
+    """A recipe composing AWQ and GPTQ on the same layers, with the head at
+    8 bits per channel: AWQ only rescales (GPTQ rounds after it), every
+    linear layer ends quantized, and the result is closer to fp32 than the
+    same recipe with round-to-nearest at W4 g32 on stories260K."""
+    entry = calibrated("stories260K")
+    results = {}
+    for label, first in (("awq-gptq", "  - awq: {bits: 4, group-size: 32, symmetric: false}\n"), ("rtn", "")):
+        recipe = tmp_path / f"{label}.yaml"
+        second = "gptq" if first else "rtn"
+        recipe.write_text("steps:\n" + first +
+                          f"  - {second}:\n"
+                          "      bits: 4\n"
+                          "      group-size: 32\n"
+                          "      symmetric: false\n"
+                          "      overrides:\n"
+                          "        - {layers: [head], bits: 8, group-size: 0}\n")
+        library = tmp_path / f"{label}.so"
+        run = subprocess.run([lowbit.find_tool("lowbitc"), str(entry["ir"]), "-O1", f"--recipe={recipe}", "-o",
+                              str(library)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert "36 quantized linear layers, 10 MatMuls left" in run.stderr  # the 10: attention's products
+        results[label] = (perplexity(library, entry["tokens"]), run.stderr)
+    stderr = results["awq-gptq"][1]
+    assert "lowbit-awq{bits=4 group-size=32 symmetric=false quantize=false}" in stderr
+    assert "lowbit-gptq{bits=4 group-size=32 symmetric=false bits=8 group-size=0 layers=head}" in stderr
+    base = quantized_perplexity(entry, "fp32")
+    print(f"head at 8 bits, the rest W4 g32: fp32 {base:.4f}, rtn {results['rtn'][0]:.4f}, "
+          f"awq+gptq {results['awq-gptq'][0]:.4f}")
+    assert base < results["awq-gptq"][0] < results["rtn"][0]

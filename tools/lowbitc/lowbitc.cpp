@@ -97,9 +97,14 @@ cl::list<std::string> quantize(
     "quantize",
     cl::desc("A quantization step, applied in the order given (repeatable): "
              "STEP[,key=value...], e.g. rtn,bits=4,group-size=32 or "
-             "rtn,bits=8,group-size=0,exclude=lm_head. Steps: rtn (lowbit-rtn; keys: "
-             "bits, group-size, symmetric, activation-bits (8: int8 activations), exclude - "
-             "repeatable). See docs/Quantization.md"),
+             "gptq,bits=4,group-size=128,symmetric=false,exclude=head. Steps: rtn "
+             "(lowbit-rtn), gptq (lowbit-gptq) and awq (lowbit-awq; before another step it "
+             "only rescales). Keys of all: bits, group-size (0: per channel), symmetric, "
+             "activation-bits (8: int8 activations), layers and exclude (repeatable: parts of "
+             "layer names); gptq also act-order, static-groups, damp-percent, block-size, "
+             "sequential (calibrate each stage of layers on the quantized ones before it); awq "
+             "also grid, duo-scaling, clip, quantize. gptq and awq need --calib. See "
+             "docs/Quantization.md"),
     cl::value_desc("step"), cl::cat(category));
 
 cl::opt<std::string>
@@ -575,9 +580,13 @@ int main(int argc, char **argv) {
       "lowbit compiler: ONNX model -> quantized, fused CPU/CUDA code\n\n"
       "  lowbitc model.onnx --emit=onnx-ir -o model.mlir\n"
       "  lowbitc model.onnx -o model.so                 (or model.o, model.ll, --emit=exe)\n"
-      "  lowbitc model.onnx --quantize=rtn,bits=4,group-size=32 -o model.so\n\n"
-      "Imports the model (external data is read from the model's folder only),\n"
-      "refines types, folds exporter shape arithmetic, fuses decomposed norms,\n"
+      "  lowbitc model.onnx --quantize=rtn,bits=4,group-size=32 -o model.so\n"
+      "  lowbitc model.onnx --calib=tokens.txt --quantize=gptq,bits=4 -o model.so\n"
+      "  lowbitc model.onnx --recipe=recipe.yaml -o model.so\n\n"
+      "Imports the model (external data is read from the model's folder only;\n"
+      "IR saved by lowbitc, .mlir, is read as it is), refines types, folds exporter\n"
+      "shape arithmetic, fuses decomposed norms, calibrates (--calib: runs the data\n"
+      "through a compiled copy and writes activation statistics into the IR),\n"
       "applies the --quantize steps in order, and writes the IR or compiles it for\n"
       "this CPU (a library with its C header, an object, LLVM IR or an executable).\n"
       "Errors name the file, the ONNX node and the reason, and exit 1; nothing is\n"
