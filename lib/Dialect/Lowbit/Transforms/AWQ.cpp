@@ -9,12 +9,10 @@
 
 #include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
 
+#include "ChannelScaling.h"
 #include "Quantize.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
-#include "llvm/ADT/MapVector.h"
-#include "llvm/ADT/SmallPtrSet.h"
 
 #include <Eigen/Core>
 
@@ -62,146 +60,6 @@ double outputError(const std::vector<float> &w, const std::vector<float> &approx
     d.data()[i] = w[i] - approx[i];
   MatrixF hd = hessian * d;
   return double(d.cwiseProduct(hd).cast<double>().sum());
-}
-
-/// A constant operand's values scaled along its last axis by `factor`, as a
-/// new constant put before the user (the old one goes if nothing else uses
-/// it).
-void scaleConstantOperand(OpOperand &operand, ArrayRef<float> factor, StringRef key) {
-  auto constant = operand.get().getDefiningOp<onnx::ConstantOp>();
-  std::vector<float> values;
-  quant::readFloats(constant.getValue(), values);
-  for (size_t i = 0; i < values.size(); ++i)
-    values[i] *= factor[i % factor.size()];
-  OpBuilder b(operand.getOwner());
-  auto type = cast<RankedTensorType>(operand.get().getType());
-  operand.set(quant::makeConstant<float>(b, constant.getLoc(), type, values, key));
-  if (constant->use_empty())
-    constant->erase();
-}
-
-/// Whether `value` is a constant f32 tensor whose last axis has `k` entries
-/// (and, for `vector`, no other axis).
-bool isScalableConstant(Value value, int64_t k, bool vector) {
-  auto constant = value.getDefiningOp<onnx::ConstantOp>();
-  auto type = dyn_cast<RankedTensorType>(value.getType());
-  std::vector<float> values;
-  return constant && type && type.hasStaticShape() && type.getRank() >= 1 &&
-         type.getShape().back() == k && (!vector || type.getRank() == 1) &&
-         quant::readFloats(constant.getValue(), values);
-}
-
-/// Makes `value` come out multiplied by `factor` (per channel of its last
-/// axis, K of them) by changing the constants of the linear ops that
-/// produce it: a norm's scale (and bias), a MatMul's weight columns, a
-/// bias added to such a product, or one factor of a product. With
-/// `apply` false, only says whether it can.
-bool foldIntoProducer(Value value, ArrayRef<float> factor, bool apply) {
-  int64_t k = factor.size();
-  Operation *producer = value.getDefiningOp();
-  if (!producer)
-    return false;
-  std::string key = "awq";
-  if (auto loc = dyn_cast<NameLoc>(producer->getLoc()))
-    key = loc.getName().str() + ".awq";
-  if (auto norm = dyn_cast<onnx::RMSNormalizationOp>(producer)) {
-    if (!isScalableConstant(norm.getScale(), k, /*vector=*/true))
-      return false;
-    if (apply)
-      scaleConstantOperand(norm.getScaleMutable(), factor, key);
-    return true;
-  }
-  if (auto norm = dyn_cast<onnx::LayerNormalizationOp>(producer)) {
-    if (value != norm->getResult(0) || !isScalableConstant(norm.getScale(), k, true) ||
-        (norm.getB() && !isScalableConstant(norm.getB(), k, true)))
-      return false;
-    if (apply) {
-      scaleConstantOperand(norm.getScaleMutable(), factor, key);
-      if (norm.getB())
-        scaleConstantOperand(norm.getBMutable()[0], factor, key + ".bias");
-    }
-    return true;
-  }
-  if (auto matmul = dyn_cast<onnx::MatMulOp>(producer)) {
-    auto type = dyn_cast<RankedTensorType>(matmul.getB().getType());
-    if (!type || type.getRank() != 2 || !isScalableConstant(matmul.getB(), k, false))
-      return false;
-    if (apply)
-      scaleConstantOperand(matmul.getBMutable(), factor, key);
-    return true;
-  }
-  // x * (W v) and (W v + b): scale the product (and the bias); only where
-  // the operand feeds nothing else.
-  if (auto add = dyn_cast<onnx::AddOp>(producer)) {
-    for (auto [linear, bias] : {std::pair(0, 1), std::pair(1, 0)}) {
-      Value operand = add->getOperand(linear), constant = add->getOperand(bias);
-      if (operand.hasOneUse() && isScalableConstant(constant, k, true) &&
-          foldIntoProducer(operand, factor, false)) {
-        if (apply) {
-          scaleConstantOperand(add->getOpOperand(bias), factor, key + ".bias");
-          foldIntoProducer(operand, factor, true);
-        }
-        return true;
-      }
-    }
-    return false;
-  }
-  if (auto mul = dyn_cast<onnx::MulOp>(producer)) {
-    if (mul.getType() != mul.getA().getType() || mul.getType() != mul.getB().getType())
-      return false; // a broadcast factor: scaling it would scale more than one
-                    // channel
-    for (Value operand : {mul.getA(), mul.getB()})
-      if (operand.hasOneUse() && foldIntoProducer(operand, factor, false)) {
-        if (apply)
-          foldIntoProducer(operand, factor, true);
-        return true;
-      }
-  }
-  return false;
-}
-
-/// `attr` (a tap statistic) with each element multiplied by `factor(i)`,
-/// kept inline or a resource as it was.
-template <typename Factor>
-ElementsAttr scaledStatistic(ElementsAttr attr, Factor factor, StringRef key) {
-  std::vector<float> values;
-  quant::readFloats(attr, values);
-  for (size_t i = 0; i < values.size(); ++i)
-    values[i] *= factor(i);
-  auto type = cast<RankedTensorType>(attr.getType());
-  if (isa<DenseElementsAttr>(attr))
-    return DenseElementsAttr::get(type, ArrayRef<float>(values));
-  ArrayRef<char> bytes(reinterpret_cast<const char *>(values.data()),
-                       values.size() * sizeof(float));
-  return DenseResourceElementsAttr::get(
-      type, key, HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(float)));
-}
-
-/// The tap's statistics of x / s.
-void rescaleTap(CalibrationTapOp tap, ArrayRef<float> s) {
-  int64_t k = s.size();
-  std::string key = tap.getName().str();
-  if (auto attr = tap.getAbsMaxAttr())
-    tap.setAbsMaxAttr(scaledStatistic(
-        attr, [&](size_t i) { return 1 / s[i]; }, key + ".abs_max"));
-  if (auto attr = tap.getMeanAbsAttr())
-    tap.setMeanAbsAttr(scaledStatistic(
-        attr, [&](size_t i) { return 1 / s[i]; }, key + ".mean_abs"));
-  if (auto attr = tap.getHessianAttr())
-    tap.setHessianAttr(scaledStatistic(
-        attr, [&](size_t i) { return 1 / (s[i / k] * s[i % k]); }, key + ".hessian"));
-}
-
-/// Replaces a layer's weight by `values` ([K][N]).
-void setWeight(quant::LinearLayer &layer, std::vector<float> values) {
-  layer.weight = std::move(values);
-  OpBuilder b(layer.op);
-  auto type = cast<RankedTensorType>(layer.op.getB().getType());
-  Operation *old = layer.op.getB().getDefiningOp();
-  layer.op.getBMutable().assign(quant::makeConstant<float>(
-      b, old->getLoc(), type, ArrayRef<float>(layer.weight), layer.name + ".awq"));
-  if (old->use_empty())
-    old->erase();
 }
 
 struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
@@ -313,7 +171,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
           clipped[(k0 + i) * n + c] = std::clamp(w(i), bestLo * lo, bestHi * hi);
       }
     }
-    setWeight(layer, std::move(clipped));
+    quant::setWeight(layer, std::move(clipped), "awq");
   }
 
   void runOnOperation() override {
@@ -329,23 +187,15 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
                                     {exclude.begin(), exclude.end()}};
     std::vector<quant::LinearLayer> selected = quant::findLinearLayers(func, selection);
 
-    // Layers whose taps read one activation share its scales.
-    llvm::MapVector<Value, SmallVector<quant::LinearLayer *>> groups;
-    for (quant::LinearLayer &layer : selected) {
-      CalibrationTapOp tap = quant::calibrationTapOf(layer.op);
-      if (!tap || !tap.getMeanAbs() || !tap.getHessian()) {
-        layer.op.emitError() << "lowbit-awq: " << quant::describe(layer)
-                             << " has no calibration statistics: its input needs a "
-                                "lowbit.calibration_tap with `mean_abs` and `hessian` (lowbitc "
-                                "--calib=FILE)";
-        return signalPassFailure();
-      }
-      groups[tap.getInput()].push_back(&layer);
-    }
+    FailureOr<std::vector<quant::ScaleGroup>> groups = quant::groupByInput(
+        selected, "lowbit-awq", "`mean_abs` and `hessian`",
+        [](CalibrationTapOp tap) { return tap.getMeanAbs() && tap.getHessian(); });
+    if (failed(groups))
+      return signalPassFailure();
 
-    for (auto &[input, members] : groups) {
-      CalibrationTapOp tap = quant::calibrationTapOf(members.front()->op);
-      int64_t k = members.front()->k;
+    for (quant::ScaleGroup &group : *groups) {
+      CalibrationTapOp tap = group.tap();
+      int64_t k = group.layers.front()->k;
       InputStatistics stats;
       std::vector<float> hessian;
       if (!quant::readFloats(*tap.getMeanAbs(), stats.meanAbs) ||
@@ -356,55 +206,16 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
         return signalPassFailure();
       }
       stats.hessian = Eigen::Map<MatrixF>(hessian.data(), k, k);
-      std::vector<float> s = searchScales(members, stats, scheme);
+      std::vector<float> s = searchScales(group.layers, stats, scheme);
 
-      // x W = (x / s)(s W): fold 1/s into what produces x where every
-      // reader of x is one of these layers' taps, else multiply explicitly.
-      llvm::SmallPtrSet<Operation *, 8> groupTaps;
-      for (quant::LinearLayer *layer : members)
-        groupTaps.insert(layer->op.getA().getDefiningOp());
-      bool onlyGroupReads = llvm::all_of(input.getUsers(), [&](Operation *user) {
-        return groupTaps.contains(user) && llvm::all_of(user->getUsers(), [&](Operation *reader) {
-                 return llvm::any_of(members, [&](auto *l) { return l->op == reader; });
-               });
-      });
-      std::vector<float> inverse(k);
-      for (int64_t j = 0; j < k; ++j)
-        inverse[j] = 1 / s[j];
-      if (onlyGroupReads && foldIntoProducer(input, inverse, /*apply=*/false)) {
-        foldIntoProducer(input, inverse, /*apply=*/true);
+      if (quant::scaleInputChannels(group, s, "awq"))
         ++numFolded;
-      } else {
-        OpBuilder b(tap);
-        auto type = RankedTensorType::get({k}, b.getF32Type());
-        Value factor = quant::makeConstant<float>(b, tap.getLoc(), type, ArrayRef<float>(inverse),
-                                                  members.front()->name + ".awq.inverse_scale");
-        Value scaledInput = onnx::MulOp::create(b, tap.getLoc(), input.getType(), input, factor);
-        for (Operation *groupTap : groupTaps)
-          groupTap->setOperand(0, scaledInput);
-      }
-      // The taps read one activation: rescale the statistics once, share them.
-      rescaleTap(tap, s);
-      for (Operation *groupTap : groupTaps) {
-        auto other = cast<CalibrationTapOp>(groupTap);
-        if (other == tap)
-          continue;
-        other.setAbsMaxAttr(tap.getAbsMaxAttr());
-        other.setMeanAbsAttr(tap.getMeanAbsAttr());
-        other.setHessianAttr(tap.getHessianAttr());
-      }
       for (int64_t j = 0; j < k; ++j)
         for (int64_t row = 0; row < k; ++row)
           stats.hessian(j, row) /= s[j] * s[row];
-      for (quant::LinearLayer *layer : members) {
-        std::vector<float> scaled = layer->weight;
-        for (int64_t j = 0; j < k; ++j)
-          for (int64_t n = 0; n < layer->n; ++n)
-            scaled[j * layer->n + n] *= s[j];
-        setWeight(*layer, std::move(scaled));
-        if (clip)
+      if (clip)
+        for (quant::LinearLayer *layer : group.layers)
           searchClipping(*layer, stats.hessian, scheme);
-      }
     }
 
     if (!quantize)
