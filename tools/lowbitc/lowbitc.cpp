@@ -203,7 +203,8 @@ struct QuantizeStep {
   const char *pass;
   std::vector<StringRef> keys;
   bool needsCalibration;
-  bool quantizes; // rounds the weights (awq alone does; before another, it only rescales)
+  bool quantizes;     // rounds the weights (awq alone does; before another, it only rescales)
+  const char *preset; // options the step always passes
 };
 
 const llvm::StringMap<QuantizeStep> &quantizeSteps() {
@@ -212,19 +213,31 @@ const llvm::StringMap<QuantizeStep> &quantizeSteps() {
        {"lowbit-rtn",
         {"bits", "group-size", "symmetric", "activation-bits", "layers", "exclude"},
         false,
-        true}},
+        true,
+        ""}},
       {"gptq",
        {"lowbit-gptq",
         {"bits", "group-size", "symmetric", "act-order", "damp-percent", "static-groups",
          "block-size", "activation-bits", "layers", "exclude", "sequential"},
         true,
-        true}},
+        true,
+        ""}},
       {"awq",
        {"lowbit-awq",
         {"bits", "group-size", "symmetric", "grid", "duo-scaling", "clip", "quantize",
          "activation-bits", "layers", "exclude"},
         true,
-        false}},
+        false,
+        ""}},
+      {"smoothquant",
+       {"lowbit-smoothquant", {"alpha", "search-alpha", "layers", "exclude"}, true, false, ""}},
+      // W8A8: int8 weights per output channel, int8 activations per token.
+      {"w8a8",
+       {"lowbit-rtn",
+        {"symmetric", "layers", "exclude"},
+        false,
+        true,
+        "bits=8 group-size=0 activation-bits=8"}},
   };
   return steps;
 }
@@ -241,11 +254,11 @@ std::string quantizeStepPipeline(StringRef step, StringRef extra = "") {
   auto found = steps.find(stepName(step));
   if (found == steps.end()) {
     llvm::errs() << "lowbitc: --quantize=" << step << ": unknown step '" << parts.front()
-                 << "' (steps: rtn, gptq, awq)\n";
+                 << "' (steps: rtn, gptq, awq, smoothquant, w8a8)\n";
     return "";
   }
   const QuantizeStep &info = found->second;
-  std::string options, excluded, only;
+  std::string options = info.preset, excluded, only;
   for (StringRef part : llvm::drop_begin(parts)) {
     auto [key, value] = part.split('=');
     key = key.trim();
@@ -710,7 +723,7 @@ int main(int argc, char **argv) {
   bool calibrated = false; // saved IR may carry statistics already
   module->walk([&](lowbit::CalibrationTapOp tap) { calibrated |= tap.hasStatistics(); });
   if (needsCalibration && calib.empty() && !calibrated) {
-    llvm::errs() << "lowbitc: gptq and awq need calibration data: add --calib=FILE (token ids, "
+    llvm::errs() << "lowbitc: gptq, awq and smoothquant need calibration data: add --calib=FILE (token ids, "
                     "one sequence per line)\n";
     return 1;
   }

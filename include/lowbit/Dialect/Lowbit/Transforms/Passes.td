@@ -181,6 +181,59 @@ def AWQPass : Pass<"lowbit-awq", "::mlir::func::FuncOp"> {
   ];
 }
 
+def SmoothQuantPass : Pass<"lowbit-smoothquant", "::mlir::func::FuncOp"> {
+  let summary = "Move activation outliers into the weights before W8A8 quantization";
+  let description = [{
+    SmoothQuant (Xiao et al. 2022): int8 activations quantized per token
+    lose the small channels of a row when a few channels are far larger (as
+    in LLMs past a few billion parameters); weights quantize easily. For the
+    layers whose calibration taps read one activation, each input channel j
+    is divided by s_j = max|X_j|^α / max|W_j|^(1-α) (max|X_j| the tap's
+    `abs_max`, max|W_j| over row j of every layer of the group) and the
+    weights' rows multiplied by it: x W = (x / s)(s W), exact before
+    quantization. 1/s is folded into the norm (or preceding linear) that
+    produces x where every reader of x is one of these layers, else applied
+    by an `onnx.Mul` (as `lowbit-awq` does); the taps' statistics are
+    rescaled. The layers stay in floating point: a quantization step follows
+    (`lowbitc --quantize=smoothquant,alpha=0.5 --quantize=w8a8`).
+
+    With `search-alpha`, α is chosen per group from {0.05, ..., 0.95} by an
+    estimate of the W8A8 output error: the int8 per-channel rounding error of
+    s W through the tap's Hessian, plus per-token int8 activation noise of
+    step max_j(max|X_j| / s_j) / 127 on every channel.
+
+    ```mlir
+    %n = onnx.RMSNormalization %x, %g              // g: tensor<64xf32>
+    %t = lowbit.calibration_tap %n {abs_max = dense<[...]> : tensor<64xf32>, ...}
+    %y = onnx.MatMul %t, %w
+    // becomes
+    %n = onnx.RMSNormalization %x, %g_over_s       // dense_resource<...smooth>
+    %t = lowbit.calibration_tap %n {abs_max = dense<[... / s]> ...}
+    %y = onnx.MatMul %t, %s_times_w
+    ```
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+  let options = [
+    Option<"alpha", "alpha", "double", /*default=*/"0.5",
+           "Migration strength: 0 leaves the activations, 1 moves their whole range into "
+           "the weights">,
+    Option<"searchAlpha", "search-alpha", "bool", /*default=*/"false",
+           "Choose alpha per group of layers by the estimated W8A8 error (needs the taps' "
+           "Hessians)">,
+    ListOption<"layers", "layers", "std::string",
+               "Only these layers: those whose ONNX node name or weight name contains one of "
+               "these strings (default: every linear layer)">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Layers left as they are: those whose ONNX node name or weight name "
+               "contains one of these strings">,
+  ];
+  let statistics = [
+    Statistic<"numSmoothed", "smoothed-layers", "Number of linear layers rescaled">,
+    Statistic<"numFolded", "folded-scales",
+              "Scale vectors folded into a norm or a preceding linear op">,
+  ];
+}
+
 def InstrumentCalibrationPass : Pass<"lowbit-instrument-calibration", "::mlir::func::FuncOp"> {
   let summary = "Put a calibration tap on the input of every linear layer";
   let description = [{
