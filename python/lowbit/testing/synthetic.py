@@ -186,7 +186,8 @@ def make_bert(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=1):
     return g.save(path, "bert", inputs, outputs)
 
 
-def make_llama(path, vocab=128, dim=64, heads=4, kv_heads=2, layers=2, ffn=172, ctx=256, seed=2):
+def make_llama(path, vocab=128, dim=64, heads=4, kv_heads=2, layers=2, ffn=172, ctx=256, seed=2,
+               outlier_channels=(), outlier_scale=50.0):
     """A LLaMA-style decoder with KV-cache I/O, as the PyTorch exporter writes
     it: decomposed RMSNorm, rotate-half RoPE at positions offset by the cache
     length, grouped-query attention (kv heads repeated), a causal mask that
@@ -195,7 +196,16 @@ def make_llama(path, vocab=128, dim=64, heads=4, kv_heads=2, layers=2, ffn=172, 
     Inputs: input_ids [batch, seq], past.L.key / past.L.value
     [batch, kv_heads, past_seq, head_dim]. Outputs: logits [batch, seq, vocab],
     present.L.key / present.L.value [batch, kv_heads, past_seq + seq, head_dim]
-    (the shared models' interface)."""
+    (the shared models' interface).
+
+    `outlier_channels` plants LLM.int8-style activation outliers, as emergent
+    features appear in large models: those hidden channels of every RMSNorm's
+    weight are multiplied by `outlier_scale`, and the matching input rows of
+    the linear layers that read the norm (wq, wk, wv; w1, w3; the head)
+    divided by it. The fp32 model computes what it computed without them (up
+    to rounding), but every normed activation carries a few channels
+    `outlier_scale` times the others: per-token int8 activations lose the
+    rest of the row, which SmoothQuant and outlier splitting must undo."""
     g = _GraphBuilder(seed)
     head_dim, half = dim // heads, dim // heads // 2
     i64 = lambda values: g.const(np.array(values, dtype=np.int64))  # noqa: E731
@@ -271,4 +281,22 @@ def make_llama(path, vocab=128, dim=64, heads=4, kv_heads=2, layers=2, ffn=172, 
     logits = g.op("MatMul", [rms_norm(h, "norm.weight"), g.weight("output", (dim, vocab))])
     g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
     outputs.insert(0, helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab]))
+    if len(outlier_channels):
+        channels = np.asarray(outlier_channels)
+        readers = {"norm.weight": ["output"]}
+        for layer in range(layers):
+            readers[f"layers.{layer}.attention_norm.weight"] = [f"layers.{layer}.{w}" for w in ("wq", "wk", "wv")]
+            readers[f"layers.{layer}.ffn_norm.weight"] = [f"layers.{layer}.{w}" for w in ("w1", "w3")]
+        arrays = {t.name: t for t in g.initializers}
+        for norm, weights in readers.items():
+            _scale_rows(arrays[norm], channels, outlier_scale)
+            for weight in weights:
+                _scale_rows(arrays[weight], channels, 1 / outlier_scale)
     return g.save(path, "llama", inputs, outputs)
+
+
+def _scale_rows(tensor, rows, factor):
+    """Multiplies rows `rows` (first axis) of an initializer in place."""
+    array = numpy_helper.to_array(tensor).copy()
+    array[rows] *= np.float32(factor)
+    tensor.CopyFrom(numpy_helper.from_array(array, tensor.name))
