@@ -31,6 +31,27 @@ using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 
 /// Clipping ratios tried: 1, 0.95, ..., 0.55 (AWQ's grid).
 constexpr int kClipSteps = 10;
+float clipRatio(int step) { return 1.0f - float(step) / 20.0f; }
+
+/// The scale search measures the output error on at most this many output
+/// channels of a layer (evenly spaced): the search picks one α per group, and
+/// a sample of channels ranks the candidates as all of them do, at a
+/// fraction of the cost (K^2 multiply-adds per channel and candidate).
+constexpr int64_t kSearchChannels = 1024;
+
+/// `layer` with its weight cut down to `kSearchChannels` evenly spaced
+/// output channels (all of them if it has no more).
+quant::LinearLayer sampledChannels(const quant::LinearLayer &layer) {
+  if (layer.n <= kSearchChannels)
+    return layer;
+  quant::LinearLayer sample = layer;
+  sample.n = kSearchChannels;
+  sample.weight.resize(layer.k * kSearchChannels);
+  for (int64_t j = 0; j < layer.k; ++j)
+    for (int64_t c = 0; c < kSearchChannels; ++c)
+      sample.weight[j * kSearchChannels + c] = layer.weight[j * layer.n + c * layer.n / kSearchChannels];
+  return sample;
+}
 
 /// The statistics AWQ reads from a layer's tap.
 struct InputStatistics {
@@ -95,6 +116,9 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
                                   const InputStatistics &stats, const quant::Scheme &scheme) {
     int64_t k = stats.meanAbs.size();
     std::vector<double> weightMagnitude = relativeWeightMagnitude(group, scheme);
+    std::vector<quant::LinearLayer> samples;
+    for (quant::LinearLayer *layer : group)
+      samples.push_back(sampledChannels(*layer));
     std::vector<float> best(k, 1.0f);
     double bestError = std::numeric_limits<double>::infinity();
     for (int duo = 0; duo <= int(duoScaling); ++duo)
@@ -114,7 +138,8 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
         for (float &v : s)
           v /= norm;
         double error = 0;
-        for (quant::LinearLayer *layer : group) {
+        for (const quant::LinearLayer &sampled : samples) {
+          const quant::LinearLayer *layer = &sampled;
           quant::LinearLayer scaled = *layer;
           for (int64_t j = 0; j < k; ++j)
             for (int64_t n = 0; n < layer->n; ++n)
@@ -148,25 +173,31 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
         for (int64_t i = 0; i < size; ++i)
           w(i) = layer.weight[(k0 + i) * n + c];
         float lo = std::min(w.minCoeff(), 0.0f), hi = std::max(w.maxCoeff(), 0.0f);
-        // Asymmetric grids shrink each end on its own; a symmetric grid
-        // only sees the larger end, so both shrink together.
+        // Both ends shrink together first; an asymmetric grid then moves
+        // each end on its own (the lower, then the upper), the other fixed.
         double bestError = std::numeric_limits<double>::infinity();
         float bestLo = 1, bestHi = 1;
-        for (int a = 0; a < kClipSteps; ++a)
-          for (int b = 0; b < kClipSteps; ++b) {
-            if (scheme.symmetric && a != b)
-              continue;
-            float loRatio = 1.0f - float(a) / 20.0f, hiRatio = 1.0f - float(b) / 20.0f;
-            quant::Grid g = quant::fitGrid(loRatio * lo, hiRatio * hi, scheme);
-            for (int64_t i = 0; i < size; ++i)
-              d(i) = w(i) - quant::dequantizeValue(quant::quantizeValue(w(i), g, scheme.bits), g);
-            double error = double(d.dot(block * d));
-            if (error < bestError) {
-              bestError = error;
-              bestLo = loRatio;
-              bestHi = hiRatio;
-            }
+        auto tryRatios = [&](float loRatio, float hiRatio) {
+          quant::Grid g = quant::fitGrid(loRatio * lo, hiRatio * hi, scheme);
+          for (int64_t i = 0; i < size; ++i)
+            d(i) = w(i) - quant::dequantizeValue(quant::quantizeValue(w(i), g, scheme.bits), g);
+          double error = double(d.dot(block * d));
+          if (error < bestError) {
+            bestError = error;
+            bestLo = loRatio;
+            bestHi = hiRatio;
           }
+        };
+        for (int step = 0; step < kClipSteps; ++step)
+          tryRatios(clipRatio(step), clipRatio(step));
+        if (!scheme.symmetric) {
+          float hiRatio = bestHi;
+          for (int step = 0; step < kClipSteps; ++step)
+            tryRatios(clipRatio(step), hiRatio);
+          float loRatio = bestLo;
+          for (int step = 0; step < kClipSteps; ++step)
+            tryRatios(loRatio, clipRatio(step));
+        }
         for (int64_t i = 0; i < size; ++i)
           clipped[(k0 + i) * n + c] = std::clamp(w(i), bestLo * lo, bestHi * hi);
       }
