@@ -277,7 +277,11 @@ TEST(QuantizedMatmulF32, VnniMatchesReference) {
       for (auto [k, group] : {std::pair<int64_t, int64_t>{172, 32}, {172, 172}, {64, 16}, {7, 3},
                               {300, 128}, {130, 64}})
         for (bool zeros : {false, true})
-          checkQuantized(lowbit_uk_quantized_matmul_f32_vnni, {m, n, k, group, zeros, false, true});
+          for (bool nibbles : {false, true})
+            if (!nibbles || group % 2 == 0) // packing needs groups that start on a byte
+              checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
+                             {m, n, k, group, zeros, nibbles, true});
+  checkQuantized(lowbit_uk_quantized_matmul_f32_vnni, {2, 5, 4101, 128, true, true, true});
 }
 
 TEST(QuantizedMatmulF32, Avx2MatchesReference) {

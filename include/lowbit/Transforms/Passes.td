@@ -111,11 +111,14 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     `lowbit_uk_quantized_matmul_f32`, which dequantizes the weight inside the
     kernel (x, levels, scales, zero points and C each as address, offset and
     strides, then m, n, k, the group size and the bits per stored level).
-    With `pack-nibbles`, levels of 4 bits or fewer (the marker carries the
-    bit width) held in a constant global, with an even group size, are
-    repacked here two to a byte into a new global (level k of a row in byte
-    k / 2, low nibble first, as level + 8), halving what the kernel streams;
-    the one-byte-per-level global is dropped when nothing else reads it.
+    Levels of 4 bits or fewer (the marker carries the bit width) held in a
+    constant global, with an even group size, are repacked here two to a
+    byte into a new global (level k of a row in byte k / 2, low nibble
+    first, as level + 8), halving what the kernel streams, for layers with
+    int8 activations (the VNNI kernel spreads nibbles to bytes in two
+    instructions) and, with `pack-nibbles`, for all (with fp32 activations
+    the conversion costs more than the bytes save); the one-byte-per-level
+    global is dropped when nothing else reads it.
     Off by default: with fp32 activations the kernel is bound by converting
     levels to floats, not by memory, and unpacking nibbles costs more than
     the bytes it saves (4096x4096 W4 g128 at M = 1: 1.7 ms packed against
@@ -129,7 +132,8 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
                            "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"];
   let options = [
     Option<"packNibbles", "pack-nibbles", "bool", /*default=*/"false",
-           "Repack constant levels of <= 4 bits two to a byte for the quantized kernel">,
+           "Repack constant levels of <= 4 bits two to a byte for the quantized kernel "
+           "also for layers with fp32 activations (int8-activation layers always are)">,
   ];
   let statistics = [
     Statistic<"numLowered", "lowered-contractions",

@@ -299,11 +299,36 @@ DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx2, AVX2, levels_tile_
  * already quantized-and-restored per row (lowbit.quantized_matmul), so
  * quantizing them again here gives the same levels. The products are then
  * taken in integers: vpdpbusd multiplies unsigned by signed bytes, so the
- * weight levels are offset by 128 (an xor of the sign bit) and the offset is
- * taken back, in integers, through each group's sum of activation levels:
- *   sum_k (q - z) x = sum_k (q + 128) x - (128 + z) sum_k x. */
+ * weight levels are offset by b = 128 (an xor of the sign bit; b = 8 for
+ * levels stored two per byte, which are kept as level + 8) and the offset
+ * is taken back, in integers, through each group's sum of activation
+ * levels:
+ *   sum_k (q - z) x = sum_k (q + b) x - (b + z) sum_k x. */
 
 #define VNNI __attribute__((target("avx512f,avx512vl,avx512bw,avx512vnni,fma")))
+
+/* Weight levels k .. k + 63 of one output channel (`row`: its levels), up
+ * to `count`, as unsigned bytes level + weight_bias(p): one byte per level
+ * with the sign bit flipped (+128), or two per byte (level_bits 4, stored
+ * as level + 8, level k in byte k / 2, low nibble first), spread to one
+ * per byte: a 16-bit lane holds levels 2i and 2i + 1 as its low and high
+ * byte, which is their order in memory. */
+INLINE VNNI __m512i load_weights_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
+                                      const int8_t *row, int64_t k, int64_t count) {
+  if (p->level_bits == 4) {
+    __mmask32 bytes = (__mmask32)(((uint64_t)1 << ((count + 1) / 2)) - 1);
+    __m512i pairs = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(bytes, row + k / 2));
+    return _mm512_or_si512(_mm512_and_si512(pairs, _mm512_set1_epi16(0x0F)),
+                           _mm512_slli_epi16(_mm512_and_si512(pairs, _mm512_set1_epi16(0xF0)), 4));
+  }
+  __mmask64 mask = count >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << count) - 1);
+  return _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, row + k), _mm512_set1_epi8((char)0x80));
+}
+
+/* What load_weights_vnni adds to each level. */
+INLINE int32_t weight_bias(const lowbit_uk_quantized_matmul_f32_params *p) {
+  return p->level_bits == 4 ? 8 : 128;
+}
 
 /* Rows of A as int8 levels (zero-padded to a multiple of 64), their scales
  * and, per group, the sum of their levels, laid out in the workspace. */
@@ -362,7 +387,6 @@ INLINE VNNI void int8_tile_small_groups_vnni(const int mr, const int nr,
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
       acc[i][j] = _mm512_setzero_ps();
-  const __m512i sign = _mm512_set1_epi8((char)0x80);
   const int64_t lanes_per_group = p->group_size / 4, per_vector = 64 / p->group_size;
   int32_t lane_group[16];
   __mmask16 first = 0;
@@ -380,11 +404,10 @@ INLINE VNNI void int8_tile_small_groups_vnni(const int mr, const int nr,
     for (int i = 0; i < mr; ++i)
       x[i] = _mm512_maskz_loadu_epi8(mask, r->levels + (rows0 + i) * r->padded_k + k0);
     for (int j = 0; j < nr; ++j) {
-      __m512i w = _mm512_xor_si512(
-          _mm512_maskz_loadu_epi8(mask, p->q + (j0 + j) * p->q_row_stride + k0), sign);
+      __m512i w = load_weights_vnni(p, p->q + (j0 + j) * p->q_row_stride, k0, count);
       __m512 scale = _mm512_permutexvar_ps(
           index, _mm512_maskz_loadu_ps(groups, p->scales + (j0 + j) * p->s_row_stride + g0));
-      __m512i offset = _mm512_set1_epi32(128);
+      __m512i offset = _mm512_set1_epi32(weight_bias(p));
       if (p->zeros)
         offset = _mm512_add_epi32(
             offset, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
@@ -417,7 +440,6 @@ INLINE VNNI void int8_tile_vnni(const int mr, const int nr,
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
       acc[i][j] = _mm512_setzero_ps();
-  const __m512i sign = _mm512_set1_epi8((char)0x80);
   for (int64_t g = 0; g < r->groups; ++g) {
     int64_t k0 = g * p->group_size, k1 = min64(p->k, k0 + p->group_size);
     __m512i dot[2][4];
@@ -431,8 +453,7 @@ INLINE VNNI void int8_tile_vnni(const int mr, const int nr,
       for (int i = 0; i < mr; ++i)
         x[i] = _mm512_maskz_loadu_epi8(mask, r->levels + (rows0 + i) * r->padded_k + k);
       for (int j = 0; j < nr; ++j) {
-        __m512i w = _mm512_xor_si512(
-            _mm512_maskz_loadu_epi8(mask, p->q + (j0 + j) * p->q_row_stride + k), sign);
+        __m512i w = load_weights_vnni(p, p->q + (j0 + j) * p->q_row_stride, k, count);
         for (int i = 0; i < mr; ++i)
           dot[i][j] = _mm512_dpbusd_epi32(dot[i][j], w, x[i]);
       }
@@ -444,7 +465,7 @@ INLINE VNNI void int8_tile_vnni(const int mr, const int nr,
       int32_t zero = p->zeros ? p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0;
       __m512 vscale = _mm512_set1_ps(scale);
       for (int i = 0; i < mr; ++i) {
-        int32_t offset = (128 + zero) * r->sums[(rows0 + i) * r->groups + g];
+        int32_t offset = (weight_bias(p) + zero) * r->sums[(rows0 + i) * r->groups + g];
         __m512i exact = _mm512_mask_sub_epi32(dot[i][j], 1, dot[i][j], _mm512_set1_epi32(offset));
         acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), vscale, acc[i][j]);
       }
@@ -463,7 +484,7 @@ VNNI void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f
   int64_t bytes_per_row = padded_k + 4 + 4 * groups;
   int64_t block = min64(p->m, (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 / bytes_per_row / 2 * 2);
   if (block < 1 || p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
-      p->level_bits != 8) {
+      (p->level_bits != 8 && p->level_bits != 4)) {
     lowbit_uk_quantized_matmul_f32_avx512(p, workspace);
     return;
   }
