@@ -383,7 +383,7 @@ INLINE VNNI void int8_tile_small_groups_vnni(const int mr, const int nr,
                                              const lowbit_uk_quantized_matmul_f32_params *p,
                                              const quantized_rows *r, int64_t i0, int64_t rows0,
                                              int64_t j0) {
-  __m512 acc[2][4];
+  __m512 acc[4][4];
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
       acc[i][j] = _mm512_setzero_ps();
@@ -400,7 +400,7 @@ INLINE VNNI void int8_tile_small_groups_vnni(const int mr, const int nr,
     int64_t count = min64(64, p->k - k0), g0 = k0 / p->group_size;
     __mmask64 mask = count == 64 ? ~(__mmask64)0 : (((__mmask64)1 << count) - 1);
     __mmask16 groups = mask16(min64(per_vector, r->groups - g0));
-    __m512i x[2];
+    __m512i x[4];
     for (int i = 0; i < mr; ++i)
       x[i] = _mm512_maskz_loadu_epi8(mask, r->levels + (rows0 + i) * r->padded_k + k0);
     for (int j = 0; j < nr; ++j) {
@@ -436,20 +436,20 @@ INLINE VNNI void int8_tile_vnni(const int mr, const int nr,
     int8_tile_small_groups_vnni(mr, nr, p, r, i0, rows0, j0);
     return;
   }
-  __m512 acc[2][4];
+  __m512 acc[4][4];
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
       acc[i][j] = _mm512_setzero_ps();
   for (int64_t g = 0; g < r->groups; ++g) {
     int64_t k0 = g * p->group_size, k1 = min64(p->k, k0 + p->group_size);
-    __m512i dot[2][4];
+    __m512i dot[4][4];
     for (int i = 0; i < mr; ++i)
       for (int j = 0; j < nr; ++j)
         dot[i][j] = _mm512_setzero_si512();
     for (int64_t k = k0; k < k1; k += 64) {
       int64_t count = min64(64, k1 - k);
       __mmask64 mask = count == 64 ? ~(__mmask64)0 : (((__mmask64)1 << count) - 1);
-      __m512i x[2];
+      __m512i x[4];
       for (int i = 0; i < mr; ++i)
         x[i] = _mm512_maskz_loadu_epi8(mask, r->levels + (rows0 + i) * r->padded_k + k);
       for (int j = 0; j < nr; ++j) {
@@ -477,6 +477,29 @@ INLINE VNNI void int8_tile_vnni(const int mr, const int nr,
           r->scales[rows0 + i] * _mm512_reduce_add_ps(acc[i][j]);
 }
 
+/* One tile of min(4, rows - i) rows by `nr` channels, the sizes as
+ * constants so that the accumulators stay in registers. */
+INLINE VNNI void int8_tiles(const lowbit_uk_quantized_matmul_f32_params *p,
+                            const quantized_rows *r, int64_t b0, int64_t i, int64_t rows,
+                            int64_t j, int nr) {
+#define INT8_TILE(MR)                                                                              \
+  do {                                                                                             \
+    if (nr == 4)                                                                                   \
+      int8_tile_vnni(MR, 4, p, r, b0 + i, i, j);                                                   \
+    else if (nr == 3)                                                                              \
+      int8_tile_vnni(MR, 3, p, r, b0 + i, i, j);                                                   \
+    else                                                                                           \
+      int8_tile_vnni(MR, 1, p, r, b0 + i, i, j);                                                   \
+  } while (0)
+  switch (min64(4, rows - i)) {
+  case 4: INT8_TILE(4); break;
+  case 3: INT8_TILE(3); break;
+  case 2: INT8_TILE(2); break;
+  default: INT8_TILE(1); break;
+  }
+#undef INT8_TILE
+}
+
 /* The int8 path: rows of A quantized in blocks that fit the workspace. */
 VNNI void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
                                               float *workspace) {
@@ -491,23 +514,25 @@ VNNI void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f
   for (int64_t b0 = 0; b0 < p->m; b0 += block) {
     int64_t rows = min64(block, p->m - b0);
     quantized_rows r = quantize_rows_vnni(p, b0, rows, workspace);
-    /* Channels outside, rows inside: 4 channels' levels (4 K bytes) stay in
-     * L1 while every row of the block passes over them. */
+    /* Channels outside, rows inside: a few channels' levels stay in L1
+     * while every row of the block passes over them. Tiles of up to 4 rows:
+     * each weight vector loaded (and spread from nibbles) serves 4 products.
+     * By 4 channels for small groups (one accumulator per product), by 3
+     * otherwise (an integer and a float accumulator per product: 24 of the
+     * 32 registers). */
+    int small = p->group_size < 64 && p->group_size % 4 == 0 && 64 % p->group_size == 0;
     int64_t j = 0;
-    for (; j + 4 <= p->n; j += 4)
-      for (int64_t i = 0; i < rows; i += 2) {
-        if (i + 1 < rows)
-          int8_tile_vnni(2, 4, p, &r, b0 + i, i, j);
-        else
-          int8_tile_vnni(1, 4, p, &r, b0 + i, i, j);
-      }
+    if (small)
+      for (; j + 4 <= p->n; j += 4)
+        for (int64_t i = 0; i < rows; i += 4)
+          int8_tiles(p, &r, b0, i, rows, j, 4);
+    else
+      for (; j + 3 <= p->n; j += 3)
+        for (int64_t i = 0; i < rows; i += 4)
+          int8_tiles(p, &r, b0, i, rows, j, 3);
     for (; j < p->n; ++j)
-      for (int64_t i = 0; i < rows; i += 2) {
-        if (i + 1 < rows)
-          int8_tile_vnni(2, 1, p, &r, b0 + i, i, j);
-        else
-          int8_tile_vnni(1, 1, p, &r, b0 + i, i, j);
-      }
+      for (int64_t i = 0; i < rows; i += 4)
+        int8_tiles(p, &r, b0, i, rows, j, 1);
   }
 }
 
