@@ -231,6 +231,8 @@ const llvm::StringMap<QuantizeStep> &quantizeSteps() {
         ""}},
       {"smoothquant",
        {"lowbit-smoothquant", {"alpha", "search-alpha", "layers", "exclude"}, true, false, ""}},
+      {"split-outliers",
+       {"lowbit-split-outliers", {"threshold", "layers", "exclude"}, true, false, ""}},
       // W8A8: int8 weights per output channel, int8 activations per token.
       {"w8a8",
        {"lowbit-rtn",
@@ -254,7 +256,7 @@ std::string quantizeStepPipeline(StringRef step, StringRef extra = "") {
   auto found = steps.find(stepName(step));
   if (found == steps.end()) {
     llvm::errs() << "lowbitc: --quantize=" << step << ": unknown step '" << parts.front()
-                 << "' (steps: rtn, gptq, awq, smoothquant, w8a8)\n";
+                 << "' (steps: rtn, gptq, awq, smoothquant, split-outliers, w8a8)\n";
     return "";
   }
   const QuantizeStep &info = found->second;
@@ -723,7 +725,7 @@ int main(int argc, char **argv) {
   bool calibrated = false; // saved IR may carry statistics already
   module->walk([&](lowbit::CalibrationTapOp tap) { calibrated |= tap.hasStatistics(); });
   if (needsCalibration && calib.empty() && !calibrated) {
-    llvm::errs() << "lowbitc: gptq, awq and smoothquant need calibration data: add --calib=FILE (token ids, "
+    llvm::errs() << "lowbitc: gptq, awq, smoothquant and split-outliers need calibration data: add --calib=FILE (token ids, "
                     "one sequence per line)\n";
     return 1;
   }

@@ -76,7 +76,7 @@ void lowbit::quant::forEachLinearLayer(func::FuncOp func, const LayerSelection &
     auto constant = op.getB().getDefiningOp<onnx::ConstantOp>();
     auto type = dyn_cast<RankedTensorType>(op.getB().getType());
     if (!constant || !type || type.getRank() != 2 || !type.hasStaticShape() ||
-        !type.getElementType().isF32())
+        !type.getElementType().isF32() || op->hasAttr(kKeepFloat))
       return;
     // The node's name, else the weight's, else (IR saved without
     // locations) the name calibration gave the layer's tap.

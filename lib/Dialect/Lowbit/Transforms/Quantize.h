@@ -37,6 +37,10 @@ struct LinearLayer {
   std::vector<float> weight; // [K][N], row-major, as in the model
 };
 
+/// Marks an onnx.MatMul by a constant that is not a linear layer to
+/// quantize (the floating-point part of a split layer).
+inline constexpr llvm::StringLiteral kKeepFloat = "lowbit.keep_float";
+
 /// Which linear layers a pass works on: those whose name (the ONNX node's,
 /// else its weight's, else its calibration tap's) or weight name contains
 /// one of `only` (all if empty) and none of `exclude`.

@@ -70,9 +70,9 @@ double w8a8Error(ArrayRef<quant::LinearLayer *> layers, ArrayRef<float> s, Array
     for (int64_t j = 0; j < k; ++j)
       for (int64_t n = 0; n < layer->n; ++n) {
         quant::Grid grid{q.scales[n], 0};
-        d(j, n) = (scaled.weight[j * layer->n + n] -
-                   quant::dequantizeValue(q.levels[n * k + j], grid)) /
-                  s[j];
+        d(j, n) =
+            (scaled.weight[j * layer->n + n] - quant::dequantizeValue(q.levels[n * k + j], grid)) /
+            s[j];
       }
     error += double(d.cwiseProduct(hessian * d).sum()) + noise * weightEnergy;
   }
@@ -92,8 +92,8 @@ struct SmoothQuantPass : lowbit::impl::SmoothQuantPassBase<SmoothQuantPass> {
                                     {exclude.begin(), exclude.end()}};
     std::vector<quant::LinearLayer> selected = quant::findLinearLayers(func, selection);
     FailureOr<std::vector<quant::ScaleGroup>> groups = quant::groupByInput(
-        selected, "lowbit-smoothquant",
-        searchAlpha ? "`abs_max` and `hessian`" : "`abs_max`", [&](CalibrationTapOp tap) {
+        selected, "lowbit-smoothquant", searchAlpha ? "`abs_max` and `hessian`" : "`abs_max`",
+        [&](CalibrationTapOp tap) {
           return tap.getAbsMax() && (!searchAlpha || (tap.getHessian() && tap.getTokens()));
         });
     if (failed(groups))
@@ -103,8 +103,8 @@ struct SmoothQuantPass : lowbit::impl::SmoothQuantPassBase<SmoothQuantPass> {
       int64_t k = group.channels();
       std::vector<float> absMax, hessian;
       if (!quant::readFloats(*tap.getAbsMax(), absMax) || absMax.size() != size_t(k) ||
-          (searchAlpha && (!quant::readFloats(*tap.getHessian(), hessian) ||
-                           hessian.size() != size_t(k * k)))) {
+          (searchAlpha &&
+           (!quant::readFloats(*tap.getHessian(), hessian) || hessian.size() != size_t(k * k)))) {
         tap.emitError() << "lowbit-smoothquant: tap '" << tap.getName()
                         << "': statistics of the wrong size or type";
         return signalPassFailure();

@@ -234,6 +234,45 @@ def SmoothQuantPass : Pass<"lowbit-smoothquant", "::mlir::func::FuncOp"> {
   ];
 }
 
+def SplitOutliersPass : Pass<"lowbit-split-outliers", "::mlir::func::FuncOp"> {
+  let summary = "Take activation outlier channels out of a layer's int8 path";
+  let description = [{
+    LLM.int8() (Dettmers et al. 2022): the input channels whose calibration
+    max |x| (the tap's `abs_max`) exceeds `threshold` are multiplied in
+    floating point, the rest by the quantized layer:
+
+      x W = (x * normal) W' + x[..., O] W[O, :]
+
+    `normal` is 1 except at the outlier channels O, W' is W with the rows of
+    O zeroed (they would otherwise widen its grid) and stays a linear layer
+    for the next step (`lowbitc --quantize=split-outliers,threshold=6
+    --quantize=w8a8`), while the product over O, a gather of those channels
+    times a small constant, is marked `lowbit.keep_float` and left out of
+    every quantization pass. Per-token int8 quantization of `x * normal`
+    then no longer spends its range on the outliers. Layers without outlier
+    channels are left as they are.
+
+    Not yet fused: the two products and their sum lower as separate
+    operations, not as one kernel.
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+  let options = [
+    Option<"threshold", "threshold", "double", /*default=*/"6.0",
+           "An input channel whose calibration max |x| exceeds this is an outlier">,
+    ListOption<"layers", "layers", "std::string",
+               "Only these layers: those whose ONNX node name or weight name contains one of "
+               "these strings (default: every linear layer)">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Layers left as they are: those whose ONNX node name or weight name "
+               "contains one of these strings">,
+  ];
+  let statistics = [
+    Statistic<"numSplit", "split-layers", "Number of linear layers split">,
+    Statistic<"numOutlierChannels", "outlier-channels",
+              "Input channels moved to the floating-point path, over all layers">,
+  ];
+}
+
 def InstrumentCalibrationPass : Pass<"lowbit-instrument-calibration", "::mlir::func::FuncOp"> {
   let summary = "Put a calibration tap on the input of every linear layer";
   let description = [{

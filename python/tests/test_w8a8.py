@@ -1,11 +1,12 @@
-"""SmoothQuant and W8A8 (lowbitc --quantize=smoothquant --quantize=w8a8),
-end to end.
+"""W8A8 with SmoothQuant or outlier splitting (lowbitc
+--quantize=smoothquant --quantize=w8a8, --quantize=split-outliers
+--quantize=w8a8), end to end.
 
 - Planted outliers (lowbit.testing.synthetic.make_llama with a few hidden
   channels x100 through the norm weights, the fp32 function unchanged): naive
   W8A8 (int8 weights per channel, int8 activations per token) breaks, and
-  SmoothQuant brings the logits back to the accuracy W8A8 has on the same
-  model without outliers. The measure: the relative error of the logits,
+  SmoothQuant and outlier splitting each bring the logits back to the
+  accuracy W8A8 has on the same model without outliers. The measure: the relative error of the logits,
   ||L - L_fp32|| / ||L_fp32||, over prompts the model was not calibrated on.
 - SmoothQuant alone changes nothing before rounding (x W = (x / s)(s W)).
 - The shared models: SmoothQuant + W8A8 within 1 % of fp32 perplexity.
@@ -53,16 +54,19 @@ def relative_errors(tmp_path, name, outliers, variants):
     return errors
 
 
-def test_smoothquant_restores_w8a8_on_planted_outliers(tmp_path):
+def test_smoothquant_and_splitting_restore_w8a8_on_planted_outliers(tmp_path):
     variants = {"w8a8": ["w8a8"], "smoothquant": ["smoothquant,alpha=0.5", "w8a8"],
                 "smoothquant-search": ["smoothquant,search-alpha=true", "w8a8"],
-                "smooth-only": ["smoothquant,alpha=0.5"]}
+                "smooth-only": ["smoothquant,alpha=0.5"],
+                "split": ["split-outliers,threshold=6", "w8a8"],
+                "split-only": ["split-outliers,threshold=6"]}
     clean = relative_errors(tmp_path, "clean", [], {"w8a8": ["w8a8"]})
     planted = relative_errors(tmp_path, "outliers", OUTLIERS, variants)
     print(f"relative logits error: clean model W8A8 {clean['w8a8']:.2e}; with outliers x100: " +
           ", ".join(f"{k} {v:.2e}" for k, v in planted.items()))
-    # Rescaling alone is exact up to fp32 rounding.
+    # Rescaling, or splitting, alone is exact up to fp32 rounding.
     assert planted["smooth-only"] < 1e-5
+    assert planted["split-only"] < 1e-5
     # Naive W8A8 visibly breaks: the other channels of each row keep about
     # 1/100 of their int8 resolution (measured: 13x the clean error).
     assert planted["w8a8"] > 10 * clean["w8a8"]
@@ -70,6 +74,9 @@ def test_smoothquant_restores_w8a8_on_planted_outliers(tmp_path):
     # 2x: the migrated range makes those weight rows a little coarser).
     assert planted["smoothquant"] < 2 * clean["w8a8"]
     assert planted["smoothquant-search"] < 2 * clean["w8a8"]
+    # Outlier splitting: the outlier channels in fp32, the rest in int8 with
+    # their full range.
+    assert planted["split"] < 2 * clean["w8a8"]
 
 
 @pytest.mark.parametrize("model", ["stories260K", "tinystories656K"])
