@@ -16,9 +16,10 @@ attention and up projections) and M = 1, 16, 64 rows of activations:
 
 Medians of repeated runs, ratios to ORT, and for M = 1 (memory-bound) the
 weight bytes streamed per second as a fraction of this machine's copy
-bandwidth (numpy copy of 512 MiB, measured here). Note: lowbit stores one
-byte per weight level whatever the bit width (no nibble packing yet), so its
-W4 streams as many bytes as W8.
+bandwidth (numpy copy of 512 MiB, measured here). lowbit streams one byte
+per 4-bit level with fp32 activations and two levels per byte with int8
+activations (see docs/Quantization.md). The weight is 8-16 MiB, so M = 1
+partly runs from the last-level cache.
 """
 import argparse
 import sys
@@ -120,7 +121,8 @@ def main():
                     }
                     note = ""
                     if m == 1:
-                        streamed = k * n * 1 + k * n // block * 4  # one byte per level + scales
+                        # The levels (one byte each; two per byte for A8) and the scales.
+                        streamed = k * n // (2 if activation_bits else 1) + k * n // block * 4
                         note = f"lowbit streams {streamed / t['lowbit'] / 1e6:.1f} GB/s = " \
                                f"{100 * streamed / t['lowbit'] / 1e6 / bandwidth:.0f}% of copy bandwidth"
                     activations = "A8" if activation_bits else "A32"
