@@ -12,6 +12,8 @@
 #include "ChannelScaling.h"
 #include "Quantize.h"
 
+#include "mlir/IR/Threading.h"
+
 #include "mlir/IR/Builders.h"
 
 #include <Eigen/Core>
@@ -49,7 +51,8 @@ quant::LinearLayer sampledChannels(const quant::LinearLayer &layer) {
   sample.weight.resize(layer.k * kSearchChannels);
   for (int64_t j = 0; j < layer.k; ++j)
     for (int64_t c = 0; c < kSearchChannels; ++c)
-      sample.weight[j * kSearchChannels + c] = layer.weight[j * layer.n + c * layer.n / kSearchChannels];
+      sample.weight[j * kSearchChannels + c] =
+          layer.weight[j * layer.n + c * layer.n / kSearchChannels];
   return sample;
 }
 
@@ -119,41 +122,47 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
     std::vector<quant::LinearLayer> samples;
     for (quant::LinearLayer *layer : group)
       samples.push_back(sampledChannels(*layer));
+    // Every candidate's error on the context's threads; the least wins
+    // (the first of equals, as a serial search would pick).
+    int64_t families = duoScaling ? 2 : 1, candidates = families * grid;
+    std::vector<std::vector<float>> scales(candidates, std::vector<float>(k));
+    std::vector<double> errors(candidates);
+    parallelFor(&getContext(), 0, candidates, [&](size_t index) {
+      bool duo = int64_t(index) >= grid;
+      double alpha = double(int64_t(index) % grid) / double(grid);
+      std::vector<float> &s = scales[index];
+      float hi = 0, lo = std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < k; ++j) {
+        double v = std::pow(std::max(double(stats.meanAbs[j]), 1e-4), alpha);
+        if (duo)
+          v = std::max(v / (std::pow(weightMagnitude[j], 1 - alpha) + 1e-4), 1e-4);
+        s[j] = float(v);
+        hi = std::max(hi, s[j]);
+        lo = std::min(lo, s[j]);
+      }
+      float norm = std::sqrt(hi * lo);
+      for (float &v : s)
+        v /= norm;
+      double error = 0;
+      for (const quant::LinearLayer &layer : samples) {
+        quant::LinearLayer scaled = layer;
+        for (int64_t j = 0; j < k; ++j)
+          for (int64_t n = 0; n < layer.n; ++n)
+            scaled.weight[j * layer.n + n] *= s[j];
+        std::vector<float> approx = fakeQuantize(scaled, scheme);
+        for (int64_t j = 0; j < k; ++j)
+          for (int64_t n = 0; n < layer.n; ++n)
+            approx[j * layer.n + n] /= s[j];
+        error += outputError(layer.weight, approx, k, layer.n, stats.hessian);
+      }
+      errors[index] = error;
+    });
     std::vector<float> best(k, 1.0f);
     double bestError = std::numeric_limits<double>::infinity();
-    for (int duo = 0; duo <= int(duoScaling); ++duo)
-      for (int64_t step = 0; step < grid; ++step) {
-        double alpha = double(step) / double(grid);
-        std::vector<float> s(k);
-        float hi = 0, lo = std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < k; ++j) {
-          double v = std::pow(std::max(double(stats.meanAbs[j]), 1e-4), alpha);
-          if (duo)
-            v = std::max(v / (std::pow(weightMagnitude[j], 1 - alpha) + 1e-4), 1e-4);
-          s[j] = float(v);
-          hi = std::max(hi, s[j]);
-          lo = std::min(lo, s[j]);
-        }
-        float norm = std::sqrt(hi * lo);
-        for (float &v : s)
-          v /= norm;
-        double error = 0;
-        for (const quant::LinearLayer &sampled : samples) {
-          const quant::LinearLayer *layer = &sampled;
-          quant::LinearLayer scaled = *layer;
-          for (int64_t j = 0; j < k; ++j)
-            for (int64_t n = 0; n < layer->n; ++n)
-              scaled.weight[j * layer->n + n] *= s[j];
-          std::vector<float> approx = fakeQuantize(scaled, scheme);
-          for (int64_t j = 0; j < k; ++j)
-            for (int64_t n = 0; n < layer->n; ++n)
-              approx[j * layer->n + n] /= s[j];
-          error += outputError(layer->weight, approx, k, layer->n, stats.hessian);
-        }
-        if (error < bestError) {
-          bestError = error;
-          best = s;
-        }
+    for (int64_t index = 0; index < candidates; ++index)
+      if (errors[index] < bestError) {
+        bestError = errors[index];
+        best = scales[index];
       }
     return best;
   }
@@ -168,8 +177,9 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
     for (int64_t k0 = 0; k0 < k; k0 += groupSize) {
       int64_t size = std::min(k, k0 + groupSize) - k0;
       MatrixF block = hessian.block(k0, k0, size, size);
-      Eigen::VectorXf w(size), d(size);
-      for (int64_t c = 0; c < n; ++c) {
+      // Output channels on the context's threads (each writes its own).
+      parallelFor(&getContext(), 0, n, [&](size_t c) {
+        Eigen::VectorXf w(size), d(size);
         for (int64_t i = 0; i < size; ++i)
           w(i) = layer.weight[(k0 + i) * n + c];
         float lo = std::min(w.minCoeff(), 0.0f), hi = std::max(w.maxCoeff(), 0.0f);
@@ -200,7 +210,7 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
         }
         for (int64_t i = 0; i < size; ++i)
           clipped[(k0 + i) * n + c] = std::clamp(w(i), bestLo * lo, bestHi * hi);
-      }
+      });
     }
     quant::setWeight(layer, std::move(clipped), "awq");
   }

@@ -11,6 +11,8 @@
 
 #include "Quantize.h"
 
+#include "mlir/IR/Threading.h"
+
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 
@@ -37,6 +39,9 @@ struct GptqSettings {
   int64_t blockSize = 128;
 };
 
+/// Output channels per parallel task.
+constexpr int64_t kRowsPerTask = 128;
+
 /// The grid of each output channel over columns [k0, k1) of `w` [N, K].
 std::vector<quant::Grid> fitRowGrids(const Matrix &w, int64_t k0, int64_t k1,
                                      const quant::Scheme &scheme) {
@@ -51,7 +56,7 @@ std::vector<quant::Grid> fitRowGrids(const Matrix &w, int64_t k0, int64_t k1,
 /// GPTQ of one layer: `weight` [K][N] as in the model, `hessian` [K][K] the
 /// sum of x^T x over calibration tokens. Fails if the damped Hessian is not
 /// positive definite.
-FailureOr<quant::QuantizedWeight> gptq(const quant::LinearLayer &layer,
+FailureOr<quant::QuantizedWeight> gptq(MLIRContext *context, const quant::LinearLayer &layer,
                                        const std::vector<float> &hessian,
                                        const GptqSettings &settings) {
   const quant::Scheme &scheme = settings.scheme;
@@ -94,16 +99,18 @@ FailureOr<quant::QuantizedWeight> gptq(const quant::LinearLayer &layer,
     h = perm * h * perm.transpose();
   }
 
-  // The upper Cholesky factor of the damped Hessian's inverse.
+  // Damping, then the upper Cholesky factor of the inverse.
   h.diagonal().array() += settings.dampPercent * h.diagonal().mean();
-  Eigen::LLT<Matrix> factor(h);
+  // The upper Cholesky factor U of H^-1 (H^-1 = U^T U) without forming
+  // H^-1: with J the exchange matrix and J H J = L L^T, U = J L^-1 J (then
+  // U^T U = J L^-T L^-1 J = J (J H J)^-1 J = H^-1, and the factor with a
+  // positive diagonal is unique). One factorization and one triangular
+  // inverse instead of a factorization, an inverse and a factorization.
+  Eigen::LLT<Matrix> factor(h.reverse());
   if (factor.info() != Eigen::Success)
     return failure();
-  Matrix inverse = factor.solve(Matrix::Identity(k, k));
-  Eigen::LLT<Matrix> inverseFactor(inverse);
-  if (inverseFactor.info() != Eigen::Success)
-    return failure();
-  Matrix hinv = inverseFactor.matrixU();
+  Matrix lowerInverse = factor.matrixL().solve(Matrix::Identity(k, k));
+  Matrix hinv = lowerInverse.reverse();
 
   quant::QuantizedWeight out;
   out.n = n;
@@ -113,50 +120,61 @@ FailureOr<quant::QuantizedWeight> gptq(const quant::LinearLayer &layer,
   out.scales.resize(n * groups);
   if (!scheme.symmetric)
     out.zeros.resize(n * groups);
-  auto record = [&](int64_t g, const std::vector<quant::Grid> &grids) {
-    for (int64_t j = 0; j < n; ++j) {
-      out.scales[j * groups + g] = grids[j].scale;
-      if (!scheme.symmetric)
-        out.zeros[j * groups + g] = int8_t(grids[j].zero);
-    }
-  };
-  for (int64_t g = 0; g < int64_t(staticGrids.size()); ++g)
-    record(g, staticGrids[g]);
+  // Output channels are independent given the Hessian: blocks of them on
+  // the context's threads, each writing its own rows of `out`.
+  int64_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+  parallelFor(context, 0, tasks, [&](size_t task) {
+    int64_t r0 = int64_t(task) * kRowsPerTask, rows = std::min(kRowsPerTask, n - r0);
+    Matrix part = w.middleRows(r0, rows);
+    auto record = [&](int64_t g, const std::vector<quant::Grid> &grids, int64_t first) {
+      for (int64_t j = 0; j < rows; ++j) {
+        out.scales[(r0 + j) * groups + g] = grids[first + j].scale;
+        if (!scheme.symmetric)
+          out.zeros[(r0 + j) * groups + g] = int8_t(grids[first + j].zero);
+      }
+    };
+    for (int64_t g = 0; g < int64_t(staticGrids.size()); ++g)
+      record(g, staticGrids[g], r0);
 
-  std::vector<quant::Grid> grids;
-  if (groupSize >= k && !settings.staticGroups) { // per channel: one grid up front
-    grids = fitRowGrids(w, 0, k, scheme);
-    record(0, grids);
-  }
-  Eigen::VectorXd error(n);
-  for (int64_t b0 = 0; b0 < k; b0 += settings.blockSize) {
-    int64_t b1 = std::min(k, b0 + settings.blockSize), count = b1 - b0;
-    Matrix blockErrors(n, count);
-    for (int64_t i = b0; i < b1; ++i) {
-      int64_t column = order[i]; // in the model's order
-      const std::vector<quant::Grid> *columnGrids = &grids;
-      if (settings.staticGroups) {
-        columnGrids = &staticGrids[column / groupSize];
-      } else if (groupSize < k && i % groupSize == 0) {
-        // A new group starts: its grid from the weights as updated so far.
-        grids = fitRowGrids(w, i, std::min(k, i + groupSize), scheme);
-        record(i / groupSize, grids);
-      }
-      double d = hinv(i, i);
-      for (int64_t j = 0; j < n; ++j) {
-        quant::Grid grid = (*columnGrids)[j];
-        int level = quant::quantizeValue(float(w(j, i)), grid, scheme.bits);
-        out.levels[j * k + column] = int8_t(level);
-        error(j) = (w(j, i) - double(quant::dequantizeValue(level, grid))) / d;
-      }
-      // Spread the error over the block's remaining columns now; over the
-      // columns after the block once per block (the lazy batch update).
-      w.block(0, i + 1, n, b1 - i - 1).noalias() -= error * hinv.block(i, i + 1, 1, b1 - i - 1);
-      blockErrors.col(i - b0) = error;
+    std::vector<quant::Grid> grids;
+    int64_t first = 0;                              // where this block's rows start in `grids`
+    if (groupSize >= k && !settings.staticGroups) { // per channel: one grid up front
+      grids = fitRowGrids(part, 0, k, scheme);
+      record(0, grids, 0);
     }
-    if (b1 < k)
-      w.rightCols(k - b1).noalias() -= blockErrors * hinv.block(b0, b1, count, k - b1);
-  }
+    Eigen::VectorXd error(rows);
+    for (int64_t b0 = 0; b0 < k; b0 += settings.blockSize) {
+      int64_t b1 = std::min(k, b0 + settings.blockSize), count = b1 - b0;
+      Matrix blockErrors(rows, count);
+      for (int64_t i = b0; i < b1; ++i) {
+        int64_t column = order[i]; // in the model's order
+        const std::vector<quant::Grid> *columnGrids = &grids;
+        first = 0;
+        if (settings.staticGroups) {
+          columnGrids = &staticGrids[column / groupSize];
+          first = r0;
+        } else if (groupSize < k && i % groupSize == 0) {
+          // A new group starts: its grid from the weights as updated so far.
+          grids = fitRowGrids(part, i, std::min(k, i + groupSize), scheme);
+          record(i / groupSize, grids, 0);
+        }
+        double d = hinv(i, i);
+        for (int64_t j = 0; j < rows; ++j) {
+          quant::Grid grid = (*columnGrids)[first + j];
+          int level = quant::quantizeValue(float(part(j, i)), grid, scheme.bits);
+          out.levels[(r0 + j) * k + column] = int8_t(level);
+          error(j) = (part(j, i) - double(quant::dequantizeValue(level, grid))) / d;
+        }
+        // Spread the error over the block's remaining columns now; over the
+        // columns after the block once per block (the lazy batch update).
+        part.block(0, i + 1, rows, b1 - i - 1).noalias() -=
+            error * hinv.block(i, i + 1, 1, b1 - i - 1);
+        blockErrors.col(i - b0) = error;
+      }
+      if (b1 < k)
+        part.rightCols(k - b1).noalias() -= blockErrors * hinv.block(b0, b1, count, k - b1);
+    }
+  });
   return out;
 }
 
@@ -188,9 +206,10 @@ struct GPTQPass : lowbit::impl::GPTQPassBase<GPTQPass> {
     }
     quant::LayerSelection selection{{layers.begin(), layers.end()},
                                     {exclude.begin(), exclude.end()}};
-    for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), selection)) {
+    std::vector<quant::LinearLayer> selected = quant::findLinearLayers(getOperation(), selection);
+    std::vector<std::vector<float>> hessians(selected.size());
+    for (auto [layer, hessian] : llvm::zip(selected, hessians)) {
       CalibrationTapOp tap = quant::calibrationTapOf(layer.op);
-      std::vector<float> hessian;
       if (!tap || !tap.getHessian() || !quant::readFloats(*tap.getHessian(), hessian) ||
           hessian.size() != size_t(layer.k * layer.k)) {
         layer.op.emitError() << "lowbit-gptq: " << quant::describe(layer)
@@ -198,7 +217,14 @@ struct GPTQPass : lowbit::impl::GPTQPassBase<GPTQPass> {
                                 "lowbit.calibration_tap with `hessian` (lowbitc --calib=FILE)";
         return signalPassFailure();
       }
-      FailureOr<quant::QuantizedWeight> quantized = gptq(layer, hessian, settings);
+    }
+    // The layers are independent given their Hessians: quantized on the
+    // context's threads, then written into the IR in order.
+    std::vector<FailureOr<quant::QuantizedWeight>> results(selected.size(), failure());
+    parallelFor(&getContext(), 0, selected.size(), [&](size_t i) {
+      results[i] = gptq(&getContext(), selected[i], hessians[i], settings);
+    });
+    for (auto [layer, quantized] : llvm::zip(selected, results)) {
       if (failed(quantized)) {
         layer.op.emitError() << "lowbit-gptq: " << quant::describe(layer)
                              << ": the damped Hessian is not positive definite (raise "
