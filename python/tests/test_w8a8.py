@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import lowbit
-from lowbit.testing.synthetic import make_llama
+from lowbit.testing.synthetic import make_gpt2, make_llama
 
 KV_HEADS, HEAD_DIM, LAYERS, VOCAB = 2, 16, 2, 128
 OUTLIERS = [5, 22, 37]
@@ -93,3 +93,33 @@ def test_smoothquant_w8a8_on_shared_models(shared_models, tmp_path, model):
         results[label] = float(re.fullmatch(r"perplexity: ([\d.]+) tokens: \d+\n", run.stdout).group(1))
     print(f"{model}: fp32 {results['fp32']:.4f}, smoothquant + w8a8 {results['sq-w8a8']:.4f}")
     assert results["sq-w8a8"] <= results["fp32"] * 1.01
+
+
+def test_gpt2_layernorm_outliers(tmp_path):
+    """The GPT-2 shape: outliers through LayerNorm weight and bias (ln_1,
+    ln_2), scales folded into both; fused QKV with a bias. Same measure and
+    bounds as the LLaMA test."""
+    ids = prompts(3, 4, 24) % 96
+
+    def errors(outliers):
+        onnx_path = make_gpt2(tmp_path / f"gpt2-{len(outliers)}.onnx", outlier_channels=outliers,
+                              outlier_scale=100.0)
+        calib = tmp_path / "gpt2-calib.txt"
+        calib.write_text("\n".join(" ".join(map(str, row % 96)) for row in prompts(4, 8, 32)) + "\n")
+        out, reference = {}, None
+        for label, steps in (("fp32", []), ("w8a8", ["w8a8"]), ("smoothquant", ["smoothquant", "w8a8"]),
+                             ("split", ["split-outliers", "w8a8"])):
+            library = tmp_path / f"gpt2-{len(outliers)}-{label}.so"
+            lowbit.compile(onnx_path, library, quantize=steps, calib=calib if steps else None,
+                           extra_args=["-O1"])
+            got = lowbit.load(library).run({"input_ids": ids})["logits"].astype(np.float64)
+            reference = got if reference is None else reference
+            out[label] = float(np.linalg.norm(got - reference) / np.linalg.norm(reference))
+        return out
+
+    clean, planted = errors([]), errors([3, 19])
+    print(f"gpt2 relative logits error: clean W8A8 {clean['w8a8']:.2e}; with outliers x100: " +
+          ", ".join(f"{k} {v:.2e}" for k, v in planted.items()))
+    assert planted["w8a8"] > 10 * clean["w8a8"]
+    assert planted["smoothquant"] < 2 * clean["w8a8"]
+    assert planted["split"] < 2 * clean["w8a8"]

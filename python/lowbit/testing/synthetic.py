@@ -86,10 +86,14 @@ class _GraphBuilder:
         return path
 
 
-def make_gpt2(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=0):
+def make_gpt2(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=0, outlier_channels=(),
+              outlier_scale=50.0):
     """A GPT-2-style decoder: learned positions, biases, LayerNorm, tanh-GELU,
     fused QKV split three ways, causal mask from a constant buffer, tied
-    embeddings. Input input_ids [batch, seq]; output logits [batch, seq, vocab]."""
+    embeddings. Input input_ids [batch, seq]; output logits [batch, seq, vocab].
+
+    `outlier_channels`: as make_llama's, through ln_1 and ln_2 (weight and
+    bias) and the rows of c_attn and c_fc that read them."""
     g = _GraphBuilder(seed)
     head_dim = dim // heads
     wte = g.weight("wte", (vocab, dim))
@@ -133,6 +137,14 @@ def make_gpt2(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=0):
     g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])]
+    if len(outlier_channels):
+        channels = np.asarray(outlier_channels)
+        arrays = {t.name: t for t in g.initializers}
+        for layer in range(layers):
+            for norm, reader in (("ln_1", "attn.c_attn"), ("ln_2", "mlp.c_fc")):
+                for part in ("weight", "bias"):
+                    _scale_rows(arrays[f"h.{layer}.{norm}.{part}"], channels, outlier_scale)
+                _scale_rows(arrays[f"h.{layer}.{reader}.weight"], channels, 1 / outlier_scale)
     return g.save(path, "gpt2", inputs, outputs)
 
 
