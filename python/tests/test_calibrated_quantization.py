@@ -208,3 +208,35 @@ def test_awq_then_gptq_through_a_recipe(calibrated, tmp_path):
     print(f"head at 8 bits, the rest W4 g32: fp32 {base:.4f}, rtn {results['rtn'][0]:.4f}, "
           f"awq+gptq {results['awq-gptq'][0]:.4f}")
     assert base < results["awq-gptq"][0] < results["rtn"][0]
+
+
+def test_npz_calibration_of_any_model(tmp_path):
+    """A model that is not a language model calibrates on an .npz of its
+    inputs (np.savez): the tap's statistics are those of the array. Token
+    files need a language model; compressed archives are refused by name."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((6, 4)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", 4])],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    np.savez(tmp_path / "inputs.npz", x=x)
+    lowbitc(tmp_path / "m.onnx", f"--calib={tmp_path / 'inputs.npz'}", "--emit=lowbit-ir", "-o", tmp_path / "c.mlir")
+    ir = (tmp_path / "c.mlir").read_text()
+    line = next(l for l in ir.splitlines() if "calibration_tap" in l)
+    absmax = np.array([float(v) for v in re.search(r"abs_max = dense<\[([^\]]*)\]>", line).group(1).split(",")])
+    np.testing.assert_allclose(absmax, np.abs(x).max(axis=0), rtol=1e-6)
+    assert "tokens = 40" in line
+
+    np.savez_compressed(tmp_path / "packed.npz", x=x)
+    (tmp_path / "tokens.txt").write_text("1 2 3\n")
+    for data, message in (("packed.npz", "is compressed (np.savez_compressed); write the inputs with np.savez"),
+                          ("tokens.txt", "token files are for language models")):
+        run = subprocess.run([lowbit.find_tool("lowbitc"), str(tmp_path / "m.onnx"), "--quiet",
+                              f"--calib={tmp_path / data}", "-o", str(tmp_path / "e.mlir")],
+                             capture_output=True, text=True)
+        assert run.returncode == 1 and message in run.stderr, run.stderr
+        assert not (tmp_path / "e.mlir").exists()

@@ -23,6 +23,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -71,8 +72,9 @@ const char *kUsage = R"(
                           token ids, one sequence per line (or an int64 .npy
                           [sequences, length]); each sequence (first --max-len
                           tokens) runs as one prompt with an empty KV cache.
-                          A model that is not a language model runs once on
-                          the --input feeds instead (FILE is then ignored)
+                          Or an .npz (np.savez) of the model's inputs by name:
+                          one run on them (any model; a language model's
+                          missing past.* are empty)
   --calibration-out=DIR   where --calibrate writes the statistics: DIR/taps.txt
                           (one `name channels tokens` line per tap) and, for
                           tap i, DIR/i.abs_max.npy, i.mean_abs.npy [channels]
@@ -188,10 +190,7 @@ const std::map<std::string, lowbit_dtype> kNpyTypes = {
     {"<i4", LOWBIT_I32}, {"<i2", LOWBIT_I16}, {"|i1", LOWBIT_I8},  {"|u1", LOWBIT_U8},
     {"|b1", LOWBIT_BOOL}};
 
-bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return error = "cannot open " + path, false;
+bool readNpy(std::istream &in, const std::string &path, Tensor &tensor, std::string &error) {
   char magic[8];
   in.read(magic, 8);
   if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0)
@@ -229,6 +228,55 @@ bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
   in.read(tensor.data.data(), tensor.data.size());
   if (!in && !tensor.data.empty())
     return error = path + ": truncated data", false;
+  return true;
+}
+
+bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return error = "cannot open " + path, false;
+  return readNpy(in, path, tensor, error);
+}
+
+/// The arrays of an .npz (np.savez: a zip archive of NAME.npy files, stored
+/// uncompressed), by NAME.
+bool readNpz(const std::string &path, std::map<std::string, Tensor> &arrays, std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return error = "cannot open " + path, false;
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto u16 = [&](size_t at) { return uint32_t(uint8_t(data[at])) | uint32_t(uint8_t(data[at + 1])) << 8; };
+  auto u32 = [&](size_t at) { return u16(at) | u16(at + 2) << 16; };
+  size_t at = 0;
+  while (at + 30 <= data.size() && u32(at) == 0x04034b50) { // a local file header
+    uint32_t method = u16(at + 8), nameLength = u16(at + 26), extraLength = u16(at + 28);
+    uint64_t size = u32(at + 18);
+    if (u16(at + 6) & 8)
+      return error = path + ": unsupported .npz layout (streamed entries)", false;
+    std::string name = data.substr(at + 30, nameLength);
+    size_t start = at + 30 + nameLength + extraLength;
+    // numpy writes zip64 entries: the sizes are then in the extra field
+    // (id 1: the uncompressed size, then the compressed one, 8 bytes each).
+    for (size_t extra = at + 30 + nameLength; size == 0xffffffffu && extra + 4 <= start;
+         extra += 4 + u16(extra + 2))
+      if (u16(extra) == 1 && u16(extra + 2) >= 16)
+        size = uint64_t(u32(extra + 12)) | uint64_t(u32(extra + 16)) << 32;
+    if (method != 0)
+      return error = path + ": " + name +
+                     " is compressed (np.savez_compressed); write the inputs with np.savez",
+             false;
+    if (start + size > data.size())
+      return error = path + ": truncated", false;
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0)
+      name.resize(name.size() - 4);
+    std::istringstream entry(data.substr(start, size));
+    if (!readNpy(entry, path + ":" + name, arrays[name], error))
+      return false;
+    arrays[name].name = name;
+    at = start + size;
+  }
+  if (arrays.empty())
+    return error = path + ": not an .npz archive", false;
   return true;
 }
 
@@ -640,8 +688,37 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "lowbit-run: --calibrate and --calibration-out go together\n");
     return 1;
   }
-  if (!calibrationFile.empty() && runner.isLanguageModel())
+  if (!calibrationFile.empty()) {
+    if (calibrationFile.size() > 4 &&
+        calibrationFile.compare(calibrationFile.size() - 4, 4, ".npz") == 0) {
+      // Named inputs of one run; a language model's missing past.* are
+      // empty caches.
+      std::map<std::string, Tensor> feeds, results;
+      if (!readNpz(calibrationFile, feeds, error)) {
+        std::fprintf(stderr, "lowbit-run: %s\n", error.c_str());
+        return 1;
+      }
+      for (const auto &info : runner.inputs)
+        if (!feeds.count(info.name)) {
+          if (std::strncmp(info.name, "past.", 5) != 0) {
+            std::fprintf(stderr, "lowbit-run: %s has no array '%s' (the model's input)\n",
+                         calibrationFile.c_str(), info.name);
+            return 1;
+          }
+          feeds[info.name] = Runner::generated(info, 0);
+        }
+      if (!runner.run(feeds, results))
+        return 1;
+      std::fprintf(stderr, "lowbit-run: calibration: one run on %s\n", calibrationFile.c_str());
+      return writeCalibration(api, calibrationDir);
+    }
+    if (!runner.isLanguageModel()) {
+      std::fprintf(stderr, "lowbit-run: --calibrate: token files are for language models "
+                           "(input_ids -> logits); give this model's inputs as an .npz\n");
+      return 1;
+    }
     return calibrate(runner, calibrationFile, maxLength, calibrationDir);
+  }
 
   if (!perplexityFile.empty() || generateCount >= 0) {
     if (!runner.isLanguageModel()) {
@@ -671,8 +748,6 @@ int main(int argc, char **argv) {
   std::map<std::string, Tensor> results;
   if (!runner.run(feeds, results))
     return 1;
-  if (!calibrationDir.empty())
-    return writeCalibration(api, calibrationDir);
   if (bench) {
     for (int64_t i = 0; i < warmup; ++i)
       runner.run(feeds, results);

@@ -42,6 +42,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
@@ -526,9 +527,14 @@ bool calibrate(ModuleOp module, const char *argv0, llvm::function_ref<double()> 
               length = "--max-len=" + std::to_string(calibMaxLength);
   SmallVector<StringRef> args = {runTool, library, data, out, length};
   std::string error;
-  std::optional<StringRef> redirects[] = {std::nullopt, std::nullopt,
-                                          quiet ? std::optional<StringRef>("") : std::nullopt};
+  // lowbit-run's messages go to a file: shown on failure, and as progress
+  // unless --quiet.
+  std::string log = (dir + "/run.log").str();
+  std::optional<StringRef> redirects[] = {std::nullopt, std::nullopt, StringRef(log)};
   int status = llvm::sys::ExecuteAndWait(runTool, args, std::nullopt, redirects, 0, 0, &error);
+  auto messages = llvm::MemoryBuffer::getFile(log);
+  if ((status != 0 || !quiet) && messages)
+    llvm::errs() << (*messages)->getBuffer();
   if (status != 0) {
     llvm::errs() << "lowbitc: calibration on " << calib << " failed"
                  << (error.empty() ? "" : ": " + error) << " (" << runTool << " exited with "
