@@ -240,3 +240,17 @@ def test_npz_calibration_of_any_model(tmp_path):
                              capture_output=True, text=True)
         assert run.returncode == 1 and message in run.stderr, run.stderr
         assert not (tmp_path / "e.mlir").exists()
+
+
+def test_calibration_on_sequences_sampled_from_the_model(tmp_path):
+    """--calib=sample:COUNT:LENGTH: sequences sampled from the model itself
+    (fixed seed), so two runs write the same statistics, over COUNT x LENGTH
+    tokens (what the taps saw while sampling is forgotten)."""
+    from lowbit.testing.synthetic import make_llama
+    onnx_path = make_llama(tmp_path / "llama.onnx")
+    irs = []
+    for run in range(2):
+        lowbit.compile(onnx_path, tmp_path / f"s{run}.mlir", calib="sample:3:20")
+        irs.append((tmp_path / f"s{run}.mlir").read_text())
+    assert irs[0] == irs[1]
+    assert re.search(r"calibration_tap .*tokens = 60 : i64", irs[0])

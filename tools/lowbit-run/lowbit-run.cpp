@@ -72,7 +72,10 @@ const char *kUsage = R"(
                           token ids, one sequence per line (or an int64 .npy
                           [sequences, length]); each sequence (first --max-len
                           tokens) runs as one prompt with an empty KV cache.
-                          Or an .npz (np.savez) of the model's inputs by name:
+                          Or sample:COUNT:LENGTH: COUNT sequences of LENGTH
+                          tokens sampled from the model itself (temperature
+                          1, fixed seed) from --prompt. Or an .npz (np.savez)
+                          of the model's inputs by name:
                           one run on them (any model; a language model's
                           missing past.* are empty)
   --calibration-out=DIR   where --calibrate writes the statistics: DIR/taps.txt
@@ -104,6 +107,7 @@ struct Api {
   decltype(&lowbit_tensor_release) release;
   decltype(&lowbit_calibration_taps) calibrationTaps;
   decltype(&lowbit_calibration_stats) calibrationStats;
+  decltype(&lowbit_calibration_reset) calibrationReset;
 
 #ifdef LOWBIT_RUN_EMBEDDED
   bool load(const std::string &, std::string &) {
@@ -119,6 +123,7 @@ struct Api {
     release = lowbit_tensor_release;
     calibrationTaps = lowbit_calibration_taps;
     calibrationStats = lowbit_calibration_stats;
+    calibrationReset = lowbit_calibration_reset;
     elementSize = lowbit_dtype_size;
     return true;
   }
@@ -144,7 +149,8 @@ struct Api {
            get(lastError, "lowbit_model_last_error") && get(release, "lowbit_tensor_release") &&
            get(elementSize, "lowbit_dtype_size") &&
            get(calibrationTaps, "lowbit_calibration_taps") &&
-           get(calibrationStats, "lowbit_calibration_stats");
+           get(calibrationStats, "lowbit_calibration_stats") &&
+           get(calibrationReset, "lowbit_calibration_reset");
   }
 #endif
 };
@@ -543,11 +549,64 @@ int writeCalibration(Api &api, const std::string &dir) {
 
 /// Runs each calibration sequence as one prompt with an empty cache, then
 /// writes the taps' statistics.
+/// `count` sequences of `length` tokens sampled from the model itself
+/// (softmax at temperature 1, a fixed seed), each from `prompt`.
+bool sampleSequences(Runner &runner, int64_t count, int64_t length,
+                     const std::vector<int64_t> &prompt,
+                     std::vector<std::vector<int64_t>> &sequences) {
+  uint64_t state = 0x853c49e6748fea9bULL;
+  for (int64_t s = 0; s < count; ++s) {
+    std::vector<int64_t> tokens = prompt, piece = prompt;
+    std::map<std::string, Tensor> results;
+    while (int64_t(tokens.size()) < length) {
+      std::map<std::string, Tensor> next;
+      if (!runner.run(runner.lmFeeds(piece, tokens.size() == prompt.size() ? nullptr : &results),
+                      next))
+        return false;
+      const Tensor &logits = next.at("logits");
+      int64_t vocab = logits.dims.back(), rows = logits.dims[1];
+      const float *last = logits.as<float>() + (rows - 1) * vocab;
+      double top = *std::max_element(last, last + vocab), total = 0;
+      for (int64_t v = 0; v < vocab; ++v)
+        total += std::exp(double(last[v]) - top);
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      double u = double(state >> 11) / double(1ULL << 53) * total, sum = 0;
+      int64_t token = vocab - 1;
+      for (int64_t v = 0; v < vocab; ++v)
+        if ((sum += std::exp(double(last[v]) - top)) > u) {
+          token = v;
+          break;
+        }
+      tokens.push_back(token);
+      piece = {token};
+      results = std::move(next);
+    }
+    sequences.push_back(std::move(tokens));
+    if (isatty(fileno(stderr)) || s + 1 == count)
+      std::fprintf(stderr, "\rlowbit-run: sampled %lld/%lld sequences of %lld tokens%s",
+                   (long long)(s + 1), (long long)count, (long long)length,
+                   s + 1 == count ? "\n" : "");
+  }
+  return true;
+}
+
 int calibrate(Runner &runner, const std::string &path, int64_t maxLength,
-              const std::string &dir) {
+              const std::vector<int64_t> &prompt, const std::string &dir) {
   std::vector<std::vector<int64_t>> sequences;
   std::string error;
-  if (!readSequences(path, sequences, error)) {
+  long long count = 0, length = 0;
+  if (path.rfind("sample:", 0) == 0) {
+    if (std::sscanf(path.c_str(), "sample:%lld:%lld", &count, &length) != 2 || count < 1 ||
+        length <= int64_t(prompt.size())) {
+      std::fprintf(stderr, "lowbit-run: --calibrate=sample:COUNT:LENGTH (LENGTH longer than "
+                           "the prompt), got %s\n",
+                   path.c_str());
+      return 1;
+    }
+    if (!sampleSequences(runner, count, length, prompt, sequences))
+      return 1;
+    runner.api.calibrationReset(); // what the taps saw while sampling
+  } else if (!readSequences(path, sequences, error)) {
     std::fprintf(stderr, "lowbit-run: %s\n", error.c_str());
     return 1;
   }
@@ -717,7 +776,7 @@ int main(int argc, char **argv) {
                            "(input_ids -> logits); give this model's inputs as an .npz\n");
       return 1;
     }
-    return calibrate(runner, calibrationFile, maxLength, calibrationDir);
+    return calibrate(runner, calibrationFile, maxLength, parseIds(prompt), calibrationDir);
   }
 
   if (!perplexityFile.empty() || generateCount >= 0) {

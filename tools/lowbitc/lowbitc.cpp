@@ -500,7 +500,7 @@ bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
 /// temporary folder, lowbit-run runs the data through it and writes what the
 /// taps saw, and that is read back into `module`.
 bool calibrate(ModuleOp module, const char *argv0, llvm::function_ref<double()> elapsedMs) {
-  if (!llvm::sys::fs::exists(calib)) {
+  if (!StringRef(calib).starts_with("sample:") && !llvm::sys::fs::exists(calib)) {
     llvm::errs() << "lowbitc: --calib=" << calib << ": no such file\n";
     return false;
   }
