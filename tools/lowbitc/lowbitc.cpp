@@ -99,12 +99,15 @@ cl::list<std::string> quantize(
     cl::desc("A quantization step, applied in the order given (repeatable): "
              "STEP[,key=value...], e.g. rtn,bits=4,group-size=32 or "
              "gptq,bits=4,group-size=128,symmetric=false,exclude=head. Steps: rtn "
-             "(lowbit-rtn), gptq (lowbit-gptq) and awq (lowbit-awq; before another step it "
-             "only rescales). Keys of all: bits, group-size (0: per channel), symmetric, "
-             "activation-bits (8: int8 activations), layers and exclude (repeatable: parts of "
-             "layer names); gptq also act-order, static-groups, damp-percent, block-size, "
-             "sequential (calibrate each stage of layers on the quantized ones before it); awq "
-             "also grid, duo-scaling, clip, quantize. gptq and awq need --calib. See "
+             "(lowbit-rtn), gptq (lowbit-gptq), awq (lowbit-awq; before another step it "
+             "only rescales), smoothquant (lowbit-smoothquant; rescales), split-outliers "
+             "(lowbit-split-outliers), w8a8 (int8 weights per channel and activations per "
+             "token). Keys of rtn, gptq, awq: bits, group-size (0: per channel), symmetric, "
+             "activation-bits (8: int8 activations); of all: layers and exclude (repeatable: "
+             "parts of layer names); gptq also act-order, static-groups, damp-percent, "
+             "block-size, sequential (calibrate each stage of layers on the quantized ones "
+             "before it); awq also grid, duo-scaling, clip, quantize; smoothquant alpha, "
+             "search-alpha; split-outliers threshold. All but rtn and w8a8 need --calib. See "
              "docs/Quantization.md"),
     cl::value_desc("step"), cl::cat(category));
 
