@@ -137,6 +137,22 @@ def test_synthetic_llama_prompt_and_decode(tmp_path):
                                            for l in range(2) for kind in ("key", "value")}}
 
 
+def test_synthetic_gpt2_with_kv_cache_and_outliers(tmp_path):
+    """The GPT-2 generator with KV-cache I/O (positions and the sliced causal
+    mask offset by the cache length) and planted outlier channels: prompt
+    then decode steps through the cache, batch 2."""
+    onnx_path = make_gpt2(tmp_path / "gpt2.onnx", kv_cache=True, outlier_channels=[3, 19], outlier_scale=100.0)
+    model = _compile(onnx_path, tmp_path / "gpt2.so")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    feeds = {"input_ids": rng.integers(0, 96, size=(2, 5)).astype(np.int64), **_empty_cache(2, 2, 4, 8)}
+    for _ in range(3):
+        ref = _compare(model, session, feeds)
+        next_ids = ref["logits"][:, -1, :].argmax(axis=-1).astype(np.int64)[:, None]
+        feeds = {"input_ids": next_ids, **{f"past.{l}.{kind}": ref[f"present.{l}.{kind}"]
+                                           for l in range(2) for kind in ("key", "value")}}
+
+
 @pytest.mark.parametrize("make", [make_gpt2, make_bert], ids=["gpt2", "bert"])
 def test_synthetic_model(make, tmp_path):
     onnx_path = make(tmp_path / "model.onnx")

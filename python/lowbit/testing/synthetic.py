@@ -87,23 +87,30 @@ class _GraphBuilder:
 
 
 def make_gpt2(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=0, outlier_channels=(),
-              outlier_scale=50.0):
+              outlier_scale=50.0, kv_cache=False):
     """A GPT-2-style decoder: learned positions, biases, LayerNorm, tanh-GELU,
     fused QKV split three ways, causal mask from a constant buffer, tied
     embeddings. Input input_ids [batch, seq]; output logits [batch, seq, vocab].
 
     `outlier_channels`: as make_llama's, through ln_1 and ln_2 (weight and
-    bias) and the rows of c_attn and c_fc that read them."""
+    bias) and the rows of c_attn and c_fc that read them.
+
+    `kv_cache`: KV-cache I/O as Hugging Face's GPT-2 exports it: inputs
+    past.L.key / past.L.value [batch, heads, past_seq, head_dim], outputs
+    present.L.key / present.L.value, positions and the causal mask offset by
+    the cache length."""
     g = _GraphBuilder(seed)
     head_dim = dim // heads
     wte = g.weight("wte", (vocab, dim))
     batch, seq = g.dim("input_ids", 0), g.dim("input_ids", 1)
-    seq_scalar = g.op("Squeeze", [seq, g.const(np.array([0], dtype=np.int64))])
-    positions = g.op("Range", [g.const(np.array(0, dtype=np.int64)), seq_scalar,
-                               g.const(np.array(1, dtype=np.int64))])
+    squeeze = lambda v: g.op("Squeeze", [v, g.const(np.array([0], dtype=np.int64))])  # noqa: E731
+    past = g.dim("past.0.key", 2) if kv_cache else g.const(np.array([0], dtype=np.int64))
+    total = g.op("Add", [past, seq])
+    positions = g.op("Range", [squeeze(past), squeeze(total), g.const(np.array(1, dtype=np.int64))])
     positions = g.op("Unsqueeze", [positions, g.const(np.array([0], dtype=np.int64))])
     h = g.op("Add", [g.op("Gather", [wte, "input_ids"]), g.op("Gather", [g.weight("wpe", (ctx, dim)), positions])])
     causal = np.tril(np.ones((ctx, ctx), dtype=bool)).reshape(1, 1, ctx, ctx)
+    cache_inputs, cache_outputs = [], []
     for layer in range(layers):
         p = f"h.{layer}"
         x = g.op("LayerNormalization", [h, g.weight(f"{p}.ln_1.weight", (dim,), 0.1),
@@ -111,11 +118,24 @@ def make_gpt2(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=0, outlier
         qkv = g.linear(x, f"{p}.attn.c_attn", dim, 3 * dim)
         q, k, v = g.op("Split", [qkv, g.const(np.array([dim] * 3, dtype=np.int64))], num_outputs=3, axis=2)
         q = g.split_heads(q, batch, seq, heads, head_dim)
-        k = g.split_heads(k, batch, seq, heads, head_dim, perm=(0, 2, 3, 1))
+        k = g.split_heads(k, batch, seq, heads, head_dim)
         v = g.split_heads(v, batch, seq, heads, head_dim)
+        if kv_cache:
+            for kind, new_value in (("key", k), ("value", v)):
+                name = f"past.{layer}.{kind}"
+                cache_inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                                                  ["batch", heads, "past_seq", head_dim]))
+                present = f"present.{layer}.{kind}"
+                g.nodes.append(helper.make_node("Concat", [name, new_value], [present], name=present, axis=2))
+                cache_outputs.append(helper.make_tensor_value_info(present, TensorProto.FLOAT,
+                                                                   ["batch", heads, "total_seq", head_dim]))
+            k, v = f"present.{layer}.key", f"present.{layer}.value"
+        k = g.op("Transpose", [k], perm=[0, 1, 3, 2])
         scores = g.op("Div", [g.op("MatMul", [q, k]), g.const(np.array(np.sqrt(head_dim), dtype=np.float32))])
-        mask = g.op("Slice", [g.const(causal, "bias"), g.const(np.array([0, 0], dtype=np.int64)),
-                              g.op("Concat", [seq, seq], axis=0),
+        # Query rows past .. past+seq-1 of the causal buffer, key columns 0 .. past+seq-1.
+        mask = g.op("Slice", [g.const(causal, "bias"), g.op("Concat", [past, g.const(np.array([0], dtype=np.int64))],
+                                                               axis=0),
+                              g.op("Concat", [total, total], axis=0),
                               g.const(np.array([2, 3], dtype=np.int64))])
         scores = g.op("Where", [mask, scores, g.const(np.array(np.finfo(np.float32).min, dtype=np.float32))])
         attn = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
@@ -135,8 +155,8 @@ def make_gpt2(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=0, outlier
              axis=-1, epsilon=1e-5)
     logits = g.op("MatMul", [h, g.op("Transpose", [wte], perm=[1, 0])])
     g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
-    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])]
-    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])]
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])] + cache_inputs
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])] + cache_outputs
     if len(outlier_channels):
         channels = np.asarray(outlier_channels)
         arrays = {t.name: t for t in g.initializers}
