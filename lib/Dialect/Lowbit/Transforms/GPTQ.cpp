@@ -207,32 +207,40 @@ struct GPTQPass : lowbit::impl::GPTQPassBase<GPTQPass> {
     quant::LayerSelection selection{{layers.begin(), layers.end()},
                                     {exclude.begin(), exclude.end()}};
     std::vector<quant::LinearLayer> selected = quant::findLinearLayers(getOperation(), selection);
-    std::vector<std::vector<float>> hessians(selected.size());
-    for (auto [layer, hessian] : llvm::zip(selected, hessians)) {
-      CalibrationTapOp tap = quant::calibrationTapOf(layer.op);
-      if (!tap || !tap.getHessian() || !quant::readFloats(*tap.getHessian(), hessian) ||
-          hessian.size() != size_t(layer.k * layer.k)) {
-        layer.op.emitError() << "lowbit-gptq: " << quant::describe(layer)
-                             << " has no calibration Hessian: its input needs a "
-                                "lowbit.calibration_tap with `hessian` (lowbitc --calib=FILE)";
-        return signalPassFailure();
+    // The layers are independent given their Hessians: a batch of them (as
+    // many as the context has threads, so that only their Hessians are held
+    // at once) is quantized on the threads, then written into the IR.
+    size_t batch = std::max<size_t>(
+        1, getContext().isMultithreadingEnabled() ? getContext().getNumThreads() : 1);
+    for (size_t first = 0; first < selected.size(); first += batch) {
+      size_t count = std::min(batch, selected.size() - first);
+      std::vector<std::vector<float>> hessians(count);
+      for (size_t i = 0; i < count; ++i) {
+        quant::LinearLayer &layer = selected[first + i];
+        CalibrationTapOp tap = quant::calibrationTapOf(layer.op);
+        if (!tap || !tap.getHessian() || !quant::readFloats(*tap.getHessian(), hessians[i]) ||
+            hessians[i].size() != size_t(layer.k * layer.k)) {
+          layer.op.emitError() << "lowbit-gptq: " << quant::describe(layer)
+                               << " has no calibration Hessian: its input needs a "
+                                  "lowbit.calibration_tap with `hessian` (lowbitc --calib=FILE)";
+          return signalPassFailure();
+        }
       }
-    }
-    // The layers are independent given their Hessians: quantized on the
-    // context's threads, then written into the IR in order.
-    std::vector<FailureOr<quant::QuantizedWeight>> results(selected.size(), failure());
-    parallelFor(&getContext(), 0, selected.size(), [&](size_t i) {
-      results[i] = gptq(&getContext(), selected[i], hessians[i], settings);
-    });
-    for (auto [layer, quantized] : llvm::zip(selected, results)) {
-      if (failed(quantized)) {
-        layer.op.emitError() << "lowbit-gptq: " << quant::describe(layer)
-                             << ": the damped Hessian is not positive definite (raise "
-                                "damp-percent)";
-        return signalPassFailure();
+      std::vector<FailureOr<quant::QuantizedWeight>> results(count, failure());
+      parallelFor(&getContext(), 0, count, [&](size_t i) {
+        results[i] = gptq(&getContext(), selected[first + i], hessians[i], settings);
+      });
+      for (size_t i = 0; i < count; ++i) {
+        quant::LinearLayer &layer = selected[first + i];
+        if (failed(results[i])) {
+          layer.op.emitError() << "lowbit-gptq: " << quant::describe(layer)
+                               << ": the damped Hessian is not positive definite (raise "
+                                  "damp-percent)";
+          return signalPassFailure();
+        }
+        quant::replaceWithQuantized(layer, *results[i], settings.scheme);
+        ++numQuantized;
       }
-      quant::replaceWithQuantized(layer, *quantized, settings.scheme);
-      ++numQuantized;
     }
   }
 };
