@@ -123,3 +123,57 @@ def test_gpt2_layernorm_outliers(tmp_path):
     assert planted["w8a8"] > 10 * clean["w8a8"]
     assert planted["smoothquant"] < 2 * clean["w8a8"]
     assert planted["split"] < 2 * clean["w8a8"]
+
+
+def test_int8_kv_cache_levels_match_numpy(tmp_path):
+    """--quantize=kv-cache: the present levels and scales of a prompt equal
+    NumPy's per-token-per-head int8 quantization of the fp32 present that
+    ONNX Runtime computes (an independent forward pass). Layer 0 only: later
+    layers' keys and values come through attention that already read the
+    quantized cache, so they differ from fp32 by its error (2e-4 here)."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx_path = make_llama(tmp_path / "llama.onnx")
+    library = tmp_path / "kv.so"
+    lowbit.compile(onnx_path, library, quantize=["kv-cache,bits=8"], extra_args=["-O1"])
+    ids = prompts(6, 2, 10)
+    empty = {f"past.{l}.{kind}": np.zeros((2, KV_HEADS, 0, HEAD_DIM), np.float32)
+             for l in range(LAYERS) for kind in ("key", "value")}
+    scales = {f"{name}.scales": np.zeros((2, KV_HEADS, 0, 1), np.float32) for name in empty}
+    got = lowbit.load(library).run({"input_ids": ids, **{k: v.astype(np.int8) for k, v in empty.items()},
+                                    **scales})
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    ref = dict(zip(names, session.run(None, {"input_ids": ids, **empty})))
+    for l in range(1):
+        for kind in ("key", "value"):
+            x = ref[f"present.{l}.{kind}"].astype(np.float64)
+            scale = np.abs(x).max(axis=-1, keepdims=True) / 127
+            levels = np.clip(np.rint(x / scale), -127, 127)
+            np.testing.assert_allclose(got[f"present.{l}.{kind}.scales"], scale, rtol=1e-5)
+            # Inputs differ from ORT's by ~1e-6 relative: a level may differ
+            # by one where x / s sits on a rounding boundary.
+            diff = np.abs(got[f"present.{l}.{kind}"].astype(np.int64) - levels)
+            assert diff.max() <= 1 and (diff == 0).mean() > 0.99
+
+
+@pytest.mark.parametrize("model", ["stories260K", "tinystories656K"])
+def test_int8_kv_cache_on_shared_models(shared_models, tmp_path, model):
+    """int8 KV cache: decode-mode perplexity (every prediction reads the
+    quantized cache) within 0.5 % of fp32, and the same 32 greedy tokens;
+    int4 reported."""
+    model_dir = shared_models / model
+    run_tool = lowbit.find_tool("lowbit-run")
+    results, tokens = {}, {}
+    for label, steps in (("fp32", []), ("kv8", ["kv-cache,bits=8"]), ("kv4", ["kv-cache,bits=4"])):
+        library = tmp_path / f"{label}.so"
+        lowbit.compile(model_dir / f"{model}.onnx", library, quantize=steps, extra_args=["-O1"])
+        run = subprocess.run([run_tool, str(library), f"--perplexity={model_dir / 'eval_tokens.txt'}", "--chunk=1"],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        results[label] = float(re.fullmatch(r"perplexity: ([\d.]+) tokens: \d+\n", run.stdout).group(1))
+        run = subprocess.run([run_tool, str(library), "--generate=32"], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        tokens[label] = run.stdout.splitlines()[0]
+    print(f"{model} decode-mode perplexity: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    assert results["kv8"] <= results["fp32"] * 1.005
+    assert tokens["kv8"] == tokens["fp32"]

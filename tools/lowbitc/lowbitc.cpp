@@ -102,7 +102,7 @@ cl::list<std::string> quantize(
              "(lowbit-rtn), gptq (lowbit-gptq), awq (lowbit-awq; before another step it "
              "only rescales), smoothquant (lowbit-smoothquant; rescales), split-outliers "
              "(lowbit-split-outliers), w8a8 (int8 weights per channel and activations per "
-             "token). Keys of rtn, gptq, awq: bits, group-size (0: per channel), symmetric, "
+             "token), kv-cache (lowbit-quantize-kv-cache; key: bits). Keys of rtn, gptq, awq: bits, group-size (0: per channel), symmetric, "
              "activation-bits (8: int8 activations); of all: layers and exclude (repeatable: "
              "parts of layer names); gptq also act-order, static-groups, damp-percent, "
              "block-size, sequential (calibrate each stage of layers on the quantized ones "
@@ -237,6 +237,7 @@ const llvm::StringMap<QuantizeStep> &quantizeSteps() {
        {"lowbit-smoothquant", {"alpha", "search-alpha", "layers", "exclude"}, true, false, ""}},
       {"split-outliers",
        {"lowbit-split-outliers", {"threshold", "layers", "exclude"}, true, false, ""}},
+      {"kv-cache", {"lowbit-quantize-kv-cache", {"bits"}, false, false, ""}},
       // W8A8: int8 weights per output channel, int8 activations per token.
       {"w8a8",
        {"lowbit-rtn",
@@ -260,7 +261,7 @@ std::string quantizeStepPipeline(StringRef step, StringRef extra = "") {
   auto found = steps.find(stepName(step));
   if (found == steps.end()) {
     llvm::errs() << "lowbitc: --quantize=" << step << ": unknown step '" << parts.front()
-                 << "' (steps: rtn, gptq, awq, smoothquant, split-outliers, w8a8)\n";
+                 << "' (steps: rtn, gptq, awq, smoothquant, split-outliers, w8a8, kv-cache)\n";
     return "";
   }
   const QuantizeStep &info = found->second;

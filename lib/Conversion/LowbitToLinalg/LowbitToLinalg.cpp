@@ -8,9 +8,9 @@
 
 #include "../OnnxToLinalg/Common.h"
 #include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -42,27 +42,94 @@ Value quantizeRowsInt8(OpBuilder &b, Location loc, Value x) {
   int64_t last = type.getRank() - 1;
   Value absMax = reduceKeepDims(b, loc, x, {last}, scalarConstant(b, loc, element, 0),
                                 [](OpBuilder &nb, Location l, Value acc, Value value) -> Value {
-                                  return arith::MaximumFOp::create(nb, l, acc,
-                                                                   math::AbsFOp::create(nb, l, value));
+                                  return arith::MaximumFOp::create(
+                                      nb, l, acc, math::AbsFOp::create(nb, l, value));
                                 });
-  return elementwise(b, loc, type, ValueRange{x, absMax},
-                     [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-                       Value zero = scalarConstant(nb, l, element, 0);
-                       Value limit = scalarConstant(nb, l, element, 127);
-                       Value scale = arith::DivFOp::create(nb, l, args[1], limit);
-                       Value isZero = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ,
-                                                            args[1], zero);
-                       scale = arith::SelectOp::create(nb, l, isZero,
-                                                       scalarConstant(nb, l, element, 1), scale);
-                       Value level = math::RoundEvenOp::create(
-                           nb, l, arith::DivFOp::create(nb, l, args[0], scale));
-                       level = arith::MinimumFOp::create(
-                           nb, l, arith::MaximumFOp::create(nb, l, level,
-                                                            scalarConstant(nb, l, element, -127)),
-                           limit);
-                       return arith::MulFOp::create(nb, l, level, scale);
-                     });
+  return elementwise(
+      b, loc, type, ValueRange{x, absMax},
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        Value zero = scalarConstant(nb, l, element, 0);
+        Value limit = scalarConstant(nb, l, element, 127);
+        Value scale = arith::DivFOp::create(nb, l, args[1], limit);
+        Value isZero = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, args[1], zero);
+        scale = arith::SelectOp::create(nb, l, isZero, scalarConstant(nb, l, element, 1), scale);
+        Value level =
+            math::RoundEvenOp::create(nb, l, arith::DivFOp::create(nb, l, args[0], scale));
+        level = arith::MinimumFOp::create(
+            nb, l, arith::MaximumFOp::create(nb, l, level, scalarConstant(nb, l, element, -127)),
+            limit);
+        return arith::MulFOp::create(nb, l, level, scale);
+      });
 }
+
+/// lowbit.dynamic_quantize: each row's max |x| (a reduction), its scale,
+/// then the levels (see the op's definition).
+struct DynamicQuantizeLowering : OpRewritePattern<lowbit::DynamicQuantizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(lowbit::DynamicQuantizeOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    Type element = type.getElementType();
+    double limit = double((int64_t(1) << (op.getBits() - 1)) - 1);
+    Value absMax = reduceKeepDims(
+        rewriter, loc, x, {type.getRank() - 1}, scalarConstant(rewriter, loc, element, 0),
+        [](OpBuilder &b, Location l, Value acc, Value value) -> Value {
+          return arith::MaximumFOp::create(b, l, acc, math::AbsFOp::create(b, l, value));
+        });
+    auto scalesType = cast<RankedTensorType>(op.getScales().getType());
+    Value scales =
+        elementwise(rewriter, loc, scalesType, ValueRange{absMax},
+                    [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                      Value m = castFloat(b, l, args[0], scalesType.getElementType());
+                      Value zero = scalarConstant(b, l, m.getType(), 0);
+                      Value isZero =
+                          arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, m, zero);
+                      return arith::SelectOp::create(
+                          b, l, isZero, scalarConstant(b, l, m.getType(), 1),
+                          arith::DivFOp::create(b, l, m, scalarConstant(b, l, m.getType(), limit)));
+                    });
+    auto levelsType = cast<RankedTensorType>(op.getQuantized().getType());
+    Value levels = elementwise(
+        rewriter, loc, levelsType, ValueRange{x, scales},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value value = castFloat(b, l, args[0], args[1].getType());
+          Value level =
+              math::RoundEvenOp::create(b, l, arith::DivFOp::create(b, l, value, args[1]));
+          level = arith::MinimumFOp::create(
+              b, l,
+              arith::MaximumFOp::create(b, l, level, scalarConstant(b, l, level.getType(), -limit)),
+              scalarConstant(b, l, level.getType(), limit));
+          return arith::FPToSIOp::create(b, l, levelsType.getElementType(), level);
+        });
+    rewriter.replaceOp(op, {levels, scales});
+    return success();
+  }
+};
+
+/// lowbit.dequantize: (levels - zero points) * scales, broadcast.
+struct DequantizeLowering : OpRewritePattern<lowbit::DequantizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(lowbit::DequantizeOp op, PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    SmallVector<Value> operands = {op.getQuantized(), op.getScales()};
+    if (op.getZeroPoints())
+      operands.push_back(op.getZeroPoints());
+    Value result =
+        elementwise(rewriter, op.getLoc(), type, operands,
+                    [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                      Type element = type.getElementType();
+                      Value level = arith::SIToFPOp::create(b, l, element, args[0]);
+                      if (args.size() > 2)
+                        level = arith::SubFOp::create(
+                            b, l, level, arith::SIToFPOp::create(b, l, element, args[2]));
+                      return arith::MulFOp::create(b, l, level, castFloat(b, l, args[1], element));
+                    });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
 
 struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -91,8 +158,8 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
                                 groupMap};
     // int8 activations: the contraction takes the quantized-and-restored
     // input; a kernel quantizing it again gets the same levels.
-    Value input = op.getActivationBits() ? quantizeRowsInt8(rewriter, loc, op.getInput())
-                                         : op.getInput();
+    Value input =
+        op.getActivationBits() ? quantizeRowsInt8(rewriter, loc, op.getInput()) : op.getInput();
     SmallVector<Value> inputs{input, op.getWeights(), op.getScales()};
     if (Value zeros = op.getZeroPoints()) {
       inputs.push_back(zeros);
@@ -106,8 +173,8 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
     if (ShapedType::isDynamic(op.getWeights().getType().getDimSize(0)))
       sizes.back() = sizesOf(rewriter, loc, op.getWeights())[0];
     Type element = resultType.getElementType();
-    Value init = filledTensor(rewriter, loc, resultType, sizes,
-                              scalarConstant(rewriter, loc, element, 0));
+    Value init =
+        filledTensor(rewriter, loc, resultType, sizes, scalarConstant(rewriter, loc, element, 0));
     SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
     iterators[kLoop] = utils::IteratorType::reduction;
     bool hasZeros = op.getZeroPoints() != nullptr;
@@ -116,11 +183,12 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value level = arith::SIToFPOp::create(b, l, element, args[1]);
           if (hasZeros)
-            level = arith::SubFOp::create(b, l, level,
-                                          arith::SIToFPOp::create(b, l, element, args[3]));
+            level =
+                arith::SubFOp::create(b, l, level, arith::SIToFPOp::create(b, l, element, args[3]));
           Value weight = arith::MulFOp::create(b, l, level, castFloat(b, l, args[2], element));
           Value product = arith::MulFOp::create(b, l, args[0], weight);
-          linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, args.back(), product).getResult());
+          linalg::YieldOp::create(b, l,
+                                  arith::AddFOp::create(b, l, args.back(), product).getResult());
         });
     // The marker carries the bit width: the kernel lowering may pack levels
     // of 4 bits or fewer two to a byte.
@@ -164,7 +232,8 @@ bool lowerCalibrationTaps(ModuleOp module) {
       auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
                                            SmallVector<int64_t>(rank, ShapedType::kDynamic));
       auto bufferType = MemRefType::get(type.getShape(), type.getElementType(), layout);
-      Value buffer = bufferization::ToBufferOp::create(b, loc, bufferType, input, /*readOnly=*/true);
+      Value buffer =
+          bufferization::ToBufferOp::create(b, loc, bufferType, input, /*readOnly=*/true);
       auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
       Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
       // Leading dimensions are rows (exporters' activations are contiguous
@@ -193,7 +262,8 @@ struct ConvertLowbitToLinalgPass
     if (!lowerCalibrationTaps(getOperation()))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    patterns.add<QuantizedMatMulLowering>(&getContext());
+    patterns.add<QuantizedMatMulLowering, DynamicQuantizeLowering, DequantizeLowering>(
+        &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     if (reportOpsLeft(getOperation(), getContext().getLoadedDialect<lowbit::LowbitDialect>()))

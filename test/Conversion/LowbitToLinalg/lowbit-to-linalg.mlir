@@ -85,3 +85,27 @@ func.func @taps(%x: tensor<2x5x8xf32>) -> (tensor<2x5x8xf32>, tensor<2x5x8xf32>)
   %b = lowbit.calibration_tap %x {name = "done", tokens = 10 : i64} : tensor<2x5x8xf32>
   return %a, %b : tensor<2x5x8xf32>, tensor<2x5x8xf32>
 }
+
+// -----
+
+// Per-row quantization: max |x| by a reduction, the scale (1 for a row of
+// zeros), the levels rounded half to even and clamped to +-127; and back.
+// CHECK-LABEL: func @quantize_rows
+// CHECK: linalg.generic
+// CHECK: math.absf
+// CHECK: arith.maximumf
+// CHECK: linalg.generic
+// CHECK: arith.cmpf oeq
+// CHECK: arith.select
+// CHECK: linalg.generic
+// CHECK: math.roundeven
+// CHECK: arith.fptosi %{{.*}} : f32 to i8
+// CHECK: linalg.generic
+// CHECK: arith.sitofp %{{.*}} : i8 to f32
+// CHECK: arith.mulf
+// CHECK-NOT: lowbit.
+func.func @quantize_rows(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %q, %s = lowbit.dynamic_quantize %x {bits = 8 : i64} : (tensor<?x16xf32>) -> (tensor<?x16xi8>, tensor<?x1xf32>)
+  %y = lowbit.dequantize %q, %s : (tensor<?x16xi8>, tensor<?x1xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}

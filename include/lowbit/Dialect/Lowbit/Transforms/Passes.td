@@ -273,6 +273,47 @@ def SplitOutliersPass : Pass<"lowbit-split-outliers", "::mlir::func::FuncOp"> {
   ];
 }
 
+def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp"> {
+  let summary = "Store the KV cache as integer levels with a scale per token and head";
+  let description = [{
+    Each KV-cache input `past.*` (an f32 `[batch, heads, past_seq, head_dim]`
+    concatenated with the new keys or values along the sequence axis and
+    returned as `present.*`, as exporters write it) becomes integer storage:
+
+    - input `past.X` is now `i8` levels, and a new input `past.X.scales`
+      `[batch, heads, past_seq, 1]` (f32) follows it;
+    - the new entries are quantized per token and head
+      (`lowbit.dynamic_quantize`: symmetric, scale max|x| / (2^(bits-1) - 1))
+      and appended to both;
+    - outputs `present.X` (levels) and `present.X.scales` replace the f32
+      present; the attention reads `lowbit.dequantize` of them.
+
+    Names keep the pattern present.X -> past.X, so a caller that feeds the
+    presents back as the next step's pasts by name (lowbit-run --generate,
+    --perplexity --chunk, the Python runtime) runs the quantized cache
+    without knowing its layout. With `bits = 4` the levels are in [-7, 7],
+    still one byte each. Not yet: the dequantization fused into the
+    attention's products (it is an elementwise pass over the cache each
+    step), per-channel scales for K, a window of recent tokens kept in f32.
+
+    ```mlir
+    %present = onnx.Concat %past, %k {axis = 2 : i64}       // %past: tensor<?x4x?x8xf32>
+    // becomes, %past: tensor<?x4x?x8xi8>, %past_scales: tensor<?x4x?x1xf32>
+    %q, %s = lowbit.dynamic_quantize %k {bits = 8 : i64}
+    %levels = onnx.Concat %past, %q {axis = 2 : i64}
+    %scales = onnx.Concat %past_scales, %s {axis = 2 : i64}
+    %present = lowbit.dequantize %levels, %scales           // read by the attention
+    ```
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"8", "Bits per cached value: 8 or 4">,
+  ];
+  let statistics = [
+    Statistic<"numCaches", "quantized-caches", "Number of past/present pairs quantized">,
+  ];
+}
+
 def InstrumentCalibrationPass : Pass<"lowbit-instrument-calibration", "::mlir::func::FuncOp"> {
   let summary = "Put a calibration tap on the input of every linear layer";
   let description = [{
