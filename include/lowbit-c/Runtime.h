@@ -124,6 +124,33 @@ void lowbit_tensor_release(lowbit_tensor *tensor);
 /* Bytes per element of a dtype (0 for LOWBIT_UNSUPPORTED). */
 size_t lowbit_dtype_size(lowbit_dtype dtype);
 
+/*===--- Decode sessions (language models with a KV cache) -----------------===*
+ * A session keeps the model's KV cache between steps, in whatever layout
+ * it has (f32, or integer levels and scales after --quantize=kv-cache): the
+ * caller gives token ids and reads logits. Batch 1. The model needs inputs
+ * input_ids [batch, seq] (i64) and past.X, outputs logits [batch, seq,
+ * vocab] (f32) and present.X for each past.X. Not thread-safe: one session
+ * per thread, each over its own model instance. */
+
+typedef struct lowbit_session lowbit_session;
+
+/* A session over `model` (which must outlive it), with an empty cache.
+ * NULL and a message in `error` if the model is not such a language model. */
+lowbit_session *lowbit_session_create(lowbit_model *model, char *error, size_t error_size);
+
+/* Runs `count` tokens after those already seen; writes their logits
+ * [count, vocab] into `logits` (if not NULL; `logits_size` floats). */
+lowbit_status lowbit_session_step(lowbit_session *session, const int64_t *ids, int64_t count,
+                                  float *logits, int64_t logits_size);
+
+/* Tokens seen so far; forget them (an empty cache); free the session. */
+int64_t lowbit_session_length(const lowbit_session *session);
+void lowbit_session_reset(lowbit_session *session);
+void lowbit_session_destroy(lowbit_session *session);
+
+/* The message of the session's last failed step ("" if none). */
+const char *lowbit_session_last_error(const lowbit_session *session);
+
 /*===--- Calibration (models compiled with --instrument-calibration) ------===*
  * Each lowbit.calibration_tap of such a model folds the rows it sees into
  * per-channel statistics shared by the whole process: max |x|, mean |x|,

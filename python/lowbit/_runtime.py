@@ -50,9 +50,18 @@ def _bind(lib):
                                             ctypes.POINTER(_Tensor), ctypes.c_int64]),
         "lowbit_model_last_error": (ctypes.c_char_p, [ctypes.c_void_p]),
         "lowbit_tensor_release": (None, [ctypes.POINTER(_Tensor)]),
+        "lowbit_session_create": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]),
+        "lowbit_session_step": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                               ctypes.c_void_p, ctypes.c_int64]),
+        "lowbit_session_length": (ctypes.c_int64, [ctypes.c_void_p]),
+        "lowbit_session_reset": (None, [ctypes.c_void_p]),
+        "lowbit_session_destroy": (None, [ctypes.c_void_p]),
+        "lowbit_session_last_error": (ctypes.c_char_p, [ctypes.c_void_p]),
     }
     for name, (restype, argtypes) in signatures.items():
-        fn = getattr(lib, name)
+        fn = getattr(lib, name, None)
+        if fn is None and name.startswith("lowbit_session_"):
+            continue  # a library built before sessions existed
         fn.restype, fn.argtypes = restype, argtypes
     return lib
 
@@ -85,6 +94,10 @@ class Model:
         if getattr(self, "_model", None):
             self._lib.lowbit_model_destroy(self._model)
             self._model = None
+
+    def session(self):
+        """A decode session over this instance (see Session)."""
+        return Session(self)
 
     def set_num_threads(self, count):
         self._check(self._lib.lowbit_model_set_num_threads(self._model, count))
@@ -131,6 +144,46 @@ class Model:
         finally:
             for i in range(len(self.outputs)):
                 self._lib.lowbit_tensor_release(ctypes.byref(outputs[i]))
+
+
+class Session:
+    """A decode session (lowbit_session_*): the model's KV cache, whatever
+    its layout (f32, or levels and scales after --quantize=kv-cache), kept
+    between steps. `step(ids)` runs token ids after those already seen and
+    returns their logits [len(ids), vocab]. Batch 1."""
+
+    def __init__(self, model):
+        self._model = model  # keeps the instance alive
+        lib = model._lib
+        error = ctypes.create_string_buffer(256)
+        self._session = lib.lowbit_session_create(model._model, error, len(error))
+        if not self._session:
+            raise RuntimeError_(error.value.decode())
+        logits = next(s for s in model.outputs if s.name == "logits")
+        self.vocab = logits.shape[2]
+
+    @property
+    def length(self):
+        return self._model._lib.lowbit_session_length(self._session)
+
+    def reset(self):
+        self._model._lib.lowbit_session_reset(self._session)
+
+    def step(self, ids):
+        ids = np.ascontiguousarray(np.asarray(ids, np.int64).reshape(-1))
+        logits = np.empty((len(ids), self.vocab), np.float32)
+        lib = self._model._lib
+        status = lib.lowbit_session_step(self._session, ids.ctypes.data, len(ids), logits.ctypes.data,
+                                         logits.size)
+        if status != 0:
+            raise RuntimeError_(f"{_STATUS.get(status, status)}: "
+                                f"{lib.lowbit_session_last_error(self._session).decode()}")
+        return logits
+
+    def __del__(self):
+        if getattr(self, "_session", None):
+            self._model._lib.lowbit_session_destroy(self._session)
+            self._session = None
 
 
 def load(path):

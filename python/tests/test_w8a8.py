@@ -177,3 +177,43 @@ def test_int8_kv_cache_on_shared_models(shared_models, tmp_path, model):
     print(f"{model} decode-mode perplexity: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
     assert results["kv8"] <= results["fp32"] * 1.005
     assert tokens["kv8"] == tokens["fp32"]
+
+
+@pytest.mark.parametrize("steps", [[], ["kv-cache,bits=8"]], ids=["fp32-cache", "int8-cache"])
+def test_decode_session_hides_the_cache(tmp_path, steps):
+    """lowbit_session_*: token ids in, logits out, the cache (f32, or levels
+    and scales) kept inside. Equal to the caller-managed loop that feeds the
+    presents back as pasts by name; reset starts over; a model that is not
+    a language model is refused by name."""
+    onnx_path = make_llama(tmp_path / "llama.onnx")
+    library = tmp_path / "model.so"
+    lowbit.compile(onnx_path, library, quantize=steps, extra_args=["-O1"])
+    model = lowbit.load(library)
+    session = model.session()
+    ids = prompts(7, 1, 9)[0]
+    chunks = [ids[:5], ids[5:6], ids[6:9]]
+    got = [session.step(chunk) for chunk in chunks]
+    assert session.length == 9
+
+    manual = lowbit.load(library)
+    feeds = {s.name: np.zeros([1, s.shape[1], 0, s.shape[3]], s.dtype)
+             for s in manual.inputs if s.name.startswith("past.")}
+    for chunk, logits in zip(chunks, got):
+        out = manual.run({"input_ids": chunk[None], **feeds})
+        np.testing.assert_array_equal(logits, out["logits"][0])
+        feeds = {"past." + name[len("present."):]: value for name, value in out.items()
+                 if name.startswith("present.")}
+
+    session.reset()
+    assert session.length == 0
+    np.testing.assert_array_equal(session.step(chunks[0]), got[0])
+    with pytest.raises(lowbit.ModelRunError, match="no token ids"):
+        session.step([])
+
+
+def test_decode_session_refuses_other_models(tmp_path):
+    from lowbit.testing.synthetic import make_bert
+    library = tmp_path / "bert.so"
+    lowbit.compile(make_bert(tmp_path / "bert.onnx"), library, extra_args=["-O1"])
+    with pytest.raises(RuntimeError, match="neither input_ids nor a past"):
+        lowbit.load(library).session()
