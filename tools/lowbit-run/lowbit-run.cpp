@@ -108,6 +108,11 @@ struct Api {
   decltype(&lowbit_calibration_taps) calibrationTaps;
   decltype(&lowbit_calibration_stats) calibrationStats;
   decltype(&lowbit_calibration_reset) calibrationReset;
+  // Decode sessions (absent from libraries built before them).
+  decltype(&lowbit_session_create) sessionCreate = nullptr;
+  decltype(&lowbit_session_step) sessionStep = nullptr;
+  decltype(&lowbit_session_destroy) sessionDestroy = nullptr;
+  decltype(&lowbit_session_last_error) sessionLastError = nullptr;
 
 #ifdef LOWBIT_RUN_EMBEDDED
   bool load(const std::string &, std::string &) {
@@ -124,6 +129,10 @@ struct Api {
     calibrationTaps = lowbit_calibration_taps;
     calibrationStats = lowbit_calibration_stats;
     calibrationReset = lowbit_calibration_reset;
+    sessionCreate = lowbit_session_create;
+    sessionStep = lowbit_session_step;
+    sessionDestroy = lowbit_session_destroy;
+    sessionLastError = lowbit_session_last_error;
     elementSize = lowbit_dtype_size;
     return true;
   }
@@ -150,7 +159,19 @@ struct Api {
            get(elementSize, "lowbit_dtype_size") &&
            get(calibrationTaps, "lowbit_calibration_taps") &&
            get(calibrationStats, "lowbit_calibration_stats") &&
-           get(calibrationReset, "lowbit_calibration_reset");
+           get(calibrationReset, "lowbit_calibration_reset") && optionalSessions();
+  }
+
+  bool optionalSessions() {
+    sessionCreate = reinterpret_cast<decltype(sessionCreate)>(dlsym(handle, "lowbit_session_create"));
+    sessionStep = reinterpret_cast<decltype(sessionStep)>(dlsym(handle, "lowbit_session_step"));
+    sessionDestroy =
+        reinterpret_cast<decltype(sessionDestroy)>(dlsym(handle, "lowbit_session_destroy"));
+    sessionLastError =
+        reinterpret_cast<decltype(sessionLastError)>(dlsym(handle, "lowbit_session_last_error"));
+    if (!sessionCreate || !sessionStep || !sessionDestroy || !sessionLastError)
+      sessionCreate = nullptr;
+    return true;
   }
 #endif
 };
@@ -629,7 +650,49 @@ int calibrate(Runner &runner, const std::string &path, int64_t maxLength,
   return writeCalibration(runner.api, dir);
 }
 
+/// Greedy decoding through a decode session (lowbit_session_*): the cache,
+/// whatever its layout, stays inside the runtime.
+int generateInSession(Runner &runner, int64_t count, const std::vector<int64_t> &prompt) {
+  Api &api = runner.api;
+  char message[512];
+  lowbit_session *session = api.sessionCreate(runner.model, message, sizeof message);
+  if (!session) {
+    std::fprintf(stderr, "lowbit-run: %s\n", message);
+    return 1;
+  }
+  std::unique_ptr<lowbit_session, void (*)(lowbit_session *)> owner(session, api.sessionDestroy);
+  int64_t vocab = 0;
+  for (const auto &info : runner.outputs)
+    if (std::strcmp(info.name, "logits") == 0)
+      vocab = info.dims[2];
+  std::vector<int64_t> tokens = prompt, piece = prompt;
+  std::vector<float> logits;
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t step = 0; step < count; ++step) {
+    logits.resize(piece.size() * vocab);
+    if (api.sessionStep(session, piece.data(), piece.size(), logits.data(), logits.size()) !=
+        LOWBIT_OK) {
+      std::fprintf(stderr, "lowbit-run: %s\n", api.sessionLastError(session));
+      return 1;
+    }
+    const float *last = logits.data() + (piece.size() - 1) * vocab;
+    int64_t token = std::max_element(last, last + vocab) - last;
+    tokens.push_back(token);
+    piece = {token};
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t i = prompt.size(); i < tokens.size(); ++i)
+    std::printf("%s%lld", i == prompt.size() ? "" : " ", (long long)tokens[i]);
+  std::printf("\ntokens/s: %.1f\n", count / seconds);
+  return 0;
+}
+
 int generate(Runner &runner, int64_t count, const std::vector<int64_t> &prompt) {
+  bool vocabKnown = false;
+  for (const auto &info : runner.outputs)
+    vocabKnown |= std::strcmp(info.name, "logits") == 0 && info.rank == 3 && info.dims[2] > 0;
+  if (runner.api.sessionCreate && vocabKnown && !prompt.empty())
+    return generateInSession(runner, count, prompt);
   std::vector<int64_t> tokens = prompt, piece = prompt;
   std::map<std::string, Tensor> results;
   auto start = std::chrono::steady_clock::now();
