@@ -159,6 +159,17 @@ cl::opt<bool> ukernels("ukernels",
                        cl::desc("Run fp32 MatMul/Gemm through the runtime's micro-kernels "
                                 "(default; --ukernels=false: tiled loops)"),
                        cl::init(true), cl::cat(category));
+cl::opt<std::string> targetCpu(
+    "target-cpu",
+    cl::desc("The CPU to generate code for: an LLVM CPU name such as x86-64-v3, skylake-avx512 "
+             "or znver4 (`llc -mcpu=help`), or host (the default: this machine). The runtime's "
+             "micro-kernels pick their instruction set when they run, whatever this is"),
+    cl::value_desc("cpu"), cl::init("host"), cl::cat(category));
+cl::opt<std::string> targetFeatures(
+    "target-features",
+    cl::desc("Extra CPU features, e.g. -avx512f,+avx2 (`llc -mattr=help`)"),
+    cl::value_desc("features"), cl::init(""), cl::cat(category));
+
 cl::opt<bool> listOps("list-ops", cl::desc("List the supported ONNX operators and exit"),
                       cl::init(false), cl::cat(category));
 cl::opt<bool> quiet("quiet", cl::desc("No progress output on stderr"), cl::init(false),
@@ -392,7 +403,8 @@ bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
   if (failed(pm.run(module)))
     return false;
   llvm::LLVMContext llvmContext;
-  auto llvmModule = lowbit::cpu::translateToLLVMIR(module, llvmContext, optLevel);
+  lowbit::cpu::Target target{targetCpu, targetFeatures};
+  auto llvmModule = lowbit::cpu::translateToLLVMIR(module, llvmContext, optLevel, target);
   if (!llvmModule)
     return false;
   lowbit::cpu::addStringGlobal(*llvmModule, "lowbit_main_graph_signature", signature);
@@ -468,7 +480,7 @@ bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
   llvm::FileRemover removeObject(objectPath, linked);
   {
     auto output = openOutputFile(objectPath, &error);
-    if (!output || failed(lowbit::cpu::emitObjectFile(*llvmModule, output->os(), error))) {
+    if (!output || failed(lowbit::cpu::emitObjectFile(*llvmModule, output->os(), target, error))) {
       llvm::errs() << "lowbitc: " << error << "\n";
       return false;
     }
@@ -667,6 +679,14 @@ int main(int argc, char **argv) {
   if ((emit == Emit::Obj || emit == Emit::Lib || emit == Emit::Exe) && outputFile == "-") {
     llvm::errs() << "lowbitc: --emit=" << emitName(emit) << " needs an output file (-o)\n";
     return 1;
+  }
+
+  if (emit != Emit::OnnxIR && emit != Emit::LowbitIR) {
+    std::string error;
+    if (!lowbit::cpu::checkTarget({targetCpu, targetFeatures}, error)) {
+      llvm::errs() << "lowbitc: " << error << "\n";
+      return 1;
+    }
   }
 
   DialectRegistry registry;

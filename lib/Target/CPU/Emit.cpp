@@ -9,6 +9,7 @@
 #include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
@@ -23,21 +24,51 @@
 using namespace mlir;
 
 namespace {
-/// A TargetMachine for the CPU this compiler runs on.
-std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
+/// A TargetMachine for `cpu` ("host": the CPU this compiler runs on, with
+/// its features) plus `extra` features (+name or -name, comma-separated).
+std::unique_ptr<llvm::TargetMachine> targetMachine(const lowbit::cpu::Target &cpu,
+                                                   std::string &error) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return nullptr;
+  bool host = cpu.cpu.empty() || cpu.cpu == "host";
+  std::string name = host ? llvm::sys::getHostCPUName().str() : cpu.cpu;
   llvm::SubtargetFeatures features;
-  for (const auto &[feature, enabled] : llvm::sys::getHostCPUFeatures())
-    features.AddFeature(feature, enabled);
+  if (host)
+    for (const auto &[feature, enabled] : llvm::sys::getHostCPUFeatures())
+      features.AddFeature(feature, enabled);
+  llvm::SmallVector<llvm::StringRef> extra;
+  llvm::StringRef(cpu.features).split(extra, ',', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef feature : extra) {
+    feature = feature.trim();
+    if (!feature.starts_with("+") && !feature.starts_with("-")) {
+      error = "target feature '" + feature.str() + "' must start with + or -";
+      return nullptr;
+    }
+    features.AddFeature(feature);
+  }
+  // Checked against the target's tables (a generic subtarget knows every
+  // CPU and feature name) before LLVM, which warns or aborts on unknown ones.
+  std::unique_ptr<llvm::MCSubtargetInfo> info(target->createMCSubtargetInfo(triple, "generic", ""));
+  if (!info || !info->isCPUStringValid(name)) {
+    error = "unknown target CPU '" + name + "' (`llc -mcpu=help` lists them)";
+    return nullptr;
+  }
+  for (llvm::StringRef feature : extra) {
+    llvm::StringRef key = feature.trim().drop_front();
+    if (!llvm::any_of(info->getAllProcessorFeatures(),
+                      [&](const llvm::SubtargetFeatureKV &kv) { return key == kv.Key; })) {
+      error = "unknown target feature '" + key.str() + "' (`llc -mattr=help` lists them)";
+      return nullptr;
+    }
+  }
   llvm::TargetOptions options;
-  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features.getString(), options, llvm::Reloc::PIC_,
-      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  return std::unique_ptr<llvm::TargetMachine>(
+      target->createTargetMachine(triple, name, features.getString(), options, llvm::Reloc::PIC_,
+                                  std::nullopt, llvm::CodeGenOptLevel::Aggressive));
 }
 
 /// `void lowbit_<name>_packed(void **args)`: calls `_mlir_ciface_<name>`
@@ -90,7 +121,7 @@ void optimize(llvm::Module &module, llvm::TargetMachine &machine, unsigned optLe
 
 std::unique_ptr<llvm::Module> lowbit::cpu::translateToLLVMIR(ModuleOp module,
                                                              llvm::LLVMContext &context,
-                                                             unsigned optLevel) {
+                                                             unsigned optLevel, const Target &cpu) {
   DialectRegistry registry;
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
@@ -108,9 +139,9 @@ std::unique_ptr<llvm::Module> lowbit::cpu::translateToLLVMIR(ModuleOp module,
     addPackedEntry(*llvmModule, *entry, entry->getName().drop_front(strlen("_mlir_ciface_")));
 
   std::string error;
-  auto machine = hostTargetMachine(error);
+  auto machine = targetMachine(cpu, error);
   if (!machine) {
-    module.emitError() << "no target machine for the host: " << error;
+    module.emitError() << error;
     return nullptr;
   }
   llvmModule->setDataLayout(machine->createDataLayout());
@@ -119,9 +150,13 @@ std::unique_ptr<llvm::Module> lowbit::cpu::translateToLLVMIR(ModuleOp module,
   return llvmModule;
 }
 
+bool lowbit::cpu::checkTarget(const Target &cpu, std::string &error) {
+  return targetMachine(cpu, error) != nullptr;
+}
+
 llvm::LogicalResult lowbit::cpu::emitObjectFile(llvm::Module &module, llvm::raw_pwrite_stream &os,
-                                                std::string &error) {
-  auto machine = hostTargetMachine(error);
+                                                const Target &cpu, std::string &error) {
+  auto machine = targetMachine(cpu, error);
   if (!machine)
     return llvm::failure();
   llvm::legacy::PassManager passes;
@@ -161,8 +196,8 @@ llvm::LogicalResult lowbit::cpu::linkSharedLibrary(llvm::StringRef objectPath,
                                                    std::string &error) {
   // The whole runtime archive: the model object does not reference the C
   // API, which the library must export all the same.
-  return runLinker({"-shared", "-o", outputPath, objectPath, "-Wl,--whole-archive",
-                    runtimeLibrary, "-Wl,--no-whole-archive", "-lmvec", "-lm"},
+  return runLinker({"-shared", "-o", outputPath, objectPath, "-Wl,--whole-archive", runtimeLibrary,
+                    "-Wl,--no-whole-archive", "-lmvec", "-lm"},
                    error);
 }
 
@@ -171,9 +206,9 @@ llvm::LogicalResult lowbit::cpu::linkExecutable(llvm::StringRef objectPath,
                                                 llvm::StringRef runtimeLibrary,
                                                 llvm::StringRef runMainLibrary,
                                                 std::string &error) {
-  return runLinker({"-o", outputPath, objectPath, runMainLibrary, runtimeLibrary, "-lstdc++",
-                    "-lmvec", "-lm"},
-                   error);
+  return runLinker(
+      {"-o", outputPath, objectPath, runMainLibrary, runtimeLibrary, "-lstdc++", "-lmvec", "-lm"},
+      error);
 }
 
 void lowbit::cpu::addStringGlobal(llvm::Module &module, llvm::StringRef name,

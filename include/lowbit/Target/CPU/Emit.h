@@ -17,7 +17,19 @@
 #include <memory>
 
 namespace lowbit::cpu {
-/// Translates a module in the LLVM dialect to LLVM IR for the host CPU and
+/// The CPU code is generated for: `cpu` an LLVM CPU name ("host" or empty:
+/// the CPU this compiler runs on, with its features), `features` extra
+/// features (+name or -name, comma-separated). The runtime's micro-kernels
+/// choose their instruction set when they run, whatever this is.
+struct Target {
+  std::string cpu = "host";
+  std::string features;
+};
+
+/// Whether code can be generated for `cpu` (else a message in `error`).
+bool checkTarget(const Target &cpu, std::string &error);
+
+/// Translates a module in the LLVM dialect to LLVM IR for `cpu` and
 /// runs LLVM's optimization pipeline at `optLevel` (0-3) on it. Adds
 /// `lowbit_<func>_packed(void **args)` for each function with a C interface:
 /// the runtime calls it with pointers to the result struct and the input
@@ -25,11 +37,11 @@ namespace lowbit::cpu {
 /// Errors are emitted on the module.
 std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module,
                                                 llvm::LLVMContext &context,
-                                                unsigned optLevel);
+                                                unsigned optLevel, const Target &cpu = {});
 
-/// Writes `module` as an object file for the host CPU.
+/// Writes `module` as an object file for `cpu`.
 llvm::LogicalResult emitObjectFile(llvm::Module &module, llvm::raw_pwrite_stream &os,
-                                   std::string &error);
+                                   const Target &cpu, std::string &error);
 
 /// Adds a NUL-terminated constant string global (exported) to `module`.
 void addStringGlobal(llvm::Module &module, llvm::StringRef name, llvm::StringRef text);
