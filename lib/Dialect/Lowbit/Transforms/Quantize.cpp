@@ -38,6 +38,21 @@ bool lowbit::quant::readFloats(ElementsAttr value, std::vector<float> &out) {
 }
 
 namespace {
+/// The constant a linear layer's weight comes from: the weight itself, or
+/// the [N, K] constant it transposes (tied embeddings: the head multiplies
+/// by Transpose(embedding)).
+onnx::ConstantOp weightConstant(Value weight) {
+  if (auto constant = weight.getDefiningOp<onnx::ConstantOp>())
+    return constant;
+  auto transpose = weight.getDefiningOp<onnx::TransposeOp>();
+  if (!transpose || (transpose.getPerm() && *transpose.getPerm() != ArrayRef<int64_t>{1, 0}))
+    return {};
+  auto type = dyn_cast<RankedTensorType>(transpose.getData().getType());
+  if (!type || type.getRank() != 2)
+    return {};
+  return transpose.getData().getDefiningOp<onnx::ConstantOp>();
+}
+
 std::string nodeName(Operation *op) {
   if (auto name = dyn_cast<NameLoc>(op->getLoc()))
     return name.getName().str();
@@ -73,7 +88,7 @@ void lowbit::quant::forEachLinearLayer(func::FuncOp func, const LayerSelection &
     return any;
   };
   func.walk([&](onnx::MatMulOp op) {
-    auto constant = op.getB().getDefiningOp<onnx::ConstantOp>();
+    auto constant = weightConstant(op.getB());
     auto type = dyn_cast<RankedTensorType>(op.getB().getType());
     if (!constant || !type || type.getRank() != 2 || !type.hasStaticShape() ||
         !type.getElementType().isF32() || op->hasAttr(kKeepFloat))
@@ -137,8 +152,18 @@ std::vector<LinearLayer> lowbit::quant::findLinearLayers(func::FuncOp func,
     layer.name = name.str();
     layer.k = type.getDimSize(0);
     layer.n = type.getDimSize(1);
-    if (readFloats(op.getB().getDefiningOp<onnx::ConstantOp>().getValue(), layer.weight))
+    onnx::ConstantOp constant = weightConstant(op.getB());
+    bool transposed = !op.getB().getDefiningOp<onnx::ConstantOp>();
+    if (readFloats(constant.getValue(), layer.weight)) {
+      if (transposed) { // the constant is [N][K]
+        std::vector<float> stored = std::move(layer.weight);
+        layer.weight.resize(stored.size());
+        for (int64_t n = 0; n < layer.n; ++n)
+          for (int64_t k = 0; k < layer.k; ++k)
+            layer.weight[k * layer.n + n] = stored[n * layer.k + k];
+      }
       layers.push_back(std::move(layer));
+    }
   });
   return layers;
 }

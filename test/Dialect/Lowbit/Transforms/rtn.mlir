@@ -61,3 +61,23 @@ func.func @others(%x: tensor<?x4xf32>, %w: tensor<4x2xf32>) -> (tensor<?x2xf32>,
   %d = onnx.MatMul %x, %w2 : (tensor<?x4xf32>, tensor<4x2xf32>) -> tensor<?x2xf32> loc("layers.0.mlp")
   return %a, %b, %c, %d : tensor<?x2xf32>, tensor<2x?x2xf32>, tensor<?x2xf32>, tensor<?x2xf32>
 }
+
+// -----
+
+// A head tied to the embedding multiplies by Transpose(embedding [N, K]):
+// still a linear layer, its weight the transpose. With rtn.mlir's first
+// weight stored transposed, the same levels; the embedding stays for its
+// other reader.
+// CHECK-LABEL: func @tied
+// CHECK: %[[E:.*]] = onnx.Constant dense<{{.*}}> : tensor<2x4xf32>
+// CHECK: onnx.Gather %[[E]]
+// CHECK: lowbit.quantized_matmul %arg0, %{{.*}}, %{{.*}} {bits = 4 : i64, group_size = 2 : i64} : (tensor<?x4xf32>, tensor<2x4xi8>, tensor<2x2xf32>) -> tensor<?x2xf32>
+// CHECK-NOT: onnx.Transpose
+// CHECK: tied.q4: "0x0100000007FD0701FD0707FF"
+func.func @tied(%x: tensor<?x4xf32>, %ids: tensor<3xi64>) -> (tensor<?x2xf32>, tensor<3x4xf32>) {
+  %e = onnx.Constant dense<[[1.5, -0.62, 0.7, 0.13], [-0.4, 0.9, 2.0, -0.33]]> : tensor<2x4xf32>
+  %rows = onnx.Gather %e, %ids : (tensor<2x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
+  %w = onnx.Transpose %e {perm = array<i64: 1, 0>} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+  %y = onnx.MatMul %x, %w : (tensor<?x4xf32>, tensor<4x2xf32>) -> tensor<?x2xf32> loc("tied")
+  return %y, %rows : tensor<?x2xf32>, tensor<3x4xf32>
+}

@@ -9,7 +9,8 @@ def RTNPass : Pass<"lowbit-rtn", "::mlir::func::FuncOp"> {
   let summary = "Round-to-nearest weight quantization of linear layers";
   let description = [{
     Every linear layer — an `onnx.MatMul` whose second operand is a 2-D f32
-    constant `[K, N]` — not excluded becomes a `lowbit.quantized_matmul`
+    constant `[K, N]`, or the transpose of a constant `[N, K]` (a head tied
+    to the embedding) — not excluded becomes a `lowbit.quantized_matmul`
     whose weight is rounded to the nearest level of a `bits`-bit grid fitted
     to each group of `group-size` inputs of each output channel (the last
     group of a channel may be shorter: K = 172 in groups of 32 leaves 12).
