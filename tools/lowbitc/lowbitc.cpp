@@ -12,6 +12,7 @@
 #include "lowbit/Compiler/Calibration.h"
 #include "lowbit/Compiler/Diagnostics.h"
 #include "lowbit/Compiler/Pipelines.h"
+#include "lowbit/Compiler/QuantizeSteps.h"
 #include "lowbit/Compiler/Recipe.h"
 #include "lowbit/Compiler/Registration.h"
 #include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
@@ -102,7 +103,8 @@ cl::list<std::string> quantize(
              "(lowbit-rtn), gptq (lowbit-gptq), awq (lowbit-awq; before another step it "
              "only rescales), smoothquant (lowbit-smoothquant; rescales), split-outliers "
              "(lowbit-split-outliers), w8a8 (int8 weights per channel and activations per "
-             "token), kv-cache (lowbit-quantize-kv-cache; key: bits). Keys of rtn, gptq, awq: bits, group-size (0: per channel), symmetric, "
+             "token), kv-cache (lowbit-quantize-kv-cache; key: bits). Keys of rtn, gptq, awq: "
+             "bits, group-size (0: per channel), symmetric, "
              "activation-bits (8: int8 activations); of all: layers and exclude (repeatable: "
              "parts of layer names); gptq also act-order, static-groups, damp-percent, "
              "block-size, sequential (calibrate each stage of layers on the quantized ones "
@@ -165,10 +167,10 @@ cl::opt<std::string> targetCpu(
              "or znver4 (`llc -mcpu=help`), or host (the default: this machine). The runtime's "
              "micro-kernels pick their instruction set when they run, whatever this is"),
     cl::value_desc("cpu"), cl::init("host"), cl::cat(category));
-cl::opt<std::string> targetFeatures(
-    "target-features",
-    cl::desc("Extra CPU features, e.g. -avx512f,+avx2 (`llc -mattr=help`)"),
-    cl::value_desc("features"), cl::init(""), cl::cat(category));
+cl::opt<std::string>
+    targetFeatures("target-features",
+                   cl::desc("Extra CPU features, e.g. -avx512f,+avx2 (`llc -mattr=help`)"),
+                   cl::value_desc("features"), cl::init(""), cl::cat(category));
 
 cl::opt<bool> listOps("list-ops", cl::desc("List the supported ONNX operators and exit"),
                       cl::init(false), cl::cat(category));
@@ -211,110 +213,6 @@ int64_t countOps(ModuleOp module) {
   for (auto func : module.getOps<func::FuncOp>())
     func.walk([&](Operation *op) { count += op != func; });
   return count;
-}
-
-/// A --quantize step: its pass and the keys it takes.
-struct QuantizeStep {
-  const char *pass;
-  std::vector<StringRef> keys;
-  bool needsCalibration;
-  bool quantizes;     // rounds the weights (awq alone does; before another, it only rescales)
-  const char *preset; // options the step always passes
-};
-
-const llvm::StringMap<QuantizeStep> &quantizeSteps() {
-  static const llvm::StringMap<QuantizeStep> steps = {
-      {"rtn",
-       {"lowbit-rtn",
-        {"bits", "group-size", "symmetric", "activation-bits", "layers", "exclude"},
-        false,
-        true,
-        ""}},
-      {"gptq",
-       {"lowbit-gptq",
-        {"bits", "group-size", "symmetric", "act-order", "damp-percent", "static-groups",
-         "block-size", "activation-bits", "layers", "exclude", "sequential"},
-        true,
-        true,
-        ""}},
-      {"awq",
-       {"lowbit-awq",
-        {"bits", "group-size", "symmetric", "grid", "duo-scaling", "clip", "quantize",
-         "activation-bits", "layers", "exclude"},
-        true,
-        false,
-        ""}},
-      {"smoothquant",
-       {"lowbit-smoothquant", {"alpha", "search-alpha", "layers", "exclude"}, true, false, ""}},
-      {"split-outliers",
-       {"lowbit-split-outliers", {"threshold", "layers", "exclude"}, true, false, ""}},
-      {"kv-cache", {"lowbit-quantize-kv-cache", {"bits"}, false, false, ""}},
-      // W8A8: int8 weights per output channel, int8 activations per token.
-      {"w8a8",
-       {"lowbit-rtn",
-        {"symmetric", "layers", "exclude"},
-        false,
-        true,
-        "bits=8 group-size=0 activation-bits=8"}},
-  };
-  return steps;
-}
-
-StringRef stepName(StringRef step) { return step.split(',').first.trim(); }
-
-/// The pass pipeline of one --quantize step: `rtn,bits=4,exclude=a,exclude=b`
-/// becomes `lowbit-rtn{bits=4 exclude=a,b}`; `extra` options are appended.
-/// Empty (and a message) on error.
-std::string quantizeStepPipeline(StringRef step, StringRef extra = "") {
-  const auto &steps = quantizeSteps();
-  SmallVector<StringRef> parts;
-  step.split(parts, ',');
-  auto found = steps.find(stepName(step));
-  if (found == steps.end()) {
-    llvm::errs() << "lowbitc: --quantize=" << step << ": unknown step '" << parts.front()
-                 << "' (steps: rtn, gptq, awq, smoothquant, split-outliers, w8a8, kv-cache)\n";
-    return "";
-  }
-  const QuantizeStep &info = found->second;
-  std::string options = info.preset, excluded, only;
-  for (StringRef part : llvm::drop_begin(parts)) {
-    auto [key, value] = part.split('=');
-    key = key.trim();
-    value = value.trim();
-    if (!llvm::is_contained(info.keys, key) || value.empty()) {
-      llvm::errs() << "lowbitc: --quantize=" << step << ": '" << part
-                   << "' is not key=value with a key of " << parts.front() << " (";
-      llvm::interleaveComma(info.keys, llvm::errs());
-      llvm::errs() << ")\n";
-      return "";
-    }
-    if (key == "exclude")
-      excluded += (excluded.empty() ? "" : ",") + value.str();
-    else if (key == "layers")
-      only += (only.empty() ? "" : ",") + value.str();
-    else if (key != "sequential") // the driver's, not the pass's
-      options += (options.empty() ? "" : " ") + (key + "=" + value).str();
-  }
-  if (!only.empty())
-    options += (options.empty() ? "" : " ") + ("layers=" + only);
-  if (!excluded.empty())
-    options += (options.empty() ? "" : " ") + ("exclude=" + excluded);
-  if (!extra.empty())
-    options += (options.empty() ? "" : " ") + extra.str();
-  return std::string(info.pass) + "{" + options + "}";
-}
-
-/// Whether a step asks for sequential calibration (sequential=true).
-bool isSequential(StringRef step) {
-  SmallVector<StringRef> parts;
-  step.split(parts, ',');
-  bool sequential = false;
-  for (StringRef part : llvm::drop_begin(parts)) {
-    auto [key, value] = part.split('=');
-    if (key.trim() == "sequential")
-      sequential = value.trim() == "true" || value.trim() == "1";
-  }
-  return sequential;
 }
 
 /// The model's interface for the runtime, one line per input and output:
@@ -732,43 +630,33 @@ int main(int argc, char **argv) {
                    << llvm::format("%.0f", elapsedMs()) << " ms\n";
   }
 
-  // Check every step before any work; an awq step followed by one that
-  // rounds the weights only rescales them (awq then gptq).
-  std::vector<std::string> pipelines;
-  bool needsCalibration = false;
-  for (auto [i, step] : llvm::enumerate(steps)) {
-    auto found = quantizeSteps().find(stepName(step));
-    std::string extra;
-    if (found != quantizeSteps().end()) {
-      needsCalibration |= found->second.needsCalibration;
-      bool roundedLater = llvm::any_of(llvm::drop_begin(steps, i + 1), [](StringRef later) {
-        auto next = quantizeSteps().find(stepName(later));
-        return next != quantizeSteps().end() && next->second.quantizes;
-      });
-      if (stepName(step) == "awq" && roundedLater && !StringRef(step).contains("quantize="))
-        extra = "quantize=false";
-    }
-    pipelines.push_back(quantizeStepPipeline(step, extra));
-    if (pipelines.back().empty())
-      return 1;
+  // Check every step before any work.
+  std::vector<lowbit::QuantizeStepPlan> plans;
+  if (std::string error; failed(lowbit::planQuantizeSteps(steps, plans, error))) {
+    llvm::errs() << "lowbitc: " << error << "\n";
+    return 1;
   }
+  bool needsCalibration =
+      llvm::any_of(plans, [](const lowbit::QuantizeStepPlan &p) { return p.needsCalibration; });
   bool calibrated = false; // saved IR may carry statistics already
   module->walk([&](lowbit::CalibrationTapOp tap) { calibrated |= tap.hasStatistics(); });
   if (needsCalibration && calib.empty() && !calibrated) {
-    llvm::errs() << "lowbitc: gptq, awq, smoothquant and split-outliers need calibration data: add --calib=FILE (token ids, "
+    llvm::errs() << "lowbitc: gptq, awq, smoothquant and split-outliers need calibration data: add "
+                    "--calib=FILE (token ids, "
                     "one sequence per line)\n";
     return 1;
   }
   if (!calib.empty() && !calibrate(*module, argv[0], elapsedMs))
     return 1;
 
-  for (auto [step, pipeline] : llvm::zip(steps, pipelines)) {
-    if (isSequential(step)) {
+  for (const lowbit::QuantizeStepPlan &plan : plans) {
+    StringRef step = plan.step, pipeline = plan.pipeline;
+    if (plan.sequential) {
       if (!quantizeSequentially(*module, step, pipeline, argv[0], elapsedMs))
         return 1;
     } else {
       PassManager pm(&context);
-      if (failed(parsePassPipeline("func.func(" + pipeline + ")", pm, llvm::errs())) ||
+      if (failed(parsePassPipeline(("func.func(" + pipeline + ")").str(), pm, llvm::errs())) ||
           failed(pm.run(*module)))
         return 1;
     }
