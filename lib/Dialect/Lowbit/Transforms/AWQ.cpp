@@ -29,7 +29,7 @@ using namespace mlir;
 using namespace lowbit;
 
 namespace {
-using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using quant::MatrixF;
 
 /// Clipping ratios tried: 1, 0.95, ..., 0.55 (AWQ's grid).
 constexpr int kClipSteps = 10;
@@ -61,30 +61,6 @@ struct InputStatistics {
   std::vector<float> meanAbs; // [K]
   MatrixF hessian;            // [K, K]
 };
-
-/// `weight` [K][N] after rounding to nearest on `scheme`'s grid.
-std::vector<float> fakeQuantize(const quant::LinearLayer &layer, const quant::Scheme &scheme) {
-  quant::QuantizedWeight q = quant::roundToNearest(layer, scheme);
-  int64_t groupSize = scheme.effectiveGroupSize(layer.k);
-  std::vector<float> out(layer.k * layer.n);
-  for (int64_t n = 0; n < layer.n; ++n)
-    for (int64_t k = 0; k < layer.k; ++k) {
-      int64_t g = n * q.groups + k / groupSize;
-      quant::Grid grid{q.scales[g], q.zeros.empty() ? 0 : q.zeros[g]};
-      out[k * layer.n + n] = quant::dequantizeValue(q.levels[n * layer.k + k], grid);
-    }
-  return out;
-}
-
-/// The output error tr(D^T H D) of replacing `w` [K][N] by `approx`.
-double outputError(const std::vector<float> &w, const std::vector<float> &approx, int64_t k,
-                   int64_t n, const MatrixF &hessian) {
-  MatrixF d(k, n);
-  for (int64_t i = 0; i < k * n; ++i)
-    d.data()[i] = w[i] - approx[i];
-  MatrixF hd = hessian * d;
-  return double(d.cwiseProduct(hd).cast<double>().sum());
-}
 
 struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
   using AWQPassBase::AWQPassBase;
@@ -144,17 +120,8 @@ struct AWQPass : lowbit::impl::AWQPassBase<AWQPass> {
       for (float &v : s)
         v /= norm;
       double error = 0;
-      for (const quant::LinearLayer &layer : samples) {
-        quant::LinearLayer scaled = layer;
-        for (int64_t j = 0; j < k; ++j)
-          for (int64_t n = 0; n < layer.n; ++n)
-            scaled.weight[j * layer.n + n] *= s[j];
-        std::vector<float> approx = fakeQuantize(scaled, scheme);
-        for (int64_t j = 0; j < k; ++j)
-          for (int64_t n = 0; n < layer.n; ++n)
-            approx[j * layer.n + n] /= s[j];
-        error += outputError(layer.weight, approx, k, layer.n, stats.hessian);
-      }
+      for (const quant::LinearLayer &layer : samples)
+        error += quant::scaledRoundingError(layer, s, scheme, stats.hessian);
       errors[index] = error;
     });
     std::vector<float> best(k, 1.0f);

@@ -153,6 +153,47 @@ void lowbit::quant::setWeight(LinearLayer &layer, std::vector<float> values, Str
     old->erase();
 }
 
+namespace {
+/// `weight` [K][N] after rounding to nearest on `scheme`'s grid.
+std::vector<float> fakeQuantize(const LinearLayer &layer, const Scheme &scheme) {
+  QuantizedWeight q = roundToNearest(layer, scheme);
+  int64_t groupSize = scheme.effectiveGroupSize(layer.k);
+  std::vector<float> out(layer.k * layer.n);
+  for (int64_t n = 0; n < layer.n; ++n)
+    for (int64_t k = 0; k < layer.k; ++k) {
+      int64_t g = n * q.groups + k / groupSize;
+      Grid grid{q.scales[g], q.zeros.empty() ? 0 : q.zeros[g]};
+      out[k * layer.n + n] = dequantizeValue(q.levels[n * layer.k + k], grid);
+    }
+  return out;
+}
+
+/// The output error tr(D^T H D) of replacing `w` [K][N] by `approx`.
+double outputError(const std::vector<float> &w, const std::vector<float> &approx, int64_t k,
+                   int64_t n, const MatrixF &hessian) {
+  MatrixF d(k, n);
+  for (int64_t i = 0; i < k * n; ++i)
+    d.data()[i] = w[i] - approx[i];
+  MatrixF hd = hessian * d;
+  return double(d.cwiseProduct(hd).cast<double>().sum());
+}
+
+} // namespace
+
+double lowbit::quant::scaledRoundingError(const LinearLayer &layer, ArrayRef<float> s,
+                                          const Scheme &scheme, const MatrixF &hessian) {
+  int64_t k = layer.k;
+  LinearLayer scaled = layer;
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t n = 0; n < layer.n; ++n)
+      scaled.weight[j * layer.n + n] *= s[j];
+  std::vector<float> approx = fakeQuantize(scaled, scheme);
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t n = 0; n < layer.n; ++n)
+      approx[j * layer.n + n] /= s[j];
+  return outputError(layer.weight, approx, k, layer.n, hessian);
+}
+
 CalibrationTapOp ScaleGroup::tap() const { return calibrationTapOf(layers.front()->op); }
 
 FailureOr<std::vector<ScaleGroup>>

@@ -11,7 +11,11 @@
 
 #include "Quantize.h"
 
+#include <Eigen/Core>
+
 namespace lowbit::quant {
+using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
 /// Linear layers whose calibration taps read one activation (q, k and v
 /// after a norm; gate and up): a scale of its channels serves them all.
 struct ScaleGroup {
@@ -39,6 +43,12 @@ groupByInput(std::vector<LinearLayer> &layers, llvm::StringRef pass, llvm::Strin
 /// x / s. New constants are named after the layers plus `.<tag>`. Returns
 /// whether 1/s was folded.
 bool scaleInputChannels(ScaleGroup &group, llvm::ArrayRef<float> s, llvm::StringRef tag);
+
+/// The output error tr(Dᵀ H D) of `layer` when its input channels are
+/// scaled by `s` for rounding: D = W - RTN(s W) / s, rounded to nearest on
+/// `scheme`'s grid (W and D [K][N], H the input's Hessian [K, K]).
+double scaledRoundingError(const LinearLayer &layer, llvm::ArrayRef<float> s, const Scheme &scheme,
+                           const MatrixF &hessian);
 
 /// Replaces a layer's weight (constant and `weight`) by `values` [K][N].
 void setWeight(LinearLayer &layer, std::vector<float> values, llvm::StringRef tag);

@@ -11,8 +11,6 @@
 #include "ChannelScaling.h"
 #include "Quantize.h"
 
-#include <Eigen/Core>
-
 #include <cmath>
 
 namespace lowbit {
@@ -24,7 +22,7 @@ using namespace mlir;
 using namespace lowbit;
 
 namespace {
-using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using quant::MatrixF;
 
 /// s_j = max|X_j|^α / max|W_j|^(1-α), W_j the j-th input row of every
 /// layer of the group.
@@ -57,24 +55,13 @@ double w8a8Error(ArrayRef<quant::LinearLayer *> layers, ArrayRef<float> s, Array
   double step = rowMax / 127, noise = step * step / 12 * double(tokens);
   double error = 0;
   for (quant::LinearLayer *layer : layers) {
-    quant::LinearLayer scaled = *layer;
-    double weightEnergy = 0;
+    double weightEnergy = 0; // ||s W||^2
     for (int64_t j = 0; j < k; ++j)
       for (int64_t n = 0; n < layer->n; ++n) {
-        float &w = scaled.weight[j * layer->n + n];
-        w *= s[j];
-        weightEnergy += double(w) * w;
+        double w = double(layer->weight[j * layer->n + n]) * s[j];
+        weightEnergy += w * w;
       }
-    quant::QuantizedWeight q = quant::roundToNearest(scaled, int8);
-    MatrixF d(k, layer->n); // in x's units: (W s - Q) / s
-    for (int64_t j = 0; j < k; ++j)
-      for (int64_t n = 0; n < layer->n; ++n) {
-        quant::Grid grid{q.scales[n], 0};
-        d(j, n) =
-            (scaled.weight[j * layer->n + n] - quant::dequantizeValue(q.levels[n * k + j], grid)) /
-            s[j];
-      }
-    error += double(d.cwiseProduct(hessian * d).sum()) + noise * weightEnergy;
+    error += quant::scaledRoundingError(*layer, s, int8, hessian) + noise * weightEnergy;
   }
   return error;
 }
