@@ -95,19 +95,23 @@ def _empty_cache(batch, layers, kv_heads, head_dim):
             for l in range(layers) for kind in ("key", "value")}
 
 
+def _prompt_then_decode(model, session, feeds, layers, steps=3):
+    """Runs `feeds` (a prompt), then greedy decode steps feeding the presents
+    back as pasts, comparing lowbit with ONNX Runtime at every step."""
+    for _ in range(steps):
+        ref = _compare(model, session, feeds)
+        next_ids = ref["logits"][:, -1, :].argmax(axis=-1).astype(np.int64)[:, None]
+        feeds = {"input_ids": next_ids, **{f"past.{l}.{kind}": ref[f"present.{l}.{kind}"]
+                                           for l in range(layers) for kind in ("key", "value")}}
+
+
 @pytest.mark.parametrize("batch,prompt,steps", [(1, 9, 3), (3, 4, 2)])
 def test_shared_model_prompt_and_decode(shared, batch, prompt, steps):
     model, session, layers, kv_heads, head_dim, vocab = shared
     rng = np.random.default_rng(batch * 100 + prompt)
     feeds = {"input_ids": rng.integers(1, vocab, size=(batch, prompt)).astype(np.int64),
              **_empty_cache(batch, layers, kv_heads, head_dim)}
-    for _ in range(1 + steps):
-        ref = _compare(model, session, feeds)
-        # Greedy next token; the presents become the next step's pasts.
-        next_ids = ref["logits"][:, -1, :].argmax(axis=-1).astype(np.int64)[:, None]
-        feeds = {"input_ids": next_ids,
-                 **{f"past.{l}.{kind}": ref[f"present.{l}.{kind}"]
-                    for l in range(layers) for kind in ("key", "value")}}
+    _prompt_then_decode(model, session, feeds, layers, steps=1 + steps)
 
 
 def test_runtime_rejects_bad_inputs(shared):
@@ -130,11 +134,7 @@ def test_synthetic_llama_prompt_and_decode(tmp_path):
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(4)
     feeds = {"input_ids": rng.integers(0, 128, size=(2, 6)).astype(np.int64), **_empty_cache(2, 2, 2, 16)}
-    for _ in range(3):
-        ref = _compare(model, session, feeds)
-        next_ids = ref["logits"][:, -1, :].argmax(axis=-1).astype(np.int64)[:, None]
-        feeds = {"input_ids": next_ids, **{f"past.{l}.{kind}": ref[f"present.{l}.{kind}"]
-                                           for l in range(2) for kind in ("key", "value")}}
+    _prompt_then_decode(model, session, feeds, layers=2)
 
 
 def test_synthetic_gpt2_with_kv_cache_and_outliers(tmp_path):
@@ -146,11 +146,7 @@ def test_synthetic_gpt2_with_kv_cache_and_outliers(tmp_path):
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(5)
     feeds = {"input_ids": rng.integers(0, 96, size=(2, 5)).astype(np.int64), **_empty_cache(2, 2, 4, 8)}
-    for _ in range(3):
-        ref = _compare(model, session, feeds)
-        next_ids = ref["logits"][:, -1, :].argmax(axis=-1).astype(np.int64)[:, None]
-        feeds = {"input_ids": next_ids, **{f"past.{l}.{kind}": ref[f"present.{l}.{kind}"]
-                                           for l in range(2) for kind in ("key", "value")}}
+    _prompt_then_decode(model, session, feeds, layers=2)
 
 
 @pytest.mark.parametrize("make", [make_gpt2, make_bert], ids=["gpt2", "bert"])

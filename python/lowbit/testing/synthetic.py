@@ -58,6 +58,17 @@ class _GraphBuilder:
         y = self.op("MatMul", [x, self.weight(f"{prefix}.weight", (d_in, d_out))])
         return self.op("Add", [y, self.weight(f"{prefix}.bias", (d_out,), scale=0.02)])
 
+    def cache(self, layer, kind, new, heads, head_dim, inputs, outputs):
+        """KV-cache I/O for one layer's keys or values, as exporters write it:
+        input past.L.KIND [batch, heads, past_seq, head_dim] concatenated with
+        `new` along the sequence axis into output present.L.KIND (returned)."""
+        past, present = f"past.{layer}.{kind}", f"present.{layer}.{kind}"
+        inputs.append(helper.make_tensor_value_info(past, TensorProto.FLOAT, ["batch", heads, "past_seq", head_dim]))
+        self.nodes.append(helper.make_node("Concat", [past, new], [present], name=present, axis=2))
+        outputs.append(helper.make_tensor_value_info(present, TensorProto.FLOAT,
+                                                     ["batch", heads, "total_seq", head_dim]))
+        return present
+
     def split_heads(self, x, batch, seq, heads, head_dim, perm=(0, 2, 1, 3)):
         x = self.reshape(x, [batch, seq, [heads], [head_dim]])
         return self.op("Transpose", [x], perm=list(perm))
@@ -121,15 +132,8 @@ def make_gpt2(path, vocab=96, dim=32, heads=4, layers=2, ctx=64, seed=0, outlier
         k = g.split_heads(k, batch, seq, heads, head_dim)
         v = g.split_heads(v, batch, seq, heads, head_dim)
         if kv_cache:
-            for kind, new_value in (("key", k), ("value", v)):
-                name = f"past.{layer}.{kind}"
-                cache_inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
-                                                                  ["batch", heads, "past_seq", head_dim]))
-                present = f"present.{layer}.{kind}"
-                g.nodes.append(helper.make_node("Concat", [name, new_value], [present], name=present, axis=2))
-                cache_outputs.append(helper.make_tensor_value_info(present, TensorProto.FLOAT,
-                                                                   ["batch", heads, "total_seq", head_dim]))
-            k, v = f"present.{layer}.key", f"present.{layer}.value"
+            k, v = (g.cache(layer, kind, new, heads, head_dim, cache_inputs, cache_outputs)
+                    for kind, new in (("key", k), ("value", v)))
         k = g.op("Transpose", [k], perm=[0, 1, 3, 2])
         scores = g.op("Div", [g.op("MatMul", [q, k]), g.const(np.array(np.sqrt(head_dim), dtype=np.float32))])
         # Query rows past .. past+seq-1 of the causal buffer, key columns 0 .. past+seq-1.
@@ -291,18 +295,12 @@ def make_llama(path, vocab=128, dim=64, heads=4, kv_heads=2, layers=2, ffn=172, 
         v = g.split_heads(g.op("MatMul", [x, g.weight(f"{p}.wv", (dim, kv_heads * head_dim))]), batch, seq,
                           kv_heads, head_dim)
         q, k = rope(q), rope(k)
-        for kind, new in (("key", k), ("value", v)):
-            name = f"past.{layer}.{kind}"
-            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
-                                                        ["batch", kv_heads, "past_seq", head_dim]))
-            present = f"present.{layer}.{kind}"
-            g.nodes.append(helper.make_node("Concat", [name, new], [present], name=present, axis=2))
-            outputs.append(helper.make_tensor_value_info(present, TensorProto.FLOAT,
-                                                         ["batch", kv_heads, "total_seq", head_dim]))
-        keys = g.op("Transpose", [repeat_kv(f"present.{layer}.key")], perm=[0, 1, 3, 2])
+        present_k, present_v = (g.cache(layer, kind, new, kv_heads, head_dim, inputs, outputs)
+                                for kind, new in (("key", k), ("value", v)))
+        keys = g.op("Transpose", [repeat_kv(present_k)], perm=[0, 1, 3, 2])
         scores = g.op("Div", [g.op("MatMul", [q, keys]), f32(np.sqrt(head_dim))])
         scores = g.op("Where", [mask, scores, f32(np.finfo(np.float32).min)])
-        attn = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), repeat_kv(f"present.{layer}.value")])
+        attn = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), repeat_kv(present_v)])
         attn = g.op("MatMul", [g.merge_heads(attn, batch, seq, dim), g.weight(f"{p}.wo", (dim, dim))])
         h = g.op("Add", [h, attn])
         x = rms_norm(h, f"{p}.ffn_norm.weight")
