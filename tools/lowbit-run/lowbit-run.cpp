@@ -23,6 +23,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -265,6 +266,11 @@ bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
   return readNpy(in, path, tensor, error);
 }
 
+bool endsWith(const std::string &text, const char *suffix) {
+  size_t n = std::strlen(suffix);
+  return text.size() > n && text.compare(text.size() - n, n, suffix) == 0;
+}
+
 /// The arrays of an .npz (np.savez: a zip archive of NAME.npy files, stored
 /// uncompressed), by NAME.
 bool readNpz(const std::string &path, std::map<std::string, Tensor> &arrays, std::string &error) {
@@ -294,7 +300,7 @@ bool readNpz(const std::string &path, std::map<std::string, Tensor> &arrays, std
              false;
     if (start + size > data.size())
       return error = path + ": truncated", false;
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0)
+    if (endsWith(name, ".npy"))
       name.resize(name.size() - 4);
     std::istringstream entry(data.substr(start, size));
     if (!readNpy(entry, path + ":" + name, arrays[name], error))
@@ -502,7 +508,7 @@ int perplexity(Runner &runner, const std::string &path, int64_t chunk, int64_t m
 /// or an int64 .npy [sequences, length].
 bool readSequences(const std::string &path, std::vector<std::vector<int64_t>> &sequences,
                    std::string &error) {
-  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0) {
+  if (endsWith(path, ".npy")) {
     Tensor ids;
     if (!readNpy(path, ids, error))
       return false;
@@ -568,8 +574,6 @@ int writeCalibration(Api &api, const std::string &dir) {
   return 0;
 }
 
-/// Runs each calibration sequence as one prompt with an empty cache, then
-/// writes the taps' statistics.
 /// `count` sequences of `length` tokens sampled from the model itself
 /// (softmax at temperature 1, a fixed seed), each from `prompt`.
 bool sampleSequences(Runner &runner, int64_t count, int64_t length,
@@ -611,6 +615,32 @@ bool sampleSequences(Runner &runner, int64_t count, int64_t length,
   return true;
 }
 
+/// One calibration run on the named inputs of an .npz (any model; a
+/// language model's missing past.* are empty caches), then the statistics.
+int calibrateOnInputs(Runner &runner, const std::string &path, const std::string &dir) {
+  std::map<std::string, Tensor> feeds, results;
+  std::string error;
+  if (!readNpz(path, feeds, error)) {
+    std::fprintf(stderr, "lowbit-run: %s\n", error.c_str());
+    return 1;
+  }
+  for (const auto &info : runner.inputs)
+    if (!feeds.count(info.name)) {
+      if (std::strncmp(info.name, "past.", 5) != 0) {
+        std::fprintf(stderr, "lowbit-run: %s has no array '%s' (the model's input)\n",
+                     path.c_str(), info.name);
+        return 1;
+      }
+      feeds[info.name] = Runner::generated(info, 0);
+    }
+  if (!runner.run(feeds, results))
+    return 1;
+  std::fprintf(stderr, "lowbit-run: calibration: one run on %s\n", path.c_str());
+  return writeCalibration(runner.api, dir);
+}
+
+/// Runs each calibration sequence (read from `path`, or sampled) as one
+/// prompt with an empty cache, then writes the taps' statistics.
 int calibrate(Runner &runner, const std::string &path, int64_t maxLength,
               const std::vector<int64_t> &prompt, const std::string &dir) {
   std::vector<std::vector<int64_t>> sequences;
@@ -650,33 +680,24 @@ int calibrate(Runner &runner, const std::string &path, int64_t maxLength,
   return writeCalibration(runner.api, dir);
 }
 
-/// Greedy decoding through a decode session (lowbit_session_*): the cache,
-/// whatever its layout, stays inside the runtime.
-int generateInSession(Runner &runner, int64_t count, const std::vector<int64_t> &prompt) {
-  Api &api = runner.api;
-  char message[512];
-  lowbit_session *session = api.sessionCreate(runner.model, message, sizeof message);
-  if (!session) {
-    std::fprintf(stderr, "lowbit-run: %s\n", message);
-    return 1;
-  }
-  std::unique_ptr<lowbit_session, void (*)(lowbit_session *)> owner(session, api.sessionDestroy);
-  int64_t vocab = 0;
-  for (const auto &info : runner.outputs)
-    if (std::strcmp(info.name, "logits") == 0)
-      vocab = info.dims[2];
+/// The logits of one token: `vocab` floats (null on failure).
+struct Row {
+  const float *logits;
+  int64_t vocab;
+};
+
+/// Greedy decoding of `count` tokens after `prompt`: `step(piece)` runs the
+/// piece after those before it and returns the logits of its last token.
+/// Prints the tokens and the rate.
+int greedy(int64_t count, const std::vector<int64_t> &prompt,
+           const std::function<Row(const std::vector<int64_t> &)> &step) {
   std::vector<int64_t> tokens = prompt, piece = prompt;
-  std::vector<float> logits;
   auto start = std::chrono::steady_clock::now();
-  for (int64_t step = 0; step < count; ++step) {
-    logits.resize(piece.size() * vocab);
-    if (api.sessionStep(session, piece.data(), piece.size(), logits.data(), logits.size()) !=
-        LOWBIT_OK) {
-      std::fprintf(stderr, "lowbit-run: %s\n", api.sessionLastError(session));
+  for (int64_t i = 0; i < count; ++i) {
+    Row last = step(piece);
+    if (!last.logits)
       return 1;
-    }
-    const float *last = logits.data() + (piece.size() - 1) * vocab;
-    int64_t token = std::max_element(last, last + vocab) - last;
+    int64_t token = std::max_element(last.logits, last.logits + last.vocab) - last.logits;
     tokens.push_back(token);
     piece = {token};
   }
@@ -687,33 +708,45 @@ int generateInSession(Runner &runner, int64_t count, const std::vector<int64_t> 
   return 0;
 }
 
+/// Greedy decoding through a decode session (lowbit_session_*), the cache,
+/// whatever its layout, kept inside the runtime; for libraries built before
+/// sessions, through the C API with the presents fed back as pasts.
 int generate(Runner &runner, int64_t count, const std::vector<int64_t> &prompt) {
-  bool vocabKnown = false;
+  int64_t vocab = 0;
   for (const auto &info : runner.outputs)
-    vocabKnown |= std::strcmp(info.name, "logits") == 0 && info.rank == 3 && info.dims[2] > 0;
-  if (runner.api.sessionCreate && vocabKnown && !prompt.empty())
-    return generateInSession(runner, count, prompt);
-  std::vector<int64_t> tokens = prompt, piece = prompt;
-  std::map<std::string, Tensor> results;
-  auto start = std::chrono::steady_clock::now();
-  for (int64_t step = 0; step < count; ++step) {
-    auto feeds = runner.lmFeeds(piece, step == 0 ? nullptr : &results);
-    std::map<std::string, Tensor> next;
-    if (!runner.run(feeds, next))
+    if (std::strcmp(info.name, "logits") == 0 && info.rank == 3)
+      vocab = info.dims[2];
+  Api &api = runner.api;
+  if (api.sessionCreate && vocab > 0 && !prompt.empty()) {
+    char message[512];
+    lowbit_session *session = api.sessionCreate(runner.model, message, sizeof message);
+    if (!session) {
+      std::fprintf(stderr, "lowbit-run: %s\n", message);
       return 1;
-    const Tensor &logits = next.at("logits");
-    int64_t vocab = logits.dims.back(), rows = logits.dims[1];
-    const float *last = logits.as<float>() + (rows - 1) * vocab;
-    int64_t token = std::max_element(last, last + vocab) - last;
-    tokens.push_back(token);
-    piece = {token};
-    results = std::move(next);
+    }
+    std::unique_ptr<lowbit_session, void (*)(lowbit_session *)> owner(session, api.sessionDestroy);
+    std::vector<float> logits;
+    return greedy(count, prompt, [&](const std::vector<int64_t> &piece) -> Row {
+      logits.resize(piece.size() * vocab);
+      if (api.sessionStep(session, piece.data(), piece.size(), logits.data(), logits.size()) !=
+          LOWBIT_OK) {
+        std::fprintf(stderr, "lowbit-run: %s\n", api.sessionLastError(session));
+        return {nullptr, 0};
+      }
+      return {logits.data() + (piece.size() - 1) * vocab, vocab};
+    });
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (size_t i = prompt.size(); i < tokens.size(); ++i)
-    std::printf("%s%lld", i == prompt.size() ? "" : " ", (long long)tokens[i]);
-  std::printf("\ntokens/s: %.1f\n", count / seconds);
-  return 0;
+  std::map<std::string, Tensor> results;
+  bool first = true;
+  return greedy(count, prompt, [&](const std::vector<int64_t> &piece) -> Row {
+    std::map<std::string, Tensor> next;
+    if (!runner.run(runner.lmFeeds(piece, first ? nullptr : &results), next))
+      return {nullptr, 0};
+    first = false;
+    results = std::move(next);
+    const Tensor &logits = results.at("logits");
+    return {logits.as<float>() + (logits.dims[1] - 1) * logits.dims.back(), logits.dims.back()};
+  });
 }
 } // namespace
 
@@ -811,29 +844,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (!calibrationFile.empty()) {
-    if (calibrationFile.size() > 4 &&
-        calibrationFile.compare(calibrationFile.size() - 4, 4, ".npz") == 0) {
-      // Named inputs of one run; a language model's missing past.* are
-      // empty caches.
-      std::map<std::string, Tensor> feeds, results;
-      if (!readNpz(calibrationFile, feeds, error)) {
-        std::fprintf(stderr, "lowbit-run: %s\n", error.c_str());
-        return 1;
-      }
-      for (const auto &info : runner.inputs)
-        if (!feeds.count(info.name)) {
-          if (std::strncmp(info.name, "past.", 5) != 0) {
-            std::fprintf(stderr, "lowbit-run: %s has no array '%s' (the model's input)\n",
-                         calibrationFile.c_str(), info.name);
-            return 1;
-          }
-          feeds[info.name] = Runner::generated(info, 0);
-        }
-      if (!runner.run(feeds, results))
-        return 1;
-      std::fprintf(stderr, "lowbit-run: calibration: one run on %s\n", calibrationFile.c_str());
-      return writeCalibration(api, calibrationDir);
-    }
+    if (endsWith(calibrationFile, ".npz"))
+      return calibrateOnInputs(runner, calibrationFile, calibrationDir);
     if (!runner.isLanguageModel()) {
       std::fprintf(stderr, "lowbit-run: --calibrate: token files are for language models "
                            "(input_ids -> logits); give this model's inputs as an .npz\n");
