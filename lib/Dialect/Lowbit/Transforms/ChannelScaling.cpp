@@ -3,7 +3,6 @@
 #include "ChannelScaling.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
@@ -119,10 +118,7 @@ ElementsAttr scaledStatistic(ElementsAttr attr, Factor factor, StringRef key) {
   auto type = cast<RankedTensorType>(attr.getType());
   if (isa<DenseElementsAttr>(attr))
     return DenseElementsAttr::get(type, ArrayRef<float>(values));
-  ArrayRef<char> bytes(reinterpret_cast<const char *>(values.data()),
-                       values.size() * sizeof(float));
-  return DenseResourceElementsAttr::get(
-      type, key, HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(float)));
+  return resourceAttr(type, ArrayRef<float>(values), key);
 }
 
 /// The tap's statistics of x / s.

@@ -62,13 +62,19 @@ std::string nodeName(Operation *op) {
 } // namespace
 
 template <typename T>
-Value lowbit::quant::makeConstant(OpBuilder &b, Location loc, RankedTensorType type,
-                                  ArrayRef<T> data, StringRef key) {
+ElementsAttr lowbit::quant::resourceAttr(RankedTensorType type, ArrayRef<T> data, StringRef key) {
   ArrayRef<char> bytes(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(T));
   auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(T));
-  auto attr = DenseResourceElementsAttr::get(type, key, std::move(blob));
-  return onnx::ConstantOp::create(b, loc, cast<ElementsAttr>(attr));
+  return cast<ElementsAttr>(DenseResourceElementsAttr::get(type, key, std::move(blob)));
 }
+
+template <typename T>
+Value lowbit::quant::makeConstant(OpBuilder &b, Location loc, RankedTensorType type,
+                                  ArrayRef<T> data, StringRef key) {
+  return onnx::ConstantOp::create(b, loc, resourceAttr(type, data, key));
+}
+template ElementsAttr lowbit::quant::resourceAttr<float>(RankedTensorType, ArrayRef<float>,
+                                                         StringRef);
 template Value lowbit::quant::makeConstant<float>(OpBuilder &, Location, RankedTensorType,
                                                   ArrayRef<float>, StringRef);
 template Value lowbit::quant::makeConstant<int8_t>(OpBuilder &, Location, RankedTensorType,

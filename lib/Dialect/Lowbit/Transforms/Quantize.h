@@ -98,8 +98,13 @@ struct QuantizedWeight {
 /// Round to nearest: each group of each output channel on its own grid.
 QuantizedWeight roundToNearest(const LinearLayer &layer, const Scheme &scheme);
 
-/// An onnx.Constant holding `data` as a resource named `key` (large tensors
-/// stay out of the printed IR).
+/// `data` as a resource named `key` (large tensors stay out of the printed
+/// IR).
+template <typename T>
+mlir::ElementsAttr resourceAttr(mlir::RankedTensorType type, llvm::ArrayRef<T> data,
+                                llvm::StringRef key);
+
+/// An onnx.Constant holding `data` as a resource named `key`.
 template <typename T>
 mlir::Value makeConstant(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
                          llvm::ArrayRef<T> data, llvm::StringRef key);
