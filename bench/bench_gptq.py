@@ -24,6 +24,8 @@ PASSES = [
     ("rtn W4 g128", "lowbit-rtn{bits=4 group-size=128}"),
     ("gptq W4 g128", "lowbit-gptq{bits=4 group-size=128}"),
     ("gptq W4 g128 act-order static-groups", "lowbit-gptq{bits=4 group-size=128 act-order=true static-groups=true}"),
+    ("gptq W4 g128 act-order static-groups clip",
+     "lowbit-gptq{bits=4 group-size=128 act-order=true static-groups=true clip=true}"),
     ("awq W4 g128 (grid 20, duo, clip)", "lowbit-awq{bits=4 group-size=128}"),
 ]
 

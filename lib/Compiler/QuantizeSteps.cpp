@@ -29,7 +29,7 @@ const llvm::StringMap<QuantizeStep> &quantizeSteps() {
         ""}},
       {"gptq",
        {"lowbit-gptq",
-        {"bits", "group-size", "symmetric", "act-order", "damp-percent", "static-groups",
+        {"bits", "group-size", "symmetric", "act-order", "static-groups", "clip", "damp-percent",
          "block-size", "activation-bits", "layers", "exclude", "sequential"},
         true,
         true,

@@ -9,8 +9,9 @@ end to end.
   the model computes what the fp32 model does.
 - The issue's gates on both shared models (calibrate on calib_tokens.txt,
   evaluate on eval_tokens.txt): at W4 g32 and W3 g32, GPTQ and AWQ each
-  remove at least 40 % of round-to-nearest's excess perplexity over fp32.
-  All at the asymmetric grid (a zero point per group), as AWQ and GPTQ are
+  remove at least 40 % of round-to-nearest's excess perplexity over fp32
+  (GPTQ with act-order and its clipping search, see GATE_STEPS). All at
+  the asymmetric grid (a zero point per group), as AWQ and GPTQ are
   used in practice. Cells measured below the gate are strict xfails with
   the measured figure, so that an improvement shows.
 """
@@ -154,12 +155,18 @@ def test_awq_rescaling_is_exact_before_rounding(calibrated):
     assert scaled == pytest.approx(base, rel=1e-5)
 
 
+# How each method runs in the gate: GPTQ with the options its reference
+# implementation offers for quality (act-order, which needs static groups
+# here, and the clipping search of its quantizer); AWQ with its defaults
+# (duo scaling, clip search). With the reference defaults (no act-order,
+# full-range grids) GPTQ removes 27 % at tinystories656K W4 g32
+# (docs/QuantizationResults.md has both columns).
+GATE_STEPS = {"gptq": "gptq,act-order=true,static-groups=true,clip=true", "awq": "awq"}
+
 # (model, bits) cells where a method was measured below the 40 % gate
-# (2026-11-23, this machine): GPTQ 27 % on tinystories656K at W4 g32 (its
-# 1.2 K calibration tokens against K = 384 inputs: act-order with static
-# groups reaches 56 % there but fails W3), AWQ 33 % on tinystories656K at
-# W3 g32.
-BELOW_GATE = {("gptq", "tinystories656K", 4), ("awq", "tinystories656K", 3)}
+# (2026-11-23, this machine): AWQ 33 % on tinystories656K at W3 g32
+# (docs/Quantization.md lists what was tried).
+BELOW_GATE = {("awq", "tinystories656K", 3)}
 
 
 @pytest.mark.parametrize("bits", [4, 3])
@@ -172,7 +179,7 @@ def test_removes_40_percent_of_rtn_excess(calibrated, method, model, bits, reque
     scheme = f"bits={bits},group-size=32,symmetric=false"
     base = quantized_perplexity(entry, "fp32")
     rtn = quantized_perplexity(entry, f"rtn{bits}", f"--quantize=rtn,{scheme}")
-    got = quantized_perplexity(entry, f"{method}{bits}", f"--quantize={method},{scheme}")
+    got = quantized_perplexity(entry, f"{method}{bits}", f"--quantize={GATE_STEPS[method]},{scheme}")
     removed = (rtn - got) / (rtn - base)
     print(f"{model} W{bits} g32: fp32 {base:.4f} rtn {rtn:.4f} {method} {got:.4f}: {100 * removed:.0f} % removed")
     assert removed >= 0.40

@@ -106,8 +106,9 @@ cl::list<std::string> quantize(
              "token), kv-cache (lowbit-quantize-kv-cache; key: bits). Keys of rtn, gptq, awq: "
              "bits, group-size (0: per channel), symmetric, "
              "activation-bits (8: int8 activations); of all: layers and exclude (repeatable: "
-             "parts of layer names); gptq also act-order, static-groups, damp-percent, "
-             "block-size, sequential (calibrate each stage of layers on the quantized ones "
+             "parts of layer names); gptq also act-order, static-groups, clip, "
+             "damp-percent, block-size, sequential (calibrate each stage of layers on the "
+             "quantized ones "
              "before it); awq also grid, duo-scaling, clip, quantize; smoothquant alpha, "
              "search-alpha; split-outliers threshold. All but rtn and w8a8 need --calib. See "
              "docs/Quantization.md"),

@@ -17,6 +17,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
 
@@ -35,6 +36,7 @@ struct GptqSettings {
   quant::Scheme scheme;
   bool actOrder = false;
   bool staticGroups = false;
+  bool clip = false;
   double dampPercent = 0.01;
   int64_t blockSize = 128;
 };
@@ -42,14 +44,44 @@ struct GptqSettings {
 /// Output channels per parallel task.
 constexpr int64_t kRowsPerTask = 128;
 
+/// The clipping search of GPTQ's reference quantizer (its `mse` option):
+/// ranges [p lo, p hi] for p = 1, 0.99, ..., 0.21, the error norm 2.4.
+constexpr int kClipSteps = 80;
+constexpr float kClipNorm = 2.4f;
+
+/// The grid for `values` (one group of one output channel): fitted to their
+/// range, or with `clip` to the shrunk range whose rounding error
+/// sum |w - w^|^2.4 is least.
+template <typename Values>
+quant::Grid fitGroupGrid(const Values &values, const quant::Scheme &scheme, bool clip) {
+  float lo = float(values.minCoeff()), hi = float(values.maxCoeff());
+  quant::Grid best = quant::fitGrid(lo, hi, scheme);
+  if (!clip)
+    return best;
+  float bestError = std::numeric_limits<float>::infinity();
+  for (int step = 0; step < kClipSteps; ++step) {
+    float p = 1.0f - float(step) / 100.0f;
+    quant::Grid grid = quant::fitGrid(p * lo, p * hi, scheme);
+    float error = 0;
+    for (int64_t i = 0; i < values.size(); ++i) {
+      float w = float(values(i));
+      float rounded = quant::dequantizeValue(quant::quantizeValue(w, grid, scheme.bits), grid);
+      error += std::pow(std::abs(w - rounded), kClipNorm);
+    }
+    if (error < bestError) {
+      bestError = error;
+      best = grid;
+    }
+  }
+  return best;
+}
+
 /// The grid of each output channel over columns [k0, k1) of `w` [N, K].
 std::vector<quant::Grid> fitRowGrids(const Matrix &w, int64_t k0, int64_t k1,
-                                     const quant::Scheme &scheme) {
+                                     const GptqSettings &settings) {
   std::vector<quant::Grid> grids(w.rows());
-  for (int64_t n = 0; n < w.rows(); ++n) {
-    auto row = w.row(n).segment(k0, k1 - k0);
-    grids[n] = quant::fitGrid(float(row.minCoeff()), float(row.maxCoeff()), scheme);
-  }
+  for (int64_t n = 0; n < w.rows(); ++n)
+    grids[n] = fitGroupGrid(w.row(n).segment(k0, k1 - k0), settings.scheme, settings.clip);
   return grids;
 }
 
@@ -80,11 +112,15 @@ FailureOr<quant::QuantizedWeight> gptq(MLIRContext *context, const quant::Linear
     }
 
   // Static groups: every group's grid from the weights before any update.
+  // Groups on the context's threads (the clipping search makes this work).
   std::vector<std::vector<quant::Grid>> staticGrids;
-  if (settings.staticGroups)
-    for (int64_t g = 0; g < groups; ++g)
-      staticGrids.push_back(
-          fitRowGrids(w, g * groupSize, std::min(k, (g + 1) * groupSize), scheme));
+  if (settings.staticGroups) {
+    staticGrids.resize(groups);
+    parallelFor(context, 0, groups, [&](size_t g) {
+      staticGrids[g] =
+          fitRowGrids(w, int64_t(g) * groupSize, std::min(k, int64_t(g + 1) * groupSize), settings);
+    });
+  }
 
   // Act order: the columns of largest curvature first.
   std::vector<int64_t> order(k);
@@ -139,7 +175,7 @@ FailureOr<quant::QuantizedWeight> gptq(MLIRContext *context, const quant::Linear
     std::vector<quant::Grid> grids;
     int64_t first = 0;                              // where this block's rows start in `grids`
     if (groupSize >= k && !settings.staticGroups) { // per channel: one grid up front
-      grids = fitRowGrids(part, 0, k, scheme);
+      grids = fitRowGrids(part, 0, k, settings);
       record(0, grids, 0);
     }
     Eigen::VectorXd error(rows);
@@ -155,7 +191,7 @@ FailureOr<quant::QuantizedWeight> gptq(MLIRContext *context, const quant::Linear
           first = r0;
         } else if (groupSize < k && i % groupSize == 0) {
           // A new group starts: its grid from the weights as updated so far.
-          grids = fitRowGrids(part, i, std::min(k, i + groupSize), scheme);
+          grids = fitRowGrids(part, i, std::min(k, i + groupSize), settings);
           record(i / groupSize, grids, 0);
         }
         double d = hinv(i, i);
@@ -186,6 +222,7 @@ struct GPTQPass : lowbit::impl::GPTQPassBase<GPTQPass> {
     settings.scheme = {bits, groupSize, symmetric, activationBits};
     settings.actOrder = actOrder;
     settings.staticGroups = staticGroups;
+    settings.clip = clip;
     settings.dampPercent = dampPercent;
     settings.blockSize = blockSize;
     Operation *func = getOperation();

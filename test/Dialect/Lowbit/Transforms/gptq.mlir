@@ -55,3 +55,32 @@ func.func @diagonal(%x: tensor<?x4xf32>) -> tensor<?x2xf32> {
   %y = onnx.MatMul %t, %w : (tensor<?x4xf32>, tensor<4x2xf32>) -> tensor<?x2xf32> loc("diagonal")
   return %y : tensor<?x2xf32>
 }
+
+// -----
+
+// clip=true: one channel, 2 bits, asymmetric (scale (hi - lo) / 3). On the
+// full range [0, 4] the scale is 4/3 and 1, 2, 3 round to 4/3, 8/3, 8/3:
+// sum |e|^2.4 = 1.35. The range shrunk by p = 0.84 to [0, 3.36] has scale
+// 1.12: 1, 2 and 3 round to 1.12, 2.24 and 3.36 (3 a level up), 4 clamps
+// to 3.36, and the sum is 0.54, the least over p = 1, 0.99, ..., 0.21. The
+// Hessian is diagonal, so GPTQ keeps these levels.
+// RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-gptq{bits=2 group-size=0 symmetric=false}))' | FileCheck %s --check-prefix=FULL
+// RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-gptq{bits=2 group-size=0 symmetric=false clip=true}))' | FileCheck %s --check-prefix=CLIP
+// FULL: clipped.q2: "0x01000000FEFFFF0000000001"
+// FULL: clipped.scales: "0x04000000ABAAAA3F"
+// CLIP: clipped.q2: "0x01000000FEFFFF0000000101"
+// CLIP: clipped.scales: "0x04000000295C8F3F"
+func.func @clipped(%x: tensor<?x8xf32>) -> tensor<?x1xf32> {
+  %w = onnx.Constant dense<[[0.0], [1.0], [1.0], [2.0], [2.0], [2.0], [3.0], [4.0]]> : tensor<8x1xf32>
+  %t = lowbit.calibration_tap %x {name = "clipped", tokens = 8 : i64,
+                                  hessian = dense<[[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                                                   [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                                                   [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                                                   [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+                                                   [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+                                                   [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+                                                   [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+                                                   [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]]> : tensor<8x8xf32>} : tensor<?x8xf32>
+  %y = onnx.MatMul %t, %w : (tensor<?x8xf32>, tensor<8x1xf32>) -> tensor<?x1xf32> loc("clipped")
+  return %y : tensor<?x1xf32>
+}

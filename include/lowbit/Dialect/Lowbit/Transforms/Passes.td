@@ -71,7 +71,10 @@ def GPTQPass : Pass<"lowbit-gptq", "::mlir::func::FuncOp"> {
     `block-size` channels are applied once per block (lazy batch updates).
     A group's grid (same grid as `lowbit-rtn`) is fitted when its first
     channel is reached, from the weights as updated so far, or with
-    `static-groups` from the original weights up front. `act-order` rounds
+    `static-groups` from the original weights up front; with `clip` the
+    grid spans the group's range shrunk by the factor (1 down to 0.21) that
+    rounds the group's weights with the least error in the 2.4-norm, as the
+    reference quantizer's `mse` option does. `act-order` rounds
     channels in order of decreasing Hessian diagonal; with groups that needs
     `static-groups`, since quantized_matmul's groups are contiguous inputs.
 
@@ -96,6 +99,10 @@ def GPTQPass : Pass<"lowbit-gptq", "::mlir::func::FuncOp"> {
            "Round input channels in order of decreasing Hessian diagonal">,
     Option<"staticGroups", "static-groups", "bool", /*default=*/"false",
            "Fit every group's grid from the original weights before any update">,
+    Option<"clip", "clip", "bool", /*default=*/"false",
+           "Fit each group's grid to its range shrunk by the factor in 1, 0.99, ..., 0.21 "
+           "whose rounding error sum |w - w^|^2.4 is least (the reference quantizer's mse "
+           "search), instead of to the full range">,
     Option<"dampPercent", "damp-percent", "double", /*default=*/"0.01",
            "Damping added to the Hessian's diagonal, as a fraction of its mean">,
     Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
