@@ -23,7 +23,8 @@ const llvm::StringMap<QuantizeStep> &quantizeSteps() {
   static const llvm::StringMap<QuantizeStep> steps = {
       {"rtn",
        {"lowbit-rtn",
-        {"bits", "group-size", "symmetric", "activation-bits", "layers", "exclude"},
+        {"bits", "group-size", "symmetric", "activation-bits", "static-activations", "layers",
+         "exclude"},
         false,
         true,
         ""}},
@@ -49,7 +50,7 @@ const llvm::StringMap<QuantizeStep> &quantizeSteps() {
       // W8A8: int8 weights per output channel, int8 activations per token.
       {"w8a8",
        {"lowbit-rtn",
-        {"symmetric", "layers", "exclude"},
+        {"symmetric", "static-activations", "layers", "exclude"},
         false,
         true,
         "bits=8 group-size=0 activation-bits=8"}},
@@ -102,17 +103,17 @@ std::string quantizeStepPipeline(StringRef step, StringRef extra, std::string &e
   return std::string(info.pass) + "{" + options + "}";
 }
 
-/// Whether a step asks for sequential calibration (sequential=true).
-bool isSequential(StringRef step) {
+/// Whether a step sets the boolean `key` (sequential=true).
+bool isSet(StringRef step, StringRef key) {
   SmallVector<StringRef> parts;
   step.split(parts, ',');
-  bool sequential = false;
+  bool set = false;
   for (StringRef part : llvm::drop_begin(parts)) {
-    auto [key, value] = part.split('=');
-    if (key.trim() == "sequential")
-      sequential = value.trim() == "true" || value.trim() == "1";
+    auto [name, value] = part.split('=');
+    if (name.trim() == key)
+      set = value.trim() == "true" || value.trim() == "1";
   }
-  return sequential;
+  return set;
 }
 
 } // namespace
@@ -125,7 +126,9 @@ LogicalResult lowbit::planQuantizeSteps(ArrayRef<std::string> steps,
     QuantizeStepPlan plan;
     plan.step = step;
     if (found != quantizeSteps().end()) {
-      plan.needsCalibration = found->second.needsCalibration;
+      // Static activation scales come from calibration too.
+      plan.needsCalibration =
+          found->second.needsCalibration || isSet(step, "static-activations");
       bool roundedLater = llvm::any_of(llvm::drop_begin(steps, i + 1), [](StringRef later) {
         auto next = quantizeSteps().find(stepName(later));
         return next != quantizeSteps().end() && next->second.quantizes;
@@ -136,7 +139,7 @@ LogicalResult lowbit::planQuantizeSteps(ArrayRef<std::string> steps,
     plan.pipeline = quantizeStepPipeline(step, extra, error);
     if (plan.pipeline.empty())
       return failure();
-    plan.sequential = isSequential(step);
+    plan.sequential = isSet(step, "sequential");
     plans.push_back(std::move(plan));
   }
   return success();

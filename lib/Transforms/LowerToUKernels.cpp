@@ -216,6 +216,7 @@ void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp ke
 struct QuantizedContraction {
   Operand x, levels, scales, zeros, c;
   int64_t kLoop, mLoop, nLoop, groupSize, bits, activationBits;
+  uint32_t activationScaleBits = 0; // a static int8 activation scale's f32 bits; 0: per row
 };
 
 /// The levels of a constant global as bytes, or nothing.
@@ -307,6 +308,9 @@ std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp 
   match.bits = bits ? bits.getInt() : 8;
   auto activationBits = dyn_cast_or_null<IntegerAttr>(op->getAttr("lowbit.activation_bits"));
   match.activationBits = activationBits ? activationBits.getInt() : 0;
+  if (auto scale = dyn_cast_or_null<FloatAttr>(op->getAttr("lowbit.activation_scale")))
+    match.activationScaleBits =
+        uint32_t(APFloat(float(scale.getValueAsDouble())).bitcastToAPInt().getZExtValue());
   FailureOr<SmallVector<int64_t>> xLoops = loopsOf(maps[0]), qLoops = loopsOf(maps[1]),
                                   cLoops = loopsOf(maps[inputs]);
   if (failed(xLoops) || failed(qLoops) || failed(cLoops))
@@ -351,13 +355,15 @@ void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func
     Value group = arith::ConstantIntOp::create(b, l, b.getI64Type(), match.groupSize);
     Value bitsPerLevel = arith::ConstantIntOp::create(b, l, b.getI64Type(), levelBits);
     Value activationBits = arith::ConstantIntOp::create(b, l, b.getI64Type(), match.activationBits);
+    Value activationScale =
+        arith::ConstantIntOp::create(b, l, b.getI64Type(), int64_t(match.activationScaleBits));
     func::CallOp::create(b, l, kernel,
                          ValueRange{x.address, x.offset, x.rowStride, x.colStride, q.address,
                                     q.offset, q.rowStride, q.colStride, s.address, s.offset,
                                     s.rowStride, s.colStride, z.address, z.offset, z.rowStride,
                                     z.colStride, c.address, c.offset, c.rowStride, c.colStride,
                                     c.sizes[0], c.sizes[1], x.sizes[1], group, bitsPerLevel,
-                                    activationBits});
+                                    activationBits, activationScale});
   });
   rewriter.eraseOp(op);
   // The one-level-per-byte copy, when nothing else reads it, is dropped.
@@ -396,7 +402,7 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       op->removeAttr(kQuantizedMarker);
       if (!match)
         continue;
-      lowerQuantizedToCall(op, *match, declareKernel(module, rewriter, kQuantizedMatmulF32, 26),
+      lowerQuantizedToCall(op, *match, declareKernel(module, rewriter, kQuantizedMatmulF32, 27),
                            module, packNibbles, rewriter);
       ++numLowered;
     }

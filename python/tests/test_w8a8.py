@@ -9,6 +9,9 @@
   accuracy W8A8 has on the same model without outliers. The measure: the relative error of the logits,
   ||L - L_fp32|| / ||L_fp32||, over prompts the model was not calibrated on.
 - SmoothQuant alone changes nothing before rounding (x W = (x / s)(s W)).
+- Static per-tensor activation scales (w8a8,static-activations=true) equal
+  NumPy's rounding on one calibrated grid, and after SmoothQuant work on
+  the planted-outlier model.
 - The shared models: SmoothQuant + W8A8 within 1 % of fp32 perplexity.
 """
 import re
@@ -59,8 +62,10 @@ def test_smoothquant_and_splitting_restore_w8a8_on_planted_outliers(tmp_path):
                 "smoothquant-search": ["smoothquant,search-alpha=true", "w8a8"],
                 "smooth-only": ["smoothquant,alpha=0.5"],
                 "split": ["split-outliers,threshold=6", "w8a8"],
-                "split-only": ["split-outliers,threshold=6"]}
-    clean = relative_errors(tmp_path, "clean", [], {"w8a8": ["w8a8"]})
+                "split-only": ["split-outliers,threshold=6"],
+                "static": ["w8a8,static-activations=true"],
+                "smoothquant-static": ["smoothquant,alpha=0.5", "w8a8,static-activations=true"]}
+    clean = relative_errors(tmp_path, "clean", [], {"w8a8": ["w8a8"], "static": ["w8a8,static-activations=true"]})
     planted = relative_errors(tmp_path, "outliers", OUTLIERS, variants)
     print(f"relative logits error: clean model W8A8 {clean['w8a8']:.2e}; with outliers x100: " +
           ", ".join(f"{k} {v:.2e}" for k, v in planted.items()))
@@ -77,6 +82,12 @@ def test_smoothquant_and_splitting_restore_w8a8_on_planted_outliers(tmp_path):
     # Outlier splitting: the outlier channels in fp32, the rest in int8 with
     # their full range.
     assert planted["split"] < 2 * clean["w8a8"]
+    # Static per-tensor activation scales (SmoothQuant's O3 setting): one
+    # scale for every token leaves the outliers' range on all rows, so
+    # without smoothing it breaks worse than per-token; after SmoothQuant it
+    # is as good as static scales on the clean model (measured: 0.56x).
+    assert planted["static"] > 10 * clean["static"]
+    assert planted["smoothquant-static"] < clean["static"]
 
 
 @pytest.mark.parametrize("model", ["stories260K", "tinystories656K"])
@@ -93,6 +104,65 @@ def test_smoothquant_w8a8_on_shared_models(shared_models, tmp_path, model):
         results[label] = float(re.fullmatch(r"perplexity: ([\d.]+) tokens: \d+\n", run.stdout).group(1))
     print(f"{model}: fp32 {results['fp32']:.4f}, smoothquant + w8a8 {results['sq-w8a8']:.4f}")
     assert results["sq-w8a8"] <= results["fp32"] * 1.01
+
+
+def test_static_activation_scale_matches_numpy(tmp_path):
+    """w8a8,static-activations=true: every row of the input on one int8 grid
+    whose scale is the calibration max |x| / 127, through compile and run
+    (the VNNI kernel where the CPU has it), against NumPy doing the same
+    rounding. Rows whose own range is smaller than calibration's would
+    round differently on a per-row grid, and a row beyond it clamps: the
+    per-row (dynamic) answer is checked to be far from the static one, so
+    that the comparison can tell them apart."""
+    from onnx import TensorProto, helper, numpy_helper
+    import onnx
+    rng = np.random.default_rng(5)
+    k, n = 64, 32
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    calib = rng.uniform(-1, 1, (16, k)).astype(np.float32)
+    calib[3, 7] = 5.08  # the calibrated range: scale 5.08 / 127 = 0.04
+    np.savez(tmp_path / "calib.npz", x=calib)
+    library = tmp_path / "static.so"
+    lowbit.compile(tmp_path / "m.onnx", library, quantize=["w8a8,static-activations=true"],
+                   calib=tmp_path / "calib.npz", extra_args=["-O1"])
+
+    x = rng.uniform(-1, 1, (5, k)).astype(np.float32)
+    x[4, :8] = [7.0, -9.0, 6.0, 5.5, -6.0, 8.0, -7.5, 6.5]  # beyond the calibrated range: clamps
+    got = lowbit.load(library).run({"x": x})["y"].astype(np.float64)
+
+    # The weight as lowbit-rtn rounds it (bits 8, per channel, symmetric).
+    wscale = 2 * np.abs(w).max(axis=0) / 255
+    wq = np.clip(np.rint(w / wscale), -128, 127) * wscale
+
+    def int8_rows(rows, scale):
+        return np.clip(np.rint(rows / scale), -127, 127) * scale
+
+    scale = np.float32(5.08) / np.float32(127)
+    expected = int8_rows(x.astype(np.float64), float(scale)) @ wq
+    dynamic = int8_rows(x.astype(np.float64), np.abs(x).max(axis=1, keepdims=True) / 127) @ wq
+    # Integer products are exact; the float work is a few roundings per term
+    # of a 64-term sum: 1e-5 of the sum of magnitudes bounds it.
+    bound = 1e-5 * (np.abs(int8_rows(x.astype(np.float64), float(scale))) @ np.abs(wq)) + 1e-6
+    assert np.all(np.abs(got - expected) <= bound)
+    assert np.abs(dynamic - expected).max() > 100 * bound.max()
+    ir = subprocess.run([lowbit.find_tool("lowbitc"), str(tmp_path / "m.onnx"), "--quiet",
+                         f"--calib={tmp_path / 'calib.npz'}", "--quantize=w8a8,static-activations=true",
+                         "--emit=lowbit-ir", "-o", "-"], capture_output=True, text=True, check=True).stdout
+    assert "activation_scale = 4.000000e-02 : f32" in ir  # float(5.08) / 127, printed
+
+
+def test_static_activations_need_calibration(tmp_path):
+    """The driver asks for --calib when a step wants static scales."""
+    run = subprocess.run([lowbit.find_tool("lowbitc"), str(make_llama(tmp_path / "m.onnx")), "--quiet",
+                          "--quantize=w8a8,static-activations=true", "-o", str(tmp_path / "m.so")],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "--calib" in run.stderr, run.stderr
+    assert not (tmp_path / "m.so").exists()
 
 
 def test_gpt2_layernorm_outliers(tmp_path):

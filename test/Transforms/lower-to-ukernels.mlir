@@ -150,21 +150,23 @@ func.func @not_lowered(%xi: memref<4x8xi32>, %wi: memref<8x16xi32>, %yi: memref<
 // and C as (address, offset, row stride, column stride), then m, n, k, the
 // group size read from the scales' map, the bits per stored level (8: the
 // levels are not a constant the pass could repack) and the activation bits
-// (8, from lowbit.activation_bits: int8 products allowed).
-// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// (8, from lowbit.activation_bits: int8 products allowed), and the f32 bits
+// of a static activation scale (0: none; 0.5 = 0x3F000000 = 1056964608).
+// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
 // CHECK-LABEL: func @quantized
 // CHECK: scf.for %[[B:.*]] =
 // CHECK: memref.subview %arg0[%[[B]], 0, 0]
 // CHECK-DAG: %[[G:.*]] = arith.constant 32 : i64
 // CHECK-DAG: %[[LEVELBITS:.*]] = arith.constant 8 : i64
 // CHECK-DAG: %[[ACTBITS:.*]] = arith.constant 8 : i64
-// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]], %[[LEVELBITS]], %[[ACTBITS]]) : (i64
+// CHECK-DAG: %[[ACTSCALE:.*]] = arith.constant 1056964608 : i64
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]], %[[LEVELBITS]], %[[ACTBITS]], %[[ACTSCALE]]) : (i64
 // CHECK-NOT: linalg.generic
 func.func @quantized(%x: memref<2x?x172xf32>, %q: memref<64x172xi8>, %s: memref<64x6xf32>,
                      %z: memref<64x6xi8>, %y: memref<2x?x64xf32>) {
   linalg.generic {indexing_maps = [#x, #q, #g, #g, #y], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
       ins(%x, %q, %s, %z : memref<2x?x172xf32>, memref<64x172xi8>, memref<64x6xf32>, memref<64x6xi8>)
-      outs(%y : memref<2x?x64xf32>) attrs = {lowbit.activation_bits = 8 : i64, lowbit.quantized_contraction = 4 : i64} {
+      outs(%y : memref<2x?x64xf32>) attrs = {lowbit.activation_bits = 8 : i64, lowbit.activation_scale = 5.000000e-01 : f32, lowbit.quantized_contraction = 4 : i64} {
   ^bb0(%in: f32, %lv: i8, %sc: f32, %zp: i8, %out: f32):
     %0 = arith.sitofp %lv : i8 to f32
     %1 = arith.sitofp %zp : i8 to f32

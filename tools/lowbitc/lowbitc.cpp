@@ -110,8 +110,9 @@ cl::list<std::string> quantize(
              "damp-percent, block-size, sequential (calibrate each stage of layers on the "
              "quantized ones "
              "before it); awq also grid, duo-scaling, clip, quantize; smoothquant alpha, "
-             "search-alpha; split-outliers threshold. All but rtn and w8a8 need --calib. See "
-             "docs/Quantization.md"),
+             "search-alpha; split-outliers threshold; rtn and w8a8 static-activations (one "
+             "int8 activation scale per layer from calibration). All but rtn and w8a8 need "
+             "--calib (they too with static-activations). See docs/Quantization.md"),
     cl::value_desc("step"), cl::cat(category));
 
 cl::opt<std::string>

@@ -160,6 +160,7 @@ struct QuantizedShape {
   bool zeros;
   bool nibbles = false;         // levels stored two per byte
   bool int8Activations = false; // rows of A on their int8 grid, activation_bits 8
+  bool staticScale = false;      // ... all rows on one grid (activation_scale)
 };
 
 /// As `check` for the fp32 kernel: the variant against the reference on one
@@ -187,6 +188,14 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
         a[i * s.k + k] = float(k == i % s.k ? 127 : activation(rng)) * scale;
     }
   }
+  float staticScale = 0.0037f;
+  if (s.staticScale) {
+    // One grid for every row, which no row fills (levels within +-100): a
+    // kernel that took each row's own max |a| / 127 would round differently.
+    std::uniform_int_distribution<int> activation(-100, 100);
+    for (float &x : a)
+      x = float(activation(rng)) * staticScale;
+  }
   for (float &x : scales)
     x = 0.01f + 0.1f * std::fabs(uniform(rng));
   for (float &x : c)
@@ -211,7 +220,8 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
   p.q_row_stride = s.nibbles ? packedRow : s.k;
   p.q_col_stride = 1;
   p.level_bits = s.nibbles ? 4 : 8;
-  p.activation_bits = s.int8Activations ? 8 : 0;
+  p.activation_bits = s.int8Activations || s.staticScale ? 8 : 0;
+  p.activation_scale = s.staticScale ? staticScale : 0.0f;
   p.scales = scales.data();
   p.s_row_stride = groups;
   p.s_col_stride = 1;
@@ -282,6 +292,10 @@ TEST(QuantizedMatmulF32, VnniMatchesReference) {
               checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
                              {m, n, k, group, zeros, nibbles, true});
   checkQuantized(lowbit_uk_quantized_matmul_f32_vnni, {2, 5, 4101, 128, true, true, true});
+  for (int64_t m : {1, 5})
+    for (bool nibbles : {false, true})
+      checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
+                     {m, 33, 172, 32, true, nibbles, false, /*staticScale=*/true});
 }
 
 TEST(QuantizedMatmulF32, Avx2MatchesReference) {

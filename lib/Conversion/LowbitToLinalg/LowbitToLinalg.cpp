@@ -34,25 +34,32 @@ Value castFloat(OpBuilder &b, Location loc, Value value, Type to) {
 }
 
 /// `x` with each row (last dimension) quantized to int8 and back, as
-/// lowbit.dynamic_quantize defines it: s = max|x| / 127 (1 for a row of
-/// zeros), x' = clamp(roundeven(x / s), -127, 127) * s.
-Value quantizeRowsInt8(OpBuilder &b, Location loc, Value x) {
+/// lowbit.quantized_matmul's activation_bits defines it: s = max|x| / 127
+/// (1 for a row of zeros), or the one `staticScale` for every row, then
+/// x' = clamp(roundeven(x / s), -127, 127) * s.
+Value quantizeRowsInt8(OpBuilder &b, Location loc, Value x, std::optional<APFloat> staticScale) {
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
   int64_t last = type.getRank() - 1;
-  Value absMax = reduceKeepDims(b, loc, x, {last}, scalarConstant(b, loc, element, 0),
-                                [](OpBuilder &nb, Location l, Value acc, Value value) -> Value {
-                                  return arith::MaximumFOp::create(
-                                      nb, l, acc, math::AbsFOp::create(nb, l, value));
-                                });
+  SmallVector<Value> operands{x};
+  if (!staticScale)
+    operands.push_back(reduceKeepDims(
+        b, loc, x, {last}, scalarConstant(b, loc, element, 0),
+        [](OpBuilder &nb, Location l, Value acc, Value value) -> Value {
+          return arith::MaximumFOp::create(nb, l, acc, math::AbsFOp::create(nb, l, value));
+        }));
   return elementwise(
-      b, loc, type, ValueRange{x, absMax},
-      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        Value zero = scalarConstant(nb, l, element, 0);
+      b, loc, type, operands, [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
         Value limit = scalarConstant(nb, l, element, 127);
-        Value scale = arith::DivFOp::create(nb, l, args[1], limit);
-        Value isZero = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, args[1], zero);
-        scale = arith::SelectOp::create(nb, l, isZero, scalarConstant(nb, l, element, 1), scale);
+        Value scale;
+        if (staticScale) {
+          scale = scalarConstant(nb, l, element, staticScale->convertToDouble());
+        } else {
+          Value zero = scalarConstant(nb, l, element, 0);
+          scale = arith::DivFOp::create(nb, l, args[1], limit);
+          Value isZero = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, args[1], zero);
+          scale = arith::SelectOp::create(nb, l, isZero, scalarConstant(nb, l, element, 1), scale);
+        }
         Value level =
             math::RoundEvenOp::create(nb, l, arith::DivFOp::create(nb, l, args[0], scale));
         level = arith::MinimumFOp::create(
@@ -158,8 +165,9 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
                                 groupMap};
     // int8 activations: the contraction takes the quantized-and-restored
     // input; a kernel quantizing it again gets the same levels.
-    Value input =
-        op.getActivationBits() ? quantizeRowsInt8(rewriter, loc, op.getInput()) : op.getInput();
+    Value input = op.getActivationBits()
+                      ? quantizeRowsInt8(rewriter, loc, op.getInput(), op.getActivationScale())
+                      : op.getInput();
     SmallVector<Value> inputs{input, op.getWeights(), op.getScales()};
     if (Value zeros = op.getZeroPoints()) {
       inputs.push_back(zeros);
@@ -195,6 +203,8 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
     generic->setAttr("lowbit.quantized_contraction", rewriter.getI64IntegerAttr(op.getBits()));
     if (op.getActivationBits())
       generic->setAttr("lowbit.activation_bits", rewriter.getI64IntegerAttr(8));
+    if (FloatAttr scale = op.getActivationScaleAttr())
+      generic->setAttr("lowbit.activation_scale", scale);
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
   }

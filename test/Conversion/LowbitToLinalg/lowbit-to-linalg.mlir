@@ -63,6 +63,23 @@ func.func @int8_activations(%x: tensor<4x64xf32>, %q: tensor<8x64xi8>, %s: tenso
 
 // -----
 
+// A static activation_scale: no reduction, every element divided by the
+// one scale (0.5), rounded and clamped; the contraction carries the scale.
+// CHECK-LABEL: func @static_int8_activations
+// CHECK-NOT: iterator_types = ["parallel", "reduction"]
+// CHECK: %[[HALF:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK: %[[XQ:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<4x64xf32>)
+// CHECK: arith.divf %{{.*}}, %[[HALF]]
+// CHECK: math.roundeven
+// CHECK: linalg.generic {{.*}} ins(%[[XQ]], %arg1, %arg2 : {{.*}} attrs = {lowbit.activation_bits = 8 : i64, lowbit.activation_scale = 5.000000e-01 : f32, lowbit.quantized_contraction = 8 : i64}
+func.func @static_int8_activations(%x: tensor<4x64xf32>, %q: tensor<8x64xi8>, %s: tensor<8x1xf32>) -> tensor<4x8xf32> {
+  %0 = lowbit.quantized_matmul %x, %q, %s {activation_bits = 8 : i64, activation_scale = 0.5 : f32, bits = 8 : i64, group_size = 64 : i64}
+     : (tensor<4x64xf32>, tensor<8x64xi8>, tensor<8x1xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
 // Calibration taps: one without statistics records its input's rows
 // (buffer address and offset, rows = 2 * 5, channels, row stride) under tap
 // id 0; one that already holds statistics is just its input.

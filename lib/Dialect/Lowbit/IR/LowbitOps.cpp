@@ -58,6 +58,13 @@ LogicalResult QuantizedMatMulOp::verify() {
     return emitOpError() << "bits must be 2, 3, 4 or 8, got " << bits;
   if (std::optional<uint64_t> activationBits = getActivationBits(); activationBits && *activationBits != 8)
     return emitOpError() << "activation_bits must be 8 (int8 activations), got " << *activationBits;
+  if (std::optional<APFloat> scale = getActivationScale()) {
+    if (!getActivationBits())
+      return emitOpError("activation_scale needs activation_bits = 8");
+    if (!(scale->convertToDouble() > 0) || scale->isInfinity())
+      return emitOpError() << "activation_scale must be positive and finite, got "
+                           << scale->convertToDouble();
+  }
   auto inputType = getInput().getType(), resultType = getResult().getType();
   auto weightsType = getWeights().getType(), scalesType = getScales().getType();
   if (inputType.getRank() < 1)

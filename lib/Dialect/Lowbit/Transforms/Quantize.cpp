@@ -4,6 +4,7 @@
 
 #include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
 
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -247,8 +248,40 @@ QuantizedWeight lowbit::quant::roundToNearest(const LinearLayer &layer, const Sc
   return out;
 }
 
+FailureOr<float> lowbit::quant::staticActivationScale(const LinearLayer &layer,
+                                                      StringRef pass) {
+  onnx::MatMulOp op = layer.op;
+  Value input = op.getA();
+  // A multiply by a constant vector scales each channel's range.
+  std::vector<float> channelFactors;
+  if (auto mul = input.getDefiningOp<onnx::MulOp>()) {
+    ElementsAttr factors;
+    for (auto [value, other] : {std::pair(mul.getA(), mul.getB()), {mul.getB(), mul.getA()}})
+      if (matchPattern(other, m_Constant(&factors)) && value.getDefiningOp<CalibrationTapOp>() &&
+          readFloats(factors, channelFactors) && channelFactors.size() == size_t(layer.k)) {
+        input = value;
+        break;
+      }
+  }
+  auto tap = input.getDefiningOp<CalibrationTapOp>();
+  std::vector<float> absMax;
+  if (!tap || !tap.getAbsMax() || !readFloats(*tap.getAbsMax(), absMax) ||
+      absMax.size() != size_t(layer.k)) {
+    op.emitError() << pass << ": " << describe(layer)
+                         << " has no calibration abs_max for a static activation scale: its "
+                            "input needs a lowbit.calibration_tap with `abs_max` (lowbitc "
+                            "--calib=FILE)";
+    return failure();
+  }
+  float top = 0;
+  for (size_t j = 0; j < absMax.size(); ++j)
+    top = std::max(top, absMax[j] * (channelFactors.empty() ? 1.0f : std::abs(channelFactors[j])));
+  return top > 0 ? top / 127.0f : 1.0f;
+}
+
 void lowbit::quant::replaceWithQuantized(const LinearLayer &layer, const QuantizedWeight &weight,
-                                         const Scheme &scheme) {
+                                         const Scheme &scheme,
+                                         std::optional<float> activationScale) {
   onnx::MatMulOp op = layer.op;
   OpBuilder b(op);
   Location loc = op.getLoc();
@@ -266,7 +299,8 @@ void lowbit::quant::replaceWithQuantized(const LinearLayer &layer, const Quantiz
   auto quantized = QuantizedMatMulOp::create(
       b, loc, op.getResult().getType(), op.getA(), levels, scales, zeros,
       b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
-      scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits) : IntegerAttr());
+      scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits) : IntegerAttr(),
+      activationScale ? b.getF32FloatAttr(*activationScale) : FloatAttr());
   op.getResult().replaceAllUsesWith(quantized.getResult());
   Operation *weightOp = op.getB().getDefiningOp();
   op.erase();

@@ -12,6 +12,7 @@
 #include "lowbit/Dialect/Onnx/IR/Onnx.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,8 +112,16 @@ mlir::Value makeConstant(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTen
 
 /// Replaces `layer.op` by lowbit.quantized_matmul over `weight`; the levels,
 /// scales and zero points become constants (resources named after the layer).
+/// `activationScale`: one int8 scale for every row of the input (static).
 void replaceWithQuantized(const LinearLayer &layer, const QuantizedWeight &weight,
-                          const Scheme &scheme);
+                          const Scheme &scheme,
+                          std::optional<float> activationScale = std::nullopt);
+
+/// The static int8 scale of `layer`'s input, max|x| / 127 from the
+/// calibration tap that feeds it (directly, or through an onnx.Mul by a
+/// constant vector: the masked inputs of a split layer, an explicit AWQ or
+/// SmoothQuant scaling), or failure (reported on the layer, for `pass`).
+mlir::FailureOr<float> staticActivationScale(const LinearLayer &layer, llvm::StringRef pass);
 } // namespace lowbit::quant
 
 #endif // LOWBIT_LIB_DIALECT_LOWBIT_TRANSFORMS_QUANTIZE_H

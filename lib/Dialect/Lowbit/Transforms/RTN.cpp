@@ -24,10 +24,22 @@ struct RTNPass : lowbit::impl::RTNPassBase<RTNPass> {
     quant::Scheme scheme{bits, groupSize, symmetric, activationBits};
     if (failed(quant::verifyScheme(getOperation(), "lowbit-rtn", scheme)))
       return signalPassFailure();
+    if (staticActivations && activationBits != 8) {
+      getOperation()->emitError("lowbit-rtn: static-activations needs activation-bits=8");
+      return signalPassFailure();
+    }
     quant::LayerSelection selection{{layers.begin(), layers.end()},
                                     {exclude.begin(), exclude.end()}};
     for (quant::LinearLayer &layer : quant::findLinearLayers(getOperation(), selection)) {
-      quant::replaceWithQuantized(layer, quant::roundToNearest(layer, scheme), scheme);
+      std::optional<float> activationScale;
+      if (staticActivations) {
+        FailureOr<float> scale = quant::staticActivationScale(layer, "lowbit-rtn");
+        if (failed(scale))
+          return signalPassFailure();
+        activationScale = *scale;
+      }
+      quant::replaceWithQuantized(layer, quant::roundToNearest(layer, scheme), scheme,
+                                  activationScale);
       ++numQuantized;
     }
   }

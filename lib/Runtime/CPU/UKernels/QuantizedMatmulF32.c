@@ -22,6 +22,7 @@
 #include "Common.h"
 
 #include <stddef.h>
+#include <string.h>
 
 /* Level k of output channel n, whatever the storage. */
 static inline int level_at(const lowbit_uk_quantized_matmul_f32_params *p, int64_t n, int64_t k) {
@@ -349,10 +350,14 @@ INLINE VNNI quantized_rows quantize_rows_vnni(const lowbit_uk_quantized_matmul_f
   r.sums = (int32_t *)(r.scales + rows);
   for (int64_t i = 0; i < rows; ++i) {
     const float *a = p->a + (i0 + i) * p->a_row_stride;
-    __m512 amax = _mm512_setzero_ps();
-    for (int64_t k = 0; k < p->k; k += 16)
-      amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask16(p->k - k), a + k)));
-    float m = _mm512_reduce_max_ps(amax), scale = m == 0 ? 1.0f : m / 127.0f;
+    float scale = p->activation_scale; /* static, or this row's own: */
+    if (scale == 0) {
+      __m512 amax = _mm512_setzero_ps();
+      for (int64_t k = 0; k < p->k; k += 16)
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask16(p->k - k), a + k)));
+      float m = _mm512_reduce_max_ps(amax);
+      scale = m == 0 ? 1.0f : m / 127.0f;
+    }
     r.scales[i] = scale;
     __m512 divisor = _mm512_set1_ps(scale);
     int8_t *out = r.levels + i * r.padded_k;
@@ -577,9 +582,12 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
                                     int64_t c_address, int64_t c_offset, int64_t c_row_stride,
                                     int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
                                     int64_t group_size, int64_t level_bits,
-                                    int64_t activation_bits) {
+                                    int64_t activation_bits, int64_t activation_scale_bits) {
   if (m <= 0 || n <= 0 || k <= 0 || group_size <= 0)
     return;
+  uint32_t scale_bits = (uint32_t)activation_scale_bits;
+  float activation_scale;
+  memcpy(&activation_scale, &scale_bits, sizeof activation_scale);
   lowbit_uk_quantized_matmul_f32_params p = {
       (const float *)(intptr_t)a_address + a_offset,
       a_row_stride,
@@ -601,7 +609,8 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
       k,
       group_size,
       level_bits == 4 ? 4 : 8,
-      activation_bits == 8 ? 8 : 0};
+      activation_bits == 8 ? 8 : 0,
+      activation_scale > 0 ? activation_scale : 0.0f};
   lowbit_pool *pool = lowbit_current_pool;
   int64_t threads = lowbit_pool_size(pool);
   if (threads > 1 && m * n * k >= PARALLEL_WORK) {

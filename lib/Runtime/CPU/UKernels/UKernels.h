@@ -84,6 +84,10 @@ typedef struct {
   /* 8: A holds rows already on their int8 grid (lowbit.quantized_matmul's
    * activation_bits): the VNNI variant multiplies integers; 0: fp32. */
   int64_t activation_bits;
+  /* With activation_bits 8: the one scale every row of A is on (static,
+   * from calibration; lowbit.quantized_matmul's activation_scale), or 0:
+   * each row on its own, max |a| / 127. */
+  float activation_scale;
 } lowbit_uk_quantized_matmul_f32_params;
 
 void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p);
@@ -95,7 +99,8 @@ void lowbit_uk_quantized_matmul_f32_avx2(const lowbit_uk_quantized_matmul_f32_pa
 void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
                                          float *workspace);
 
-/* The entry point the generated code calls (z_address 0: no zero points). */
+/* The entry point the generated code calls (z_address 0: no zero points;
+ * activation_scale_bits: the f32 bit pattern of activation_scale). */
 void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                                     int64_t a_col_stride, int64_t q_address, int64_t q_offset,
                                     int64_t q_row_stride, int64_t q_col_stride,
@@ -105,7 +110,7 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
                                     int64_t c_address, int64_t c_offset, int64_t c_row_stride,
                                     int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
                                     int64_t group_size, int64_t level_bits,
-                                    int64_t activation_bits);
+                                    int64_t activation_bits, int64_t activation_scale_bits);
 
 #ifdef __cplusplus
 }

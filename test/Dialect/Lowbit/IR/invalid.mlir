@@ -112,3 +112,19 @@ func.func @activation_bits(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s: tensor<2
   %0 = lowbit.quantized_matmul %x, %q, %s {activation_bits = 4 : i64, bits = 4 : i64, group_size = 8 : i64} : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>) -> tensor<4x2xf32>
   return
 }
+
+// -----
+
+func.func @activation_scale_without_bits(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s: tensor<2x1xf32>) {
+  // expected-error @+1 {{'lowbit.quantized_matmul' op activation_scale needs activation_bits = 8}}
+  %0 = lowbit.quantized_matmul %x, %q, %s {activation_scale = 0.5 : f32, bits = 4 : i64, group_size = 8 : i64} : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @activation_scale_negative(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s: tensor<2x1xf32>) {
+  // expected-error @+1 {{'lowbit.quantized_matmul' op activation_scale must be positive and finite, got -5.000000e-01}}
+  %0 = lowbit.quantized_matmul %x, %q, %s {activation_bits = 8 : i64, activation_scale = -0.5 : f32, bits = 4 : i64, group_size = 8 : i64} : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>) -> tensor<4x2xf32>
+  return
+}

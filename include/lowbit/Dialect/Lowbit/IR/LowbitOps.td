@@ -38,7 +38,9 @@ def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure]> {
     max|x| / 127, levels round-half-even and clamped to [-127, 127]), and
     the product is taken with those values, so that a kernel may multiply
     integers (int8 x int8 -> int32, as ONNX Runtime's MatMulNBits does at
-    accuracy level 4).
+    accuracy level 4). With `activation_scale` as well, every row shares
+    that one scale (static, per tensor, from calibration): levels
+    clamp(roundeven(x / activation_scale), -127, 127).
 
     ```mlir
     %y = lowbit.quantized_matmul %x, %q, %s {bits = 4 : i64, group_size = 32 : i64}
@@ -49,7 +51,8 @@ def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure]> {
                        Lowbit_ScaleTensor:$scales, Optional<Lowbit_LevelTensor>:$zero_points,
                        ConfinedAttr<I64Attr, [IntPositive]>:$bits,
                        ConfinedAttr<I64Attr, [IntPositive]>:$group_size,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$activation_bits);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$activation_bits,
+                       OptionalAttr<F32Attr>:$activation_scale);
   let results = (outs Lowbit_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weights `,` $scales (`zero_points` $zero_points^)? attr-dict `:`

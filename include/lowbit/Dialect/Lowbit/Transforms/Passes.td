@@ -14,6 +14,11 @@ def RTNPass : Pass<"lowbit-rtn", "::mlir::func::FuncOp"> {
     whose weight is rounded to the nearest level of a `bits`-bit grid fitted
     to each group of `group-size` inputs of each output channel (the last
     group of a channel may be shorter: K = 172 in groups of 32 leaves 12).
+    With `activation-bits=8` the layers quantize their input to int8, each
+    row on its own scale, or with `static-activations` all rows on one
+    scale per layer from calibration (the tap's max |x| / 127; through a
+    multiply by a constant vector, such as a split layer's mask, the
+    channels' ranges scale with it).
 
     The grid follows GPTQ's convention, so that the passes agree:
     symmetric, s = 2 max|w| / (2^bits - 1) and levels in [-2^(bits-1),
@@ -40,6 +45,9 @@ def RTNPass : Pass<"lowbit-rtn", "::mlir::func::FuncOp"> {
     Option<"activationBits", "activation-bits", "int64_t", /*default=*/"0",
            "8: the layers quantize their input to int8 per row (activation_bits = 8), "
            "so that kernels multiply integers; 0: fp32 activations">,
+    Option<"staticActivations", "static-activations", "bool", /*default=*/"false",
+           "With activation-bits=8: one scale per layer for every row, max|x| / 127 from "
+           "the calibration tap's abs_max (static, per tensor), instead of each row's own">,
     ListOption<"layers", "layers", "std::string",
                "Only these layers: those whose ONNX node name or weight name contains one of "
                "these strings (default: every linear layer)">,
