@@ -11,7 +11,11 @@ K = N = 4096, M = 16 ... 512 rows of activations:
 - ONNX Runtime: the same model through onnxruntime.quantization.quantize_dynamic
   (per-channel int8 weights; DynamicQuantizeLinear, MatMulInteger, Cast, Mul),
   ORT's int8 path;
-- fp32 MatMul in both.
+- fp32 MatMul in both;
+- lowbit split+w8a8: `--quantize=split-outliers,threshold=6 --quantize=w8a8`
+  with 8 planted outlier channels (x50 in the calibration and timed rows):
+  the int8 product over the other channels and the outliers' fp32 product
+  in one kernel call; its ratio to plain w8a8 is the side path's cost.
 
 Medians of repeated runs; ratios to ORT's int8 path and to fp32, and both
 int8 paths' rates in multiply-adds per second (this machine's VNNI peak is not
@@ -47,13 +51,24 @@ def main():
         quantized = work / "mm_int8.onnx"
         quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8, per_channel=True)
         ours = compile_lowbit(path, work / "w8a8.so", args.threads, ["--quantize=w8a8"])
+        outliers = rng.choice(k, 8, replace=False)
+
+        def activations(m):
+            x = rng.standard_normal((m, k)).astype(np.float32)
+            x[:, outliers] *= 50
+            return x
+        np.savez(work / "calib.npz", x=activations(64))
+        ours_split = compile_lowbit(path, work / "split.so", args.threads,
+                                    [f"--calib={work / 'calib.npz'}", "--quantize=split-outliers,threshold=6",
+                                     "--quantize=w8a8"])
         ours_fp32 = compile_lowbit(path, work / "fp32.so", args.threads)
         theirs = ort_session(quantized, args.threads)
         theirs_fp32 = ort_session(path, args.threads)
         for m in (16, 64, 128, 256, 512):
-            x = rng.standard_normal((m, k)).astype(np.float32)
+            x = activations(m)
             t = {
                 "lowbit": median_ms(lambda: ours.run({"x": x})),
+                "split": median_ms(lambda: ours_split.run({"x": x})),
                 "ort": median_ms(lambda: theirs.run(None, {"x": x})),
                 "lowbit_fp32": median_ms(lambda: ours_fp32.run({"x": x})),
                 "ort_fp32": median_ms(lambda: theirs_fp32.run(None, {"x": x})),
@@ -61,13 +76,15 @@ def main():
             rows.append((m, t))
     print(f"threads: {args.threads}; ONNX Runtime {ort.__version__}")
     print("| M | lowbit w8a8 ms | ORT int8 ms | lowbit fp32 ms | ORT fp32 ms | lowbit / ORT int8 "
-          "| lowbit w8a8 / lowbit fp32 | lowbit G MAC/s | ORT int8 G MAC/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| lowbit w8a8 / lowbit fp32 | lowbit G MAC/s | ORT int8 G MAC/s | lowbit split+w8a8 ms "
+          "| split / w8a8 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for m, t in rows:
         macs = m * k * n
         print(f"| {m} | {t['lowbit']:.3f} | {t['ort']:.3f} | {t['lowbit_fp32']:.3f} | {t['ort_fp32']:.3f} | "
               f"{t['lowbit'] / t['ort']:.2f} | {t['lowbit'] / t['lowbit_fp32']:.2f} | "
-              f"{macs / t['lowbit'] / 1e6:.0f} | {macs / t['ort'] / 1e6:.0f} |")
+              f"{macs / t['lowbit'] / 1e6:.0f} | {macs / t['ort'] / 1e6:.0f} | {t['split']:.3f} | "
+              f"{t['split'] / t['lowbit']:.2f} |")
 
 
 if __name__ == "__main__":

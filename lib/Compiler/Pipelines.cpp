@@ -3,6 +3,7 @@
 #include "lowbit/Compiler/Pipelines.h"
 
 #include "lowbit/Conversion/Passes.h"
+#include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
 #include "lowbit/Dialect/Onnx/Transforms/Passes.h"
 #include "lowbit/Transforms/Passes.h"
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
@@ -36,6 +37,8 @@ void lowbit::populateOnnxCleanupPipeline(mlir::OpPassManager &pm) {
 void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
                                         const CpuCodegenOptions &options) {
   using namespace mlir;
+  // A layer split by lowbit-split-outliers becomes one quantized op again.
+  pm.addNestedPass<func::FuncOp>(createFuseOutlierSplitPass());
   // onnx -> linalg/tensor on tensors, with elementwise chains fused.
   pm.addNestedPass<func::FuncOp>(createConvertOnnxToLinalgPass());
   pm.addPass(createConvertLowbitToLinalgPass());

@@ -20,7 +20,8 @@ using namespace mlir;
 namespace {
 /// Contractions the micro-kernels take as they are.
 bool isKeptWhole(Operation *op) {
-  return op->hasAttr("lowbit.contraction") || op->hasAttr("lowbit.quantized_contraction");
+  return op->hasAttr("lowbit.contraction") || op->hasAttr("lowbit.quantized_contraction") ||
+         op->hasAttr("lowbit.outlier_product");
 }
 
 struct FuseElementwisePass : lowbit::impl::FuseElementwisePassBase<FuseElementwisePass> {

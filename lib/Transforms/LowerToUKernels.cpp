@@ -331,7 +331,39 @@ std::optional<QuantizedContraction> matchQuantizedContraction(linalg::GenericOp 
   return match;
 }
 
-void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func::FuncOp kernel,
+/// The floating-point product of a split layer's outlier channels that
+/// convert-lowbit-to-linalg writes into the accumulator just before the
+/// quantized contraction `op` (a generic marked lowbit.outlier_product with
+/// the same output buffer and loops batch..., c, m, n: inputs gathered
+/// (batch..., m, c) and weights (c, n)), or null.
+linalg::GenericOp matchOutlierProduct(linalg::GenericOp op, const QuantizedContraction &match,
+                                      Operand &gathered, Operand &weights) {
+  auto product = dyn_cast_or_null<linalg::GenericOp>(op->getPrevNode());
+  if (!product || !product->hasAttr("lowbit.outlier_product") ||
+      !product.hasPureBufferSemantics() || product.getNumDpsInputs() != 2 ||
+      product.getNumDpsInits() != 1 || product.getDpsInitOperand(0)->get() != match.c.buffer ||
+      product.getNumLoops() != op.getNumLoops())
+    return {};
+  SmallVector<AffineMap> maps = product.getIndexingMapsArray();
+  FailureOr<SmallVector<int64_t>> gLoops = loopsOf(maps[0]), wLoops = loopsOf(maps[1]),
+                                  cLoops = loopsOf(maps[2]);
+  SmallVector<int64_t> expectG = llvm::to_vector(llvm::seq<int64_t>(0, match.kLoop));
+  expectG.append({match.mLoop, match.kLoop});
+  for (int64_t i : {0, 1}) {
+    auto type = dyn_cast<MemRefType>(product.getDpsInputOperand(i)->get().getType());
+    if (!type || !type.getElementType().isF32())
+      return {};
+  }
+  if (failed(gLoops) || failed(wLoops) || failed(cLoops) || *gLoops != expectG ||
+      *wLoops != SmallVector<int64_t>{match.kLoop, match.nLoop} || *cLoops != match.c.loops)
+    return {};
+  gathered = {product.getDpsInputOperand(0)->get(), *gLoops};
+  weights = {product.getDpsInputOperand(1)->get(), *wLoops};
+  return product;
+}
+
+/// Returns whether an outlier product was folded into the call.
+bool lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func::FuncOp kernel,
                           ModuleOp module, bool packNibbles, IRRewriter &rewriter) {
   Location loc = op.getLoc();
   int64_t levelBits = 8;
@@ -343,6 +375,9 @@ void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func
       match.levels.buffer = packed;
       levelBits = 4;
     }
+  // A split layer's outlier product goes into the same call.
+  Operand gathered, outlierWeights;
+  linalg::GenericOp outlierProduct = matchOutlierProduct(op, match, gathered, outlierWeights);
   rewriter.setInsertionPoint(op);
   forEachBatchIndex(rewriter, loc, match.c.buffer, match.kLoop,
                     [&](OpBuilder &b, Location l, ValueRange ivs) {
@@ -357,15 +392,26 @@ void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func
     Value activationBits = arith::ConstantIntOp::create(b, l, b.getI64Type(), match.activationBits);
     Value activationScale =
         arith::ConstantIntOp::create(b, l, b.getI64Type(), int64_t(match.activationScaleBits));
+    Matrix oa{none, none, none, none, {none, none}, {}}, ow = oa;
+    Value outliers = none;
+    if (outlierProduct) {
+      oa = describe(b, l, gathered, ivs);
+      ow = describe(b, l, outlierWeights, ivs);
+      outliers = oa.sizes[1];
+    }
     func::CallOp::create(b, l, kernel,
                          ValueRange{x.address, x.offset, x.rowStride, x.colStride, q.address,
                                     q.offset, q.rowStride, q.colStride, s.address, s.offset,
                                     s.rowStride, s.colStride, z.address, z.offset, z.rowStride,
                                     z.colStride, c.address, c.offset, c.rowStride, c.colStride,
                                     c.sizes[0], c.sizes[1], x.sizes[1], group, bitsPerLevel,
-                                    activationBits, activationScale});
+                                    activationBits, activationScale, oa.address, oa.offset,
+                                    oa.rowStride, oa.colStride, ow.address, ow.offset,
+                                    ow.rowStride, ow.colStride, outliers});
   });
   rewriter.eraseOp(op);
+  if (outlierProduct)
+    rewriter.eraseOp(outlierProduct);
   // The one-level-per-byte copy, when nothing else reads it, is dropped.
   if (levelBits == 4 && unpacked && unpacked->use_empty()) {
     StringAttr name = unpacked.getNameAttr().getAttr();
@@ -374,6 +420,7 @@ void lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func
       if (SymbolTable::symbolKnownUseEmpty(global, module))
         rewriter.eraseOp(global);
   }
+  return bool(outlierProduct);
 }
 
 struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKernelsPass> {
@@ -402,8 +449,10 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       op->removeAttr(kQuantizedMarker);
       if (!match)
         continue;
-      lowerQuantizedToCall(op, *match, declareKernel(module, rewriter, kQuantizedMatmulF32, 27),
-                           module, packNibbles, rewriter);
+      if (lowerQuantizedToCall(op, *match,
+                               declareKernel(module, rewriter, kQuantizedMatmulF32, 36), module,
+                               packNibbles, rewriter))
+        ++numOutlierProducts;
       ++numLowered;
     }
   }

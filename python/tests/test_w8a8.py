@@ -156,6 +156,56 @@ def test_static_activation_scale_matches_numpy(tmp_path):
     assert "activation_scale = 4.000000e-02 : f32" in ir  # float(5.08) / 127, printed
 
 
+def test_split_layer_matches_numpy(tmp_path):
+    """split-outliers then w8a8 on one layer, through compile and run: the
+    layer becomes one quantized_matmul with outliers and one kernel call
+    (test/Compiler/outlier-split-kernel.mlir), on two threads splitting the
+    output channels. Against NumPy: int8 rows over the normal channels
+    (their own range, the outliers zeroed), int8 weights per channel from
+    the rows of the normal channels, plus the outlier channels times their
+    weight rows in floating point."""
+    from onnx import TensorProto, helper, numpy_helper
+    import onnx
+    rng = np.random.default_rng(11)
+    m, k, n, outliers = 64, 512, 256, [3, 200, 511]
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+
+    def rows(count):
+        x = rng.uniform(-1, 1, (count, k)).astype(np.float32)
+        x[:, outliers] *= 50  # beyond the threshold 6
+        return x
+    np.savez(tmp_path / "calib.npz", x=rows(16))
+    library = tmp_path / "split.so"
+    lowbit.compile(tmp_path / "m.onnx", library, quantize=["split-outliers,threshold=6", "w8a8"],
+                   calib=tmp_path / "calib.npz", extra_args=["-O1"])
+    x = rows(m)
+    model = lowbit.load(library)
+    model.set_num_threads(2)
+    got = model.run({"x": x})["y"].astype(np.float64)
+
+    normal = np.ones(k, bool)
+    normal[outliers] = False
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    inliers = np.where(normal[:, None], w, 0).astype(np.float32)
+    wscale = (2 * np.abs(inliers).max(axis=0) / 255).astype(np.float32)
+    wq = np.clip(np.rint(inliers / wscale), -128, 127) * wscale.astype(np.float64)
+    xn = np.where(normal, x64, 0)
+    ascale = (np.abs(xn).max(axis=1, keepdims=True) / 127).astype(np.float32).astype(np.float64)
+    xq = np.clip(np.rint(xn / ascale), -127, 127) * ascale
+    expected = xq @ wq + x64[:, outliers] @ w64[outliers]
+    # Integer products exact; the float work a few roundings per term of a
+    # 512-term sum (as in the kernels' unit tests, 2 (k + 1) u per term).
+    bound = 2 * (k + 1) * 2.0**-24 * (np.abs(xq) @ np.abs(wq) + np.abs(x64[:, outliers]) @ np.abs(w64[outliers]))
+    assert np.all(np.abs(got - expected) <= bound + 1e-6)
+    without_outliers = xq @ wq
+    assert np.abs(without_outliers - expected).min() > 0 and np.abs(without_outliers - expected).max() > 1e3 * bound.max()
+
+
 def test_static_activations_need_calibration(tmp_path):
     """The driver asks for --calib when a step wants static scales."""
     run = subprocess.run([lowbit.find_tool("lowbitc"), str(make_llama(tmp_path / "m.onnx")), "--quiet",

@@ -151,8 +151,9 @@ func.func @not_lowered(%xi: memref<4x8xi32>, %wi: memref<8x16xi32>, %yi: memref<
 // group size read from the scales' map, the bits per stored level (8: the
 // levels are not a constant the pass could repack) and the activation bits
 // (8, from lowbit.activation_bits: int8 products allowed), and the f32 bits
-// of a static activation scale (0: none; 0.5 = 0x3F000000 = 1056964608).
-// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// of a static activation scale (0: none; 0.5 = 0x3F000000 = 1056964608),
+// then nine zeros: no outlier channels.
+// CHECK: func.func private @lowbit_uk_quantized_matmul_f32(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
 // CHECK-LABEL: func @quantized
 // CHECK: scf.for %[[B:.*]] =
 // CHECK: memref.subview %arg0[%[[B]], 0, 0]
@@ -160,7 +161,7 @@ func.func @not_lowered(%xi: memref<4x8xi32>, %wi: memref<8x16xi32>, %yi: memref<
 // CHECK-DAG: %[[LEVELBITS:.*]] = arith.constant 8 : i64
 // CHECK-DAG: %[[ACTBITS:.*]] = arith.constant 8 : i64
 // CHECK-DAG: %[[ACTSCALE:.*]] = arith.constant 1056964608 : i64
-// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]], %[[LEVELBITS]], %[[ACTBITS]], %[[ACTSCALE]]) : (i64
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[G]], %[[LEVELBITS]], %[[ACTBITS]], %[[ACTSCALE]], %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64, %c0_i64) : (i64
 // CHECK-NOT: linalg.generic
 func.func @quantized(%x: memref<2x?x172xf32>, %q: memref<64x172xi8>, %s: memref<64x6xf32>,
                      %z: memref<64x6xi8>, %y: memref<2x?x64xf32>) {
@@ -235,6 +236,78 @@ func.func @nibbles(%x: memref<3x4xf32>, %s: memref<2x2xf32>, %y: memref<3x2xf32>
   linalg.generic {indexing_maps = [#x, #q, #g, #y], iterator_types = ["reduction", "parallel", "parallel"]}
       ins(%x, %q, %s : memref<3x4xf32>, memref<2x4xi8>, memref<2x2xf32>) outs(%y : memref<3x2xf32>)
       attrs = {lowbit.quantized_contraction = 4 : i64} {
+  ^bb0(%in: f32, %lv: i8, %sc: f32, %out: f32):
+    %0 = arith.sitofp %lv : i8 to f32
+    %1 = arith.mulf %0, %sc : f32
+    %2 = arith.mulf %in, %1 : f32
+    %3 = arith.addf %out, %2 : f32
+    linalg.yield %3 : f32
+  }
+  return
+}
+
+// -----
+
+#x = affine_map<(d0, d1, d2) -> (d1, d0)>
+#q = affine_map<(d0, d1, d2) -> (d2, d0)>
+#g = affine_map<(d0, d1, d2) -> (d2, d0 floordiv 16)>
+#y = affine_map<(d0, d1, d2) -> (d1, d2)>
+#wo = affine_map<(d0, d1, d2) -> (d0, d2)>
+
+// A split layer (convert-lowbit-to-linalg's form of quantized_matmul with
+// outliers): the outlier product into C just before the quantized
+// contraction on the same C. Both become one call, the gathered columns
+// [4, 2] and outlier weights [2, 8] passed after the activation scale, with
+// their count (2) last; the outlier generic is gone.
+// CHECK-LABEL: func @outliers
+// CHECK-SAME: (%[[X:.*]]: memref<4x16xf32>, %{{.*}}: memref<8x16xi8>, %{{.*}}: memref<8x1xf32>, %[[XO:.*]]: memref<4x2xf32>, %[[WO:.*]]: memref<2x8xf32>, %{{.*}}: memref<4x8xf32>)
+// CHECK-NOT: linalg.generic
+// CHECK: %[[XOPTR:.*]] = memref.extract_aligned_pointer_as_index %[[XO]] : memref<4x2xf32>
+// CHECK: %[[XOADDR:.*]] = arith.index_cast %[[XOPTR]]
+// CHECK: %[[WOPTR:.*]] = memref.extract_aligned_pointer_as_index %[[WO]] : memref<2x8xf32>
+// CHECK: %[[WOADDR:.*]] = arith.index_cast %[[WOPTR]]
+// CHECK: call @lowbit_uk_quantized_matmul_f32({{.*}}, %[[XOADDR]], {{.*}}, %[[WOADDR]], {{.*}}) : (i64
+// CHECK-NOT: linalg.generic
+// A product with another output, or not right before, stays a generic.
+// CHECK-LABEL: func @other_output
+// CHECK: linalg.generic
+// CHECK-SAME: lowbit.outlier_product
+// CHECK: call @lowbit_uk_quantized_matmul_f32
+func.func @outliers(%x: memref<4x16xf32>, %q: memref<8x16xi8>, %s: memref<8x1xf32>, %xo: memref<4x2xf32>,
+                    %wo: memref<2x8xf32>, %y: memref<4x8xf32>) {
+  linalg.generic {indexing_maps = [#x, #wo, #y], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%xo, %wo : memref<4x2xf32>, memref<2x8xf32>) outs(%y : memref<4x8xf32>)
+      attrs = {lowbit.outlier_product} {
+  ^bb0(%a: f32, %w: f32, %out: f32):
+    %0 = arith.mulf %a, %w : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  linalg.generic {indexing_maps = [#x, #q, #g, #y], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %q, %s : memref<4x16xf32>, memref<8x16xi8>, memref<8x1xf32>) outs(%y : memref<4x8xf32>)
+      attrs = {lowbit.activation_bits = 8 : i64, lowbit.quantized_contraction = 8 : i64} {
+  ^bb0(%in: f32, %lv: i8, %sc: f32, %out: f32):
+    %0 = arith.sitofp %lv : i8 to f32
+    %1 = arith.mulf %0, %sc : f32
+    %2 = arith.mulf %in, %1 : f32
+    %3 = arith.addf %out, %2 : f32
+    linalg.yield %3 : f32
+  }
+  return
+}
+func.func @other_output(%x: memref<4x16xf32>, %q: memref<8x16xi8>, %s: memref<8x1xf32>, %xo: memref<4x2xf32>,
+                        %wo: memref<2x8xf32>, %y: memref<4x8xf32>, %z: memref<4x8xf32>) {
+  linalg.generic {indexing_maps = [#x, #wo, #y], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%xo, %wo : memref<4x2xf32>, memref<2x8xf32>) outs(%z : memref<4x8xf32>)
+      attrs = {lowbit.outlier_product} {
+  ^bb0(%a: f32, %w: f32, %out: f32):
+    %0 = arith.mulf %a, %w : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  linalg.generic {indexing_maps = [#x, #q, #g, #y], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %q, %s : memref<4x16xf32>, memref<8x16xi8>, memref<8x1xf32>) outs(%y : memref<4x8xf32>)
+      attrs = {lowbit.activation_bits = 8 : i64, lowbit.quantized_contraction = 8 : i64} {
   ^bb0(%in: f32, %lv: i8, %sc: f32, %out: f32):
     %0 = arith.sitofp %lv : i8 to f32
     %1 = arith.mulf %0, %sc : f32

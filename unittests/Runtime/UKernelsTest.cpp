@@ -161,6 +161,7 @@ struct QuantizedShape {
   bool nibbles = false;         // levels stored two per byte
   bool int8Activations = false; // rows of A on their int8 grid, activation_bits 8
   bool staticScale = false;      // ... all rows on one grid (activation_scale)
+  int64_t outliers = 0;          // fp32 outlier channels (a split layer)
 };
 
 /// As `check` for the fp32 kernel: the variant against the reference on one
@@ -236,18 +237,41 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
   p.group_size = s.groupSize;
   p.c = expected.data();
   lowbit_uk_quantized_matmul_f32_reference(&p);
+  // Outlier channels: their fp32 product, added here in double, not by the
+  // kernels' code; A's columns of them are zero, as the IR hands them over.
+  std::vector<float> outlierA(s.m * s.outliers), outlierW(s.outliers * s.n);
+  for (float &x : outlierA)
+    x = 20 * uniform(rng);
+  for (float &x : outlierW)
+    x = uniform(rng);
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      double sum = 0;
+      for (int64_t o = 0; o < s.outliers; ++o)
+        sum += double(outlierA[i * s.outliers + o]) * outlierW[o * s.n + j];
+      expected[i * s.n + j] = float(expected[i * s.n + j] + sum);
+    }
+  p.outlier_a = outlierA.data();
+  p.oa_row_stride = s.outliers;
+  p.oa_col_stride = 1;
+  p.outlier_w = outlierW.data();
+  p.ow_row_stride = s.n;
+  p.ow_col_stride = 1;
+  p.outliers = s.outliers;
   p.c = c.data();
   variant(&p, workspace.aligned());
   for (int64_t i = 0; i < s.m; ++i)
     for (int64_t j = 0; j < s.n; ++j) {
       double magnitude = std::fabs(initial[i * s.n + j]);
+      for (int64_t o = 0; o < s.outliers; ++o)
+        magnitude += std::fabs(outlierA[i * s.outliers + o] * outlierW[o * s.n + j]);
       for (int64_t k = 0; k < s.k; ++k) {
         int64_t g = k / s.groupSize;
         double z = s.zeros ? zeros[j * groups + g] : 0;
         magnitude += std::fabs(a[i * s.k + k]) * (std::fabs(q[j * s.k + k]) + std::fabs(z)) *
                      scales[j * groups + g];
       }
-      double bound = 2 * (s.k + 1) * 0x1p-24 * magnitude;
+      double bound = 2 * (s.k + s.outliers + 1) * 0x1p-24 * magnitude;
       ASSERT_LE(std::fabs(c[i * s.n + j] - expected[i * s.n + j]), bound)
           << "at (" << i << ", " << j << ") of m=" << s.m << " n=" << s.n << " k=" << s.k
           << " group=" << s.groupSize << " zeros=" << s.zeros << " nibbles=" << s.nibbles;
@@ -267,6 +291,8 @@ void checkAllQuantized(QuantizedVariant variant) {
             checkQuantized(variant, {m, n, k, group, zeros, nibbles});
   checkQuantized(variant, {2, 5, 4101, 128, true, true}); // odd K, several groups
   checkQuantized(variant, {6, 70, 600, 32, false, true});
+  for (int64_t m : {1, 9}) // outlier channels, both row paths
+    checkQuantized(variant, {m, 33, 172, 32, true, false, false, false, /*outliers=*/3});
 }
 
 TEST(QuantizedMatmulF32, Avx512MatchesReference) {
@@ -296,6 +322,16 @@ TEST(QuantizedMatmulF32, VnniMatchesReference) {
     for (bool nibbles : {false, true})
       checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
                      {m, 33, 172, 32, true, nibbles, false, /*staticScale=*/true});
+  checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
+                 {5, 33, 172, 32, true, true, true, false, /*outliers=*/3});
+}
+
+TEST(QuantizedMatmulF32, ReferenceAddsOutliers) {
+  // The reference's own outlier product against the one the test computes.
+  QuantizedVariant reference = [](const lowbit_uk_quantized_matmul_f32_params *p, float *) {
+    lowbit_uk_quantized_matmul_f32_reference(p);
+  };
+  checkQuantized(reference, {3, 17, 172, 32, true, false, false, false, /*outliers=*/2});
 }
 
 TEST(QuantizedMatmulF32, Avx2MatchesReference) {

@@ -125,6 +125,14 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     1.2 ms unpacked, bench/bench_quant.py). The int8-activation path, which
     needs no conversion, is where it will pay.
 
+    A split layer's outlier product (a generic marked
+    `lowbit.outlier_product` writing the same buffer right before the
+    quantized contraction, as convert-lowbit-to-linalg emits it for
+    `outliers`) goes into the same call: the gathered outlier columns and
+    their fp32 weight rows (address, offset, strides) and their count follow
+    the activation scale, and the kernel adds their product to C after its
+    int8 tiles, in the same pass over each thread's columns.
+
     Other contractions (other element types, bodies that elementwise fusion
     extended) are left to the loop lowering, unmarked.
   }];
@@ -138,6 +146,8 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
   let statistics = [
     Statistic<"numLowered", "lowered-contractions",
               "Number of contractions replaced by micro-kernel calls">,
+    Statistic<"numOutlierProducts", "outlier-products",
+              "Split layers' outlier products folded into the quantized kernel's call">,
   ];
 }
 

@@ -12,6 +12,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace lowbit {
@@ -140,6 +142,90 @@ struct DequantizeLowering : OpRewritePattern<lowbit::DequantizeOp> {
 
 struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
   using OpRewritePattern::OpRewritePattern;
+
+  /// `x` with the channels `outliers` (of its last dimension) zeroed.
+  static Value withoutChannels(PatternRewriter &rewriter, Location loc, Value x,
+                               DenseIntElementsAttr outliers) {
+    auto xType = cast<RankedTensorType>(x.getType());
+    Type element = xType.getElementType();
+    int64_t k = xType.getShape().back();
+    SmallVector<Attribute> mask(k, FloatAttr::get(element, 1.0));
+    for (const APInt &channel : outliers.getValues<APInt>())
+      mask[channel.getSExtValue()] = FloatAttr::get(element, 0.0);
+    auto maskType = RankedTensorType::get({k}, element);
+    Value maskValue =
+        arith::ConstantOp::create(rewriter, loc, DenseElementsAttr::get(maskType, mask));
+    return elementwise(rewriter, loc, xType, ValueRange{x, maskValue},
+                       [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                         return arith::MulFOp::create(b, l, args[0], args[1]);
+                       });
+  }
+
+  /// `init` plus the product of the input's outlier channels by the
+  /// outlier weights: a contraction over the gathered channels (loops
+  /// batch..., c, m, n, as the quantized one), marked lowbit.outlier_product
+  /// so that the micro-kernel lowering can fold it into the quantized
+  /// product's call.
+  static Value addOutlierProduct(PatternRewriter &rewriter, lowbit::QuantizedMatMulOp op,
+                                 DenseIntElementsAttr outliers, Value init) {
+    MLIRContext *context = rewriter.getContext();
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    auto xType = cast<RankedTensorType>(x.getType());
+    auto resultType = op.getResult().getType();
+    Type element = xType.getElementType();
+    int64_t rank = xType.getRank(), count = outliers.getNumElements();
+
+    // The outlier columns of x: gathered[..., m, c] = x[..., m, channels[c]].
+    SmallVector<int64_t> gatheredShape(xType.getShape());
+    gatheredShape.back() = count;
+    auto gatheredType = RankedTensorType::get(gatheredShape, element);
+    SmallVector<OpFoldResult> gatheredSizes = sizesOf(rewriter, loc, x);
+    gatheredSizes.back() = rewriter.getIndexAttr(count);
+    Value gatheredInit = emptyTensor(rewriter, loc, gatheredType, gatheredSizes);
+    auto identity = AffineMap::getMultiDimIdentityMap(rank, context);
+    auto channelMap = AffineMap::get(rank, 0, {getAffineDimExpr(rank - 1, context)}, context);
+    Value gathered =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{gatheredType}, ValueRange{op.getOutlierChannels()},
+            ValueRange{gatheredInit}, ArrayRef<AffineMap>{channelMap, identity},
+            SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              SmallVector<Value> indices;
+              for (int64_t i = 0; i + 1 < rank; ++i)
+                indices.push_back(linalg::IndexOp::create(b, l, i));
+              indices.push_back(arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]));
+              linalg::YieldOp::create(b, l,
+                                      tensor::ExtractOp::create(b, l, x, indices).getResult());
+            })
+            .getResult(0);
+
+    // init[..., m, n] + sum_c gathered[..., m, c] * outlier_weights[c, n].
+    int64_t loops = resultType.getRank() + 1, cLoop = loops - 3, mLoop = loops - 2,
+            nLoop = loops - 1;
+    auto dim = [&](int64_t i) { return getAffineDimExpr(i, context); };
+    SmallVector<AffineExpr> gatheredExprs, resultExprs;
+    for (int64_t i = 0; i < cLoop; ++i) {
+      gatheredExprs.push_back(dim(i));
+      resultExprs.push_back(dim(i));
+    }
+    gatheredExprs.append({dim(mLoop), dim(cLoop)});
+    resultExprs.append({dim(mLoop), dim(nLoop)});
+    SmallVector<AffineMap> maps{AffineMap::get(loops, 0, gatheredExprs, context),
+                                AffineMap::get(loops, 0, {dim(cLoop), dim(nLoop)}, context),
+                                AffineMap::get(loops, 0, resultExprs, context)};
+    SmallVector<utils::IteratorType> iterators(loops, utils::IteratorType::parallel);
+    iterators[cLoop] = utils::IteratorType::reduction;
+    auto product = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{resultType}, ValueRange{gathered, op.getOutlierWeights()},
+        ValueRange{init}, maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value term = arith::MulFOp::create(b, l, args[0], args[1]);
+          linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, args[2], term).getResult());
+        });
+    product->setAttr("lowbit.outlier_product", rewriter.getUnitAttr());
+    return product.getResult(0);
+  }
+
   LogicalResult matchAndRewrite(lowbit::QuantizedMatMulOp op,
                                 PatternRewriter &rewriter) const override {
     auto inputType = op.getInput().getType();
@@ -163,11 +249,33 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
     SmallVector<AffineMap> maps{AffineMap::get(rank + 1, 0, inputExprs, context),
                                 AffineMap::get(rank + 1, 0, {dim(nLoop), dim(kLoop)}, context),
                                 groupMap};
+    Type element = resultType.getElementType();
+    SmallVector<OpFoldResult> inputSizes = sizesOf(rewriter, loc, op.getInput());
+    SmallVector<OpFoldResult> sizes(inputSizes.begin(), inputSizes.end() - 1);
+    sizes.push_back(rewriter.getIndexAttr(op.getWeights().getType().getDimSize(0)));
+    if (ShapedType::isDynamic(op.getWeights().getType().getDimSize(0)))
+      sizes.back() = sizesOf(rewriter, loc, op.getWeights())[0];
+    Value init =
+        filledTensor(rewriter, loc, resultType, sizes, scalarConstant(rewriter, loc, element, 0));
+
+    // Outlier channels: the quantized product sees them as zeros, and their
+    // product in floating point is the accumulator it adds to (built last,
+    // so that it directly precedes the quantized contraction).
+    Value x = op.getInput();
+    DenseIntElementsAttr outliers;
+    if (op.getOutlierChannels()) {
+      if (!matchPattern(op.getOutlierChannels(), m_Constant(&outliers)) ||
+          ShapedType::isDynamic(inputType.getShape().back()))
+        return rewriter.notifyMatchFailure(op, "outlier channels must be a constant and K static");
+      x = withoutChannels(rewriter, loc, x, outliers);
+    }
     // int8 activations: the contraction takes the quantized-and-restored
     // input; a kernel quantizing it again gets the same levels.
     Value input = op.getActivationBits()
-                      ? quantizeRowsInt8(rewriter, loc, op.getInput(), op.getActivationScale())
-                      : op.getInput();
+                      ? quantizeRowsInt8(rewriter, loc, x, op.getActivationScale())
+                      : x;
+    if (outliers)
+      init = addOutlierProduct(rewriter, op, outliers, init);
     SmallVector<Value> inputs{input, op.getWeights(), op.getScales()};
     if (Value zeros = op.getZeroPoints()) {
       inputs.push_back(zeros);
@@ -175,14 +283,6 @@ struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
     }
     maps.push_back(AffineMap::get(rank + 1, 0, resultExprs, context));
 
-    SmallVector<OpFoldResult> inputSizes = sizesOf(rewriter, loc, op.getInput());
-    SmallVector<OpFoldResult> sizes(inputSizes.begin(), inputSizes.end() - 1);
-    sizes.push_back(rewriter.getIndexAttr(op.getWeights().getType().getDimSize(0)));
-    if (ShapedType::isDynamic(op.getWeights().getType().getDimSize(0)))
-      sizes.back() = sizesOf(rewriter, loc, op.getWeights())[0];
-    Type element = resultType.getElementType();
-    Value init =
-        filledTensor(rewriter, loc, resultType, sizes, scalarConstant(rewriter, loc, element, 0));
     SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
     iterators[kLoop] = utils::IteratorType::reduction;
     bool hasZeros = op.getZeroPoints() != nullptr;

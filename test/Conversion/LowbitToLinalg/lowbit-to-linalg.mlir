@@ -80,6 +80,34 @@ func.func @static_int8_activations(%x: tensor<4x64xf32>, %q: tensor<8x64xi8>, %s
 
 // -----
 
+// Outlier channels 1 and 6: the input is multiplied by a mask that is 0 on
+// them before the row quantization; the channels are gathered
+// (tensor.extract at the listed index) and multiplied by the outlier
+// weights into the accumulator (lowbit.outlier_product), which the
+// quantized contraction then adds to, right after it.
+// CHECK-LABEL: func @outliers
+// CHECK-DAG: %[[MASK:.*]] = arith.constant dense<[1.000000e+00, 0.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00, 0.000000e+00, 1.000000e+00]> : tensor<8xf32>
+// CHECK-DAG: %[[IDX:.*]] = arith.constant dense<[1, 6]> : tensor<2xi64>
+// CHECK: %[[ZERO:.*]] = linalg.fill
+// CHECK: %[[MASKED:.*]] = linalg.generic {{.*}} ins(%arg0, %[[MASK]] : tensor<4x8xf32>, tensor<8xf32>)
+// CHECK: arith.mulf
+// CHECK: %[[XQ:.*]] = linalg.generic {{.*}} ins(%[[MASKED]], %{{.*}} : tensor<4x8xf32>, tensor<4x1xf32>)
+// CHECK: %[[GATHERED:.*]] = linalg.generic {{.*}} ins(%[[IDX]] : tensor<2xi64>)
+// CHECK: tensor.extract %arg0
+// CHECK: %[[OUT:.*]] = linalg.generic {{.*}} ins(%[[GATHERED]], %arg3 : tensor<4x2xf32>, tensor<2x2xf32>) outs(%[[ZERO]] : tensor<4x2xf32>) attrs = {lowbit.outlier_product}
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+// CHECK: linalg.generic {{.*}} ins(%[[XQ]], %arg1, %arg2 : {{.*}}) outs(%[[OUT]] : tensor<4x2xf32>) attrs = {lowbit.activation_bits = 8 : i64, lowbit.quantized_contraction = 8 : i64}
+func.func @outliers(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s: tensor<2x1xf32>, %wo: tensor<2x2xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<[1, 6]> : tensor<2xi64>
+  %0 = lowbit.quantized_matmul %x, %q, %s outliers(%c, %wo) {activation_bits = 8 : i64, bits = 8 : i64, group_size = 8 : i64}
+     : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>, tensor<2xi64>, tensor<2x2xf32>) -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+
+// -----
+
 // Calibration taps: one without statistics records its input's rows
 // (buffer address and offset, rows = 2 * 5, channels, row stride) under tap
 // id 0; one that already holds statistics is just its input.

@@ -97,6 +97,24 @@ LogicalResult QuantizedMatMulOp::verify() {
     if (zerosType.getShape() != scalesType.getShape())
       return emitOpError("zero_points must have the shape of scales");
   }
+  if (bool(getOutlierChannels()) != bool(getOutlierWeights()))
+    return emitOpError("outlier_channels and outlier_weights go together");
+  if (Value channels = getOutlierChannels()) {
+    auto channelsType = cast<RankedTensorType>(channels.getType());
+    auto outlierType = cast<RankedTensorType>(getOutlierWeights().getType());
+    if (channelsType.getRank() != 1 || outlierType.getRank() != 2 ||
+        !compatible(outlierType.getDimSize(0), channelsType.getDimSize(0)) ||
+        !compatible(outlierType.getDimSize(1), n))
+      return emitOpError() << "outliers must be channels [C] and weights [C, N = " << n << "]";
+    if (outlierType.getElementType() != inputType.getElementType())
+      return emitOpError("outlier_weights must have the input's element type");
+    DenseIntElementsAttr indices;
+    if (matchPattern(channels, m_Constant(&indices)))
+      for (const APInt &index : indices.getValues<APInt>())
+        if (index.isNegative() || (!ShapedType::isDynamic(k) && index.getSExtValue() >= k))
+          return emitOpError() << "outlier channel " << index.getSExtValue()
+                               << " is not an input channel (K = " << k << ")";
+  }
   if (failed(verifyLevels(*this, getWeights(), bits, "weight")) ||
       failed(verifyLevels(*this, getZeroPoints(), bits, "zero point")))
     return failure();

@@ -297,7 +297,7 @@ void lowbit::quant::replaceWithQuantized(const LinearLayer &layer, const Quantiz
   if (!weight.zeros.empty())
     zeros = makeConstant<int8_t>(b, loc, groupType, weight.zeros, key + ".zeros");
   auto quantized = QuantizedMatMulOp::create(
-      b, loc, op.getResult().getType(), op.getA(), levels, scales, zeros,
+      b, loc, op.getResult().getType(), op.getA(), levels, scales, zeros, Value(), Value(),
       b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
       scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits) : IntegerAttr(),
       activationScale ? b.getF32FloatAttr(*activationScale) : FloatAttr());

@@ -33,6 +33,25 @@ static inline int level_at(const lowbit_uk_quantized_matmul_f32_params *p, int64
   return p->q[n * p->q_row_stride + k * p->q_col_stride];
 }
 
+/* C[m, n] += sum_c outlier_a[m, c] * outlier_w[c, n]: a split layer's
+ * outlier channels in fp32. Inlined into each variant, whose instruction set
+ * the unit-stride loop over n is vectorized for. */
+INLINE void add_outlier_product(const lowbit_uk_quantized_matmul_f32_params *p) {
+  for (int64_t i = 0; i < p->m; ++i) {
+    float *c = p->c + i * p->c_row_stride;
+    for (int64_t o = 0; o < p->outliers; ++o) {
+      float a = p->outlier_a[i * p->oa_row_stride + o * p->oa_col_stride];
+      const float *w = p->outlier_w + o * p->ow_row_stride;
+      if (p->c_col_stride == 1 && p->ow_col_stride == 1)
+        for (int64_t j = 0; j < p->n; ++j)
+          c[j] += a * w[j];
+      else
+        for (int64_t j = 0; j < p->n; ++j)
+          c[j * p->c_col_stride] += a * w[j * p->ow_col_stride];
+    }
+  }
+}
+
 void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p) {
   for (int64_t i = 0; i < p->m; ++i)
     for (int64_t j = 0; j < p->n; ++j) {
@@ -46,6 +65,7 @@ void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f
       }
       p->c[i * p->c_row_stride + j * p->c_col_stride] += sum;
     }
+  add_outlier_product(p);
 }
 
 /* out[0, len) = W[k0, k0 + len) of output channel n, group by group (the
@@ -184,6 +204,7 @@ INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
         WITH_ROWS(p->m, LEVELS_TILE, 4, p, 0, j)                                               \
       for (; j < p->n; ++j)                                                                    \
         WITH_ROWS(p->m, LEVELS_TILE, 1, p, 0, j)                                               \
+      add_outlier_product(p);                                                                  \
       return;                                                                                  \
     }                                                                                          \
     for (int64_t j = 0; j < p->n; j += 4) {                                                    \
@@ -200,6 +221,7 @@ INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
         }                                                                                      \
       }                                                                                        \
     }                                                                                          \
+    add_outlier_product(p);                                                                    \
   }
 
 DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx512, AVX512, levels_tile_avx512,
@@ -539,6 +561,7 @@ VNNI void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f
       for (int64_t i = 0; i < rows; i += 4)
         int8_tiles(p, &r, b0, i, rows, j, 1);
   }
+  add_outlier_product(p);
 }
 
 /*===--- Dispatch and threads ------------------------------------------------===*/
@@ -570,6 +593,7 @@ static void run_slice(void *context, int index) {
   if (p.zeros)
     p.zeros += begin * p.z_row_stride;
   p.c += begin * p.c_col_stride;
+  p.outlier_w += p.outliers ? begin * p.ow_col_stride : 0;
   run_variant(&p);
 }
 
@@ -582,7 +606,11 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
                                     int64_t c_address, int64_t c_offset, int64_t c_row_stride,
                                     int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
                                     int64_t group_size, int64_t level_bits,
-                                    int64_t activation_bits, int64_t activation_scale_bits) {
+                                    int64_t activation_bits, int64_t activation_scale_bits,
+                                    int64_t oa_address, int64_t oa_offset, int64_t oa_row_stride,
+                                    int64_t oa_col_stride, int64_t ow_address, int64_t ow_offset,
+                                    int64_t ow_row_stride, int64_t ow_col_stride,
+                                    int64_t outliers) {
   if (m <= 0 || n <= 0 || k <= 0 || group_size <= 0)
     return;
   uint32_t scale_bits = (uint32_t)activation_scale_bits;
@@ -610,7 +638,14 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
       group_size,
       level_bits == 4 ? 4 : 8,
       activation_bits == 8 ? 8 : 0,
-      activation_scale > 0 ? activation_scale : 0.0f};
+      activation_scale > 0 ? activation_scale : 0.0f,
+      outliers > 0 ? (const float *)(intptr_t)oa_address + oa_offset : NULL,
+      oa_row_stride,
+      oa_col_stride,
+      outliers > 0 ? (const float *)(intptr_t)ow_address + ow_offset : NULL,
+      ow_row_stride,
+      ow_col_stride,
+      outliers > 0 ? outliers : 0};
   lowbit_pool *pool = lowbit_current_pool;
   int64_t threads = lowbit_pool_size(pool);
   if (threads > 1 && m * n * k >= PARALLEL_WORK) {

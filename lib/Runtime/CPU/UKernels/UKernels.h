@@ -88,6 +88,14 @@ typedef struct {
    * from calibration; lowbit.quantized_matmul's activation_scale), or 0:
    * each row on its own, max |a| / 127. */
   float activation_scale;
+  /* A split layer's outlier channels (lowbit.quantized_matmul's outliers):
+   * C[m, n] += sum_c outlier_a[m, c] * outlier_w[c, n] in fp32, over
+   * `outliers` channels (0: none; A holds them as zeros). */
+  const float *outlier_a;
+  int64_t oa_row_stride, oa_col_stride;
+  const float *outlier_w;
+  int64_t ow_row_stride, ow_col_stride;
+  int64_t outliers;
 } lowbit_uk_quantized_matmul_f32_params;
 
 void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p);
@@ -100,7 +108,8 @@ void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f32_pa
                                          float *workspace);
 
 /* The entry point the generated code calls (z_address 0: no zero points;
- * activation_scale_bits: the f32 bit pattern of activation_scale). */
+ * activation_scale_bits: the f32 bit pattern of activation_scale; oa_*,
+ * ow_*: the outliers' gathered columns of A and their weight rows). */
 void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                                     int64_t a_col_stride, int64_t q_address, int64_t q_offset,
                                     int64_t q_row_stride, int64_t q_col_stride,
@@ -110,7 +119,11 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
                                     int64_t c_address, int64_t c_offset, int64_t c_row_stride,
                                     int64_t c_col_stride, int64_t m, int64_t n, int64_t k,
                                     int64_t group_size, int64_t level_bits,
-                                    int64_t activation_bits, int64_t activation_scale_bits);
+                                    int64_t activation_bits, int64_t activation_scale_bits,
+                                    int64_t oa_address, int64_t oa_offset, int64_t oa_row_stride,
+                                    int64_t oa_col_stride, int64_t ow_address, int64_t ow_offset,
+                                    int64_t ow_row_stride, int64_t ow_col_stride,
+                                    int64_t outliers);
 
 #ifdef __cplusplus
 }

@@ -128,3 +128,28 @@ func.func @activation_scale_negative(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s
   %0 = lowbit.quantized_matmul %x, %q, %s {activation_bits = 8 : i64, activation_scale = -0.5 : f32, bits = 4 : i64, group_size = 8 : i64} : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>) -> tensor<4x2xf32>
   return
 }
+
+// -----
+
+func.func @outliers_without_weights(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s: tensor<2x1xf32>, %c: tensor<1xi64>) {
+  // expected-error @+1 {{'lowbit.quantized_matmul' op outlier_channels and outlier_weights go together}}
+  %0 = "lowbit.quantized_matmul"(%x, %q, %s, %c) {bits = 4 : i64, group_size = 8 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 0>} : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>, tensor<1xi64>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @outlier_weights_shape(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s: tensor<2x1xf32>, %c: tensor<1xi64>, %w: tensor<1x3xf32>) {
+  // expected-error @+1 {{'lowbit.quantized_matmul' op outliers must be channels [C] and weights [C, N = 2]}}
+  %0 = lowbit.quantized_matmul %x, %q, %s outliers(%c, %w) {bits = 4 : i64, group_size = 8 : i64} : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>, tensor<1xi64>, tensor<1x3xf32>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @outlier_channel_range(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>, %s: tensor<2x1xf32>, %w: tensor<1x2xf32>) {
+  %c = arith.constant dense<8> : tensor<1xi64>
+  // expected-error @+1 {{'lowbit.quantized_matmul' op outlier channel 8 is not an input channel (K = 8)}}
+  %0 = lowbit.quantized_matmul %x, %q, %s outliers(%c, %w) {bits = 4 : i64, group_size = 8 : i64} : (tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>, tensor<1xi64>, tensor<1x2xf32>) -> tensor<4x2xf32>
+  return
+}

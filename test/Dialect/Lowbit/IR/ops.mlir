@@ -10,15 +10,23 @@
 // CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} {bits = 4 : i64, group_size = 32 : i64} : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>) -> tensor<?x?x64xf32>
 // CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} zero_points %{{.*}} {bits = 4 : i64, group_size = 32 : i64} : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf16>, tensor<64x6xi8>) -> tensor<?x?x64xf32>
 // CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} {activation_bits = 8 : i64, bits = 8 : i64, group_size = 172 : i64} : (tensor<4x172xf32>, tensor<64x172xi8>, tensor<64x1xf32>) -> tensor<4x64xf32>
+// With two outlier channels (and a static activation scale), and with zero
+// points as well.
+// CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} outliers(%{{.*}}, %{{.*}}) {activation_bits = 8 : i64, activation_scale = 5.000000e-01 : f32, bits = 8 : i64, group_size = 172 : i64} : (tensor<4x172xf32>, tensor<64x172xi8>, tensor<64x1xf32>, tensor<2xi64>, tensor<2x64xf32>) -> tensor<4x64xf32>
+// CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} zero_points %{{.*}} outliers(%{{.*}}, %{{.*}}) {bits = 4 : i64, group_size = 32 : i64} : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf16>, tensor<64x6xi8>, tensor<2xi64>, tensor<2x64xf32>) -> tensor<?x?x64xf32>
 func.func @quantized_matmul(%x: tensor<?x?x172xf32>, %x2: tensor<4x172xf32>, %q: tensor<64x172xi8>,
                             %s: tensor<64x6xf32>, %s16: tensor<64x6xf16>, %z: tensor<64x6xi8>,
-                            %s1: tensor<64x1xf32>) {
+                            %s1: tensor<64x1xf32>, %oc: tensor<2xi64>, %ow: tensor<2x64xf32>) {
   %0 = lowbit.quantized_matmul %x, %q, %s {bits = 4 : i64, group_size = 32 : i64}
      : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>) -> tensor<?x?x64xf32>
   %1 = lowbit.quantized_matmul %x, %q, %s16 zero_points %z {bits = 4 : i64, group_size = 32 : i64}
      : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf16>, tensor<64x6xi8>) -> tensor<?x?x64xf32>
   %2 = lowbit.quantized_matmul %x2, %q, %s1 {activation_bits = 8 : i64, bits = 8 : i64, group_size = 172 : i64}
      : (tensor<4x172xf32>, tensor<64x172xi8>, tensor<64x1xf32>) -> tensor<4x64xf32>
+  %3 = lowbit.quantized_matmul %x2, %q, %s1 outliers(%oc, %ow) {activation_bits = 8 : i64, activation_scale = 0.5 : f32, bits = 8 : i64, group_size = 172 : i64}
+     : (tensor<4x172xf32>, tensor<64x172xi8>, tensor<64x1xf32>, tensor<2xi64>, tensor<2x64xf32>) -> tensor<4x64xf32>
+  %4 = lowbit.quantized_matmul %x, %q, %s16 zero_points %z outliers(%oc, %ow) {bits = 4 : i64, group_size = 32 : i64}
+     : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf16>, tensor<64x6xi8>, tensor<2xi64>, tensor<2x64xf32>) -> tensor<?x?x64xf32>
   return
 }
 

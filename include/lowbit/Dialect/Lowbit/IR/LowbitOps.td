@@ -12,7 +12,7 @@ def Lowbit_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 def Lowbit_LevelTensor : RankedTensorOf<[I8]>;
 def Lowbit_ScaleTensor : RankedTensorOf<[F32, F16]>;
 
-def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure]> {
+def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure, AttrSizedOperandSegments]> {
   let summary = "Matrix product by a weight quantized to 2-8 bits, group-wise";
   let description = [{
     The product of `input` (`[..., K]`) by a weight held as integer levels
@@ -42,6 +42,17 @@ def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure]> {
     that one scale (static, per tensor, from calibration): levels
     clamp(roundeven(x / activation_scale), -127, 127).
 
+    With `outliers` (LLM.int8's decomposition, `lowbit-fuse-outlier-split`),
+    the input channels listed in `outlier_channels` (`[C]`, i64) are taken
+    out of the quantized product, which sees them as zeros (also when its
+    rows are quantized to int8), and multiplied in floating point by the
+    rows of `outlier_weights` (`[C, N]`):
+
+    ```
+    result[..., n] = sum_{k not an outlier} input'[..., k] * W[k, n]
+                   + sum_c input[..., outlier_channels[c]] * outlier_weights[c, n]
+    ```
+
     ```mlir
     %y = lowbit.quantized_matmul %x, %q, %s {bits = 4 : i64, group_size = 32 : i64}
        : (tensor<?x?x172xf32>, tensor<64x172xi8>, tensor<64x6xf32>) -> tensor<?x?x64xf32>
@@ -49,13 +60,16 @@ def Lowbit_QuantizedMatMulOp : Lowbit_Op<"quantized_matmul", [Pure]> {
   }];
   let arguments = (ins Lowbit_FloatTensor:$input, Lowbit_LevelTensor:$weights,
                        Lowbit_ScaleTensor:$scales, Optional<Lowbit_LevelTensor>:$zero_points,
+                       Optional<RankedTensorOf<[I64]>>:$outlier_channels,
+                       Optional<Lowbit_FloatTensor>:$outlier_weights,
                        ConfinedAttr<I64Attr, [IntPositive]>:$bits,
                        ConfinedAttr<I64Attr, [IntPositive]>:$group_size,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$activation_bits,
                        OptionalAttr<F32Attr>:$activation_scale);
   let results = (outs Lowbit_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weights `,` $scales (`zero_points` $zero_points^)? attr-dict `:`
+    $input `,` $weights `,` $scales (`zero_points` $zero_points^)?
+    (`outliers` `(` $outlier_channels^ `,` $outlier_weights `)`)? attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;

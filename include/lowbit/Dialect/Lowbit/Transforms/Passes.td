@@ -268,8 +268,9 @@ def SplitOutliersPass : Pass<"lowbit-split-outliers", "::mlir::func::FuncOp"> {
     then no longer spends its range on the outliers. Layers without outlier
     channels are left as they are.
 
-    Not yet fused: the two products and their sum lower as separate
-    operations, not as one kernel.
+    Once W' is quantized, `lowbit-fuse-outlier-split` folds the two
+    products and their sum into one `lowbit.quantized_matmul` with
+    `outliers`, which lowers to one kernel call.
   }];
   let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
   let options = [
@@ -287,6 +288,33 @@ def SplitOutliersPass : Pass<"lowbit-split-outliers", "::mlir::func::FuncOp"> {
     Statistic<"numOutlierChannels", "outlier-channels",
               "Input channels moved to the floating-point path, over all layers">,
   ];
+}
+
+def FuseOutlierSplitPass : Pass<"lowbit-fuse-outlier-split", "::mlir::func::FuncOp"> {
+  let summary = "Fold a split layer's int8 and floating-point halves into one quantized_matmul";
+  let description = [{
+    `lowbit-split-outliers` writes a layer as two products summed: the
+    quantized layer on the input with the outlier channels zeroed (a
+    multiply by a constant mask) and a floating-point product of the
+    gathered outlier channels (`lowbit.keep_float`). Once the first is a
+    `lowbit.quantized_matmul`, this pass folds the three into one op with
+    `outliers(channels, weights)`, which the CPU lowering turns into one
+    kernel call (the int8 tiles and the outlier columns in the same pass
+    over the output). The folding needs the mask to be 0 on exactly the
+    gathered channels and 1 elsewhere; anything else is left as it is. The
+    lowbitc pipeline runs it before lowering.
+
+    ```mlir
+    %xn = onnx.Mul %x, %mask                  // mask: 0 on channels %idx
+    %yi = lowbit.quantized_matmul %xn, %q, %s {activation_bits = 8 : i64, ...}
+    %xo = onnx.Gather %x, %idx {axis = 1 : i64}
+    %yo = onnx.MatMul %xo, %wo {lowbit.keep_float}
+    %y = onnx.Add %yi, %yo
+    // becomes
+    %y = lowbit.quantized_matmul %x, %q, %s outliers(%idx, %wo) {activation_bits = 8 : i64, ...}
+    ```
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
 }
 
 def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp"> {
