@@ -5,10 +5,11 @@
 
 A synthetic LLaMA-shaped model (lowbit.testing.synthetic.make_llama: dim
 512, 8 heads, 4 kv heads, 4 layers, ctx 4096) compiled three ways: fp32
-cache, `--quantize=kv-cache,bits=8`, `--quantize=kv-cache,bits=4`. A
+cache, `--quantize=kv-cache,bits=8`, `--quantize=kv-cache,bits=4`, and
+`--quantize=kv-cache,bits=4,window=16` (the 16 most recent tokens in f32). A
 prompt of `context` tokens fills the cache, then single-token decode steps
 are timed (the presents fed back as pasts). Reports the cache's bytes per
-token (levels and scales as stored), the decode step's median time, and the
+token (levels, scales and window as stored), the decode step's median time, and the
 ratio to the fp32 cache. One process, one script.
 """
 import argparse
@@ -36,9 +37,11 @@ def main():
         onnx_path = make_llama(Path(tmp) / "llama.onnx", vocab=VOCAB, dim=DIM, heads=HEADS, kv_heads=KV_HEADS,
                                layers=LAYERS, ffn=1376, ctx=args.context + 64)
         ids = np.random.default_rng(0).integers(2, VOCAB, size=(1, args.context)).astype(np.int64)
-        for label, steps in (("fp32", []), ("int8", ["--quantize=kv-cache,bits=8"]),
-                             ("int4 (one byte per level)", ["--quantize=kv-cache,bits=4"])):
-            model = compile_lowbit(onnx_path, Path(tmp) / f"{label[:4]}.so", args.threads, steps)
+        variants = (("fp32", []), ("int8", ["--quantize=kv-cache,bits=8"]),
+                    ("int4 (one byte per level)", ["--quantize=kv-cache,bits=4"]),
+                    ("int4 + 16 tokens in f32", ["--quantize=kv-cache,bits=4,window=16"]))
+        for index, (label, steps) in enumerate(variants):
+            model = compile_lowbit(onnx_path, Path(tmp) / f"cache{index}.so", args.threads, steps)
             feeds = {"input_ids": ids}
             for spec in model.inputs:
                 if spec.name.startswith("past."):

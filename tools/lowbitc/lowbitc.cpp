@@ -103,7 +103,7 @@ cl::list<std::string> quantize(
              "(lowbit-rtn), gptq (lowbit-gptq), awq (lowbit-awq; before another step it "
              "only rescales), smoothquant (lowbit-smoothquant; rescales), split-outliers "
              "(lowbit-split-outliers), w8a8 (int8 weights per channel and activations per "
-             "token), kv-cache (lowbit-quantize-kv-cache; key: bits). Keys of rtn, gptq, awq: "
+             "token), kv-cache (lowbit-quantize-kv-cache; keys: bits, window). Keys of rtn, gptq, awq: "
              "bits, group-size (0: per channel), symmetric, "
              "activation-bits (8: int8 activations); of all: layers and exclude (repeatable: "
              "parts of layer names); gptq also act-order, static-groups, clip, "

@@ -11,6 +11,9 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace lowbit {
 #define GEN_PASS_DEF_QUANTIZEKVCACHEPASS
 #include "lowbit/Dialect/Lowbit/Transforms/Passes.h.inc"
@@ -78,10 +81,79 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
                                    past.getLoc())))
       return failure();
     BlockArgument pastScales = func.getArgument(index + 1);
+    // With a window: the most recent tokens in f32 as input past.X.window.
+    BlockArgument pastWindow;
+    if (window > 0) {
+      NamedAttrList windowAttrs(func.getArgAttrDict(index));
+      windowAttrs.set("onnx.name", StringAttr::get(context, (name + ".window").str()));
+      if (failed(func.insertArgument(index + 2, type, windowAttrs.getDictionary(context),
+                                     past.getLoc())))
+        return failure();
+      pastWindow = func.getArgument(index + 2);
+    }
 
     OpBuilder b(concat);
     Location loc = concat.getLoc();
+    int64_t axisValue = rank - 2;
+    // Shape arithmetic goes at the function's start when shape reads of the
+    // cache, which may come before the Concat, need it.
+    OpBuilder entry = OpBuilder::atBlockBegin(&func.getBody().front());
+    auto i64Vector = [&](OpBuilder &at, ArrayRef<int64_t> values) -> Value {
+      auto vectorType = RankedTensorType::get({int64_t(values.size())}, at.getI64Type());
+      return onnx::ConstantOp::create(
+          at, loc, cast<ElementsAttr>(DenseElementsAttr::get(vectorType, values)));
+    };
+    auto oneI64Type = RankedTensorType::get({1}, b.getI64Type());
+    auto lengthOf = [&](OpBuilder &at, Value tensor) -> Value {
+      return onnx::ShapeOp::create(at, loc, oneI64Type, tensor, at.getI64IntegerAttr(axisValue),
+                                   at.getI64IntegerAttr(axisValue + 1));
+    };
+
     Value fresh = concat.getInputs()[1];
+    Value recent; // with a window: the tokens that stay in f32
+    if (pastWindow) {
+      // Shape reads of the cache (the exporter's past length) see the
+      // levels and the window together: the f32 cache's shape.
+      SmallVector<onnx::ShapeOp> shapeReads;
+      for (Operation *user : past.getUsers())
+        if (auto shape = dyn_cast<onnx::ShapeOp>(user))
+          shapeReads.push_back(shape);
+      if (!shapeReads.empty()) {
+        SmallVector<int64_t> oneHot(rank, 0);
+        oneHot[axisValue] = 1;
+        auto shapeType = RankedTensorType::get({rank}, b.getI64Type());
+        Value levelsShape = onnx::ShapeOp::create(entry, loc, shapeType, past,
+                                                  entry.getI64IntegerAttr(0), IntegerAttr());
+        Value extra = onnx::MulOp::create(entry, loc, shapeType, i64Vector(entry, oneHot),
+                                          lengthOf(entry, pastWindow));
+        Value full = onnx::AddOp::create(entry, loc, shapeType, levelsShape, extra);
+        for (onnx::ShapeOp shape : shapeReads) {
+          int64_t start = shape.getStart(), end = shape.getEnd() ? *shape.getEnd() : rank;
+          start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
+          end = std::clamp<int64_t>(end < 0 ? end + rank : end, 0, rank);
+          Value read = full;
+          if (start != 0 || end != rank) {
+            OpBuilder at(shape);
+            read = onnx::SliceOp::create(at, loc, shape.getType(), full, i64Vector(at, {start}),
+                                         i64Vector(at, {end}), i64Vector(at, {0}), Value());
+          }
+          shape.getResult().replaceAllUsesWith(read);
+          shape.erase();
+        }
+      }
+      // window + new; what exceeds `window` tokens, the oldest, is quantized.
+      Value all = onnx::ConcatOp::create(b, loc, type, ValueRange{pastWindow, fresh},
+                                         b.getI64IntegerAttr(axisValue));
+      Value excess = onnx::SubOp::create(b, loc, oneI64Type, lengthOf(b, all),
+                                         i64Vector(b, {int64_t(window)}));
+      Value overflow =
+          onnx::MaxOp::create(b, loc, oneI64Type, ValueRange{excess, i64Vector(b, {0})});
+      Value axes = i64Vector(b, {axisValue});
+      fresh = onnx::SliceOp::create(b, loc, type, all, i64Vector(b, {0}), overflow, axes, Value());
+      recent = onnx::SliceOp::create(b, loc, type, all, overflow,
+                                     i64Vector(b, {std::numeric_limits<int64_t>::max()}), axes,
+                                     Value());
+    }
     auto freshType = cast<RankedTensorType>(fresh.getType());
     SmallVector<int64_t> freshScaleShape(freshType.getShape());
     freshScaleShape.back() = 1;
@@ -100,10 +172,13 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
     auto presentScales = onnx::ConcatOp::create(
         b, loc, RankedTensorType::get(presentScaleShape, Float32Type::get(context)),
         ValueRange{pastScales, quantized.getScales()}, axis);
-    auto dequantized = DequantizeOp::create(b, loc, concat.getType(), presentLevels.getResult(),
-                                            presentScales.getResult(), Value());
+    Value dequantized = DequantizeOp::create(b, loc, concat.getType(), presentLevels.getResult(),
+                                             presentScales.getResult(), Value());
+    if (recent) // the recent tokens follow the older ones
+      dequantized = onnx::ConcatOp::create(b, loc, concat.getType(),
+                                           ValueRange{dequantized, recent}, axis);
     concat.getResult().replaceUsesWithIf(
-        dequantized.getResult(), [&](OpOperand &use) { return use.getOwner() != returnOp; });
+        dequantized, [&](OpOperand &use) { return use.getOwner() != returnOp; });
 
     // Outputs: the levels under the present's name, then its scales.
     returnOp->setOperand(*resultIndex, presentLevels.getResult());
@@ -113,6 +188,13 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
                                  resultAttrs.getDictionary(context))))
       return failure();
     returnOp->insertOperands(*resultIndex + 1, presentScales.getResult());
+    if (recent) {
+      resultAttrs.set("onnx.name", StringAttr::get(context, (presentName + ".window").str()));
+      if (failed(func.insertResult(*resultIndex + 2, recent.getType(),
+                                   resultAttrs.getDictionary(context))))
+        return failure();
+      returnOp->insertOperands(*resultIndex + 2, recent);
+    }
     func.setFunctionType(
         FunctionType::get(context, func.getArgumentTypes(), returnOp->getOperandTypes()));
     concat.erase();
@@ -126,11 +208,17 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
       func->emitError() << "lowbit-quantize-kv-cache: bits must be 8 or 4, got " << int64_t(bits);
       return signalPassFailure();
     }
+    if (window < 0) {
+      func->emitError() << "lowbit-quantize-kv-cache: window must be 0 or more tokens, got "
+                        << int64_t(window);
+      return signalPassFailure();
+    }
     // Arguments shift as scales are inserted: find the caches first.
     SmallVector<std::string> caches;
     for (unsigned i = 0; i < func.getNumArguments(); ++i)
       if (ioName(func.getArgAttrDict(i)).starts_with("past.") &&
-          !ioName(func.getArgAttrDict(i)).ends_with(".scales"))
+          !ioName(func.getArgAttrDict(i)).ends_with(".scales") &&
+          !ioName(func.getArgAttrDict(i)).ends_with(".window"))
         caches.push_back(ioName(func.getArgAttrDict(i)).str());
     for (const std::string &cache : caches)
       for (unsigned i = 0; i < func.getNumArguments(); ++i)

@@ -337,9 +337,10 @@ OpFoldResult WhereOp::fold(FoldAdaptor adaptor) {
 static OpFoldResult foldGatherOfShape(GatherOp op, DenseElementsAttr indicesAttr,
                                       RankedTensorType resultType) {
   auto shapeOp = op.getData().getDefiningOp<ShapeOp>();
-  auto source = shapeOp ? dyn_cast<RankedTensorType>(shapeOp.getData().getType())
-                        : RankedTensorType();
-  auto shapeType = dyn_cast<RankedTensorType>(shapeOp ? shapeOp.getType() : Type());
+  if (!shapeOp)
+    return {};
+  auto source = dyn_cast<RankedTensorType>(shapeOp.getData().getType());
+  auto shapeType = dyn_cast<RankedTensorType>(shapeOp.getType());
   if (!source || !shapeType || !shapeType.hasStaticShape())
     return {};
   int64_t length = shapeType.getDimSize(0);

@@ -1,5 +1,6 @@
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache))' | FileCheck %s
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache{bits=4}))' | FileCheck %s --check-prefix=FOUR
+// RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache{window=2}))' | FileCheck %s --check-prefix=WINDOW
 
 // The cache input becomes levels and scales; the new keys are quantized per
 // token and head and appended to both; the attention reads their
@@ -16,6 +17,35 @@
 // CHECK: onnx.Mul %[[KEYS]], %[[KEYS]]
 // CHECK: return %{{.*}}, %[[LEVELS]], %[[ALL]]
 // FOUR: lowbit.dynamic_quantize %{{.*}} {bits = 4 : i64}
+// With window=2: a third input and output, past.0.key.window (f32). The
+// shape read counts levels and window (Shape of the levels plus the
+// window's length at the sequence axis); the window and the new keys are
+// concatenated, and what exceeds 2 tokens, max(length - 2, 0) from the
+// start, is quantized and appended to the levels; the rest is the new
+// window, read by the attention after the dequantized levels.
+// WINDOW-LABEL: func @cache
+// WINDOW-SAME: %[[PAST:[^:]*]]: tensor<?x2x?x4xi8> {onnx.name = "past.0.key"}, %[[SCALES:[^:]*]]: tensor<?x2x?x1xf32> {onnx.name = "past.0.key.scales"}, %[[WIN:[^:]*]]: tensor<?x2x?x4xf32> {onnx.name = "past.0.key.window"})
+// WINDOW-SAME: -> (tensor<?x2x?x4xf32> {onnx.name = "scores"}, tensor<?x2x?x4xi8> {onnx.name = "present.0.key"}, tensor<?x2x?x1xf32> {onnx.name = "present.0.key.scales"}, tensor<?x2x?x4xf32> {onnx.name = "present.0.key.window"})
+// WINDOW: %[[LSHAPE:.*]] = onnx.Shape %[[PAST]] : (tensor<?x2x?x4xi8>) -> tensor<4xi64>
+// WINDOW: %[[WLEN:.*]] = onnx.Shape %[[WIN]] {end = 3 : i64, start = 2 : i64}
+// WINDOW: %[[ONEHOT:.*]] = onnx.Constant dense<[0, 0, 1, 0]> : tensor<4xi64>
+// WINDOW: %[[EXTRA:.*]] = onnx.Mul %[[ONEHOT]], %[[WLEN]]
+// WINDOW: %[[FULL:.*]] = onnx.Add %[[LSHAPE]], %[[EXTRA]]
+// WINDOW: %[[NEW:.*]] = onnx.Reshape %{{.*}}, %[[FULL]]
+// WINDOW: %[[ALL:.*]] = onnx.Concat %[[WIN]], %[[NEW]] {axis = 2 : i64}
+// WINDOW: %[[W:.*]] = onnx.Constant dense<2> : tensor<1xi64>
+// WINDOW: %[[LEN:.*]] = onnx.Shape %[[ALL]] {end = 3 : i64, start = 2 : i64}
+// WINDOW: %[[EXCESS:.*]] = onnx.Sub %[[LEN]], %[[W]]
+// WINDOW: %[[OVER:.*]] = onnx.Max %[[EXCESS]], %{{.*}}
+// WINDOW: %[[OLD:.*]] = onnx.Slice %[[ALL]], %{{.*}}, %[[OVER]] axes
+// WINDOW: %[[RECENT:.*]] = onnx.Slice %[[ALL]], %[[OVER]], %{{.*}} axes
+// WINDOW: %[[Q:.*]], %[[S:.*]] = lowbit.dynamic_quantize %[[OLD]]
+// WINDOW: %[[LEVELS:.*]] = onnx.Concat %[[PAST]], %[[Q]]
+// WINDOW: %[[ALLS:.*]] = onnx.Concat %[[SCALES]], %[[S]]
+// WINDOW: %[[DQ:.*]] = lowbit.dequantize %[[LEVELS]], %[[ALLS]]
+// WINDOW: %[[KEYS:.*]] = onnx.Concat %[[DQ]], %[[RECENT]] {axis = 2 : i64}
+// WINDOW: onnx.Mul %[[KEYS]], %[[KEYS]]
+// WINDOW: return %{{.*}}, %[[LEVELS]], %[[ALLS]], %[[RECENT]]
 func.func @cache(%x: tensor<?x4xf32>, %past: tensor<?x2x?x4xf32> {onnx.name = "past.0.key"})
     -> (tensor<?x2x?x4xf32> {onnx.name = "scores"}, tensor<?x2x?x4xf32> {onnx.name = "present.0.key"}) {
   %shape = onnx.Shape %past : (tensor<?x2x?x4xf32>) -> tensor<4xi64>

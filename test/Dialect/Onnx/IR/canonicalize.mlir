@@ -45,6 +45,21 @@ func.func @dynamic_shape_chain(%x: tensor<?x3x64xf32>) -> (tensor<i64>, tensor<i
 
 // -----
 
+// A Gather of a computed (not constant, not Shape) index vector stays (its
+// fold once crashed looking for the Shape).
+// CHECK-LABEL: func @gather_of_computed_shape
+// CHECK: %[[SUM:.*]] = onnx.Add
+// CHECK: onnx.Gather %[[SUM]]
+func.func @gather_of_computed_shape(%x: tensor<?x3xf32>, %y: tensor<2xi64>) -> tensor<i64> {
+  %shape = onnx.Shape %x : (tensor<?x3xf32>) -> tensor<2xi64>
+  %sum = onnx.Add %shape, %y : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
+  %i0 = onnx.Constant dense<0> : tensor<i64>
+  %g = onnx.Gather %sum, %i0 {axis = 0 : i64} : (tensor<2xi64>, tensor<i64>) -> tensor<i64>
+  return %g : tensor<i64>
+}
+
+// -----
+
 // Integer arithmetic, comparisons and Where on small constants fold.
 // CHECK-LABEL: func @arith
 // CHECK-DAG: onnx.Constant dense<[4, 7]> : tensor<2xi64>

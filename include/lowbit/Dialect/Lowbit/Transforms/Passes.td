@@ -336,9 +336,17 @@ def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp
     presents back as the next step's pasts by name (lowbit-run --generate,
     --perplexity --chunk, the Python runtime) runs the quantized cache
     without knowing its layout. With `bits = 4` the levels are in [-7, 7],
-    still one byte each. Not yet: the dequantization fused into the
-    attention's products (it is an elementwise pass over the cache each
-    step), per-channel scales for K, a window of recent tokens kept in f32.
+    still one byte each.
+
+    With `window = W`, the W most recent tokens stay in f32: a third input
+    `past.X.window` `[batch, heads, <= W, head_dim]` and output
+    `present.X.window`. Each step concatenates the window with the new
+    entries; what exceeds W tokens (the oldest) is quantized and appended to
+    the levels, the rest is the next window, and the attention reads the
+    dequantized levels followed by the window. Shape reads of the cache (the
+    exporter's past length) count both. Not yet: the dequantization fused
+    into the attention's products (it is an elementwise pass over the cache
+    each step), per-channel scales for K.
 
     ```mlir
     %present = onnx.Concat %past, %k {axis = 2 : i64}       // %past: tensor<?x4x?x8xf32>
@@ -352,6 +360,9 @@ def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp
   let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
   let options = [
     Option<"bits", "bits", "int64_t", /*default=*/"8", "Bits per cached value: 8 or 4">,
+    Option<"window", "window", "int64_t", /*default=*/"0",
+           "The most recent tokens kept in f32 (0: none): input and output past.X.window / "
+           "present.X.window; older tokens move to integer storage as new ones arrive">,
   ];
   let statistics = [
     Statistic<"numCaches", "quantized-caches", "Number of past/present pairs quantized">,
