@@ -46,7 +46,7 @@ const llvm::StringMap<QuantizeStep> &quantizeSteps() {
        {"lowbit-smoothquant", {"alpha", "search-alpha", "layers", "exclude"}, true, false, ""}},
       {"split-outliers",
        {"lowbit-split-outliers", {"threshold", "layers", "exclude"}, true, false, ""}},
-      {"kv-cache", {"lowbit-quantize-kv-cache", {"bits", "window"}, false, false, ""}},
+      {"kv-cache", {"lowbit-quantize-kv-cache", {"bits", "window", "key-scales"}, false, false, ""}},
       // W8A8: int8 weights per output channel, int8 activations per token.
       {"w8a8",
        {"lowbit-rtn",

@@ -276,17 +276,22 @@ def test_int8_kv_cache_levels_match_numpy(tmp_path):
             assert diff.max() <= 1 and (diff == 0).mean() > 0.99
 
 
-def test_kv_cache_window_matches_numpy(tmp_path):
+@pytest.mark.parametrize("key_scales", ["token", "channel"])
+def test_kv_cache_window_matches_numpy(tmp_path, key_scales):
     """kv-cache,window=4: a 6-token prompt, then 4 more tokens through the
-    cache. After each step the window holds the last 4 tokens' keys and
-    values in f32 (equal to ONNX Runtime's fp32 present of the whole
-    10-token prompt: layer 0, whose entries depend only on token and
-    position, so the past length the model reads must count the window),
-    and the levels hold the older ones on NumPy's per-token int8 grid."""
+    cache. Layer 0 (whose entries depend only on token and position, so the
+    past length the model reads must count the window) against ONNX
+    Runtime's fp32 present of the whole 10-token prompt and NumPy's
+    rounding: per token, the window holds the last 4 tokens in f32 and the
+    levels the older ones on a per-token int8 grid; with
+    key-scales=channel the keys move in whole groups of 4 tokens, each on
+    one grid per channel (KIVI), and the window holds the rest (2 tokens
+    after each step here)."""
     ort = pytest.importorskip("onnxruntime")
     onnx_path = make_llama(tmp_path / "llama.onnx")
     library = tmp_path / "kv.so"
-    lowbit.compile(onnx_path, library, quantize=["kv-cache,bits=8,window=4"], extra_args=["-O1"])
+    lowbit.compile(onnx_path, library, quantize=[f"kv-cache,bits=8,window=4,key-scales={key_scales}"],
+                   extra_args=["-O1"])
     ids = prompts(7, 2, 10)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     empty = {f"past.{l}.{kind}": np.zeros((2, KV_HEADS, 0, HEAD_DIM), np.float32)
@@ -297,20 +302,30 @@ def test_kv_cache_window_matches_numpy(tmp_path):
     model = lowbit.load(library)
     feeds = {}
     for name, value in empty.items():
+        per_channel = key_scales == "channel" and name.endswith(".key")
         feeds[name] = value.astype(np.int8)
-        feeds[f"{name}.scales"] = np.zeros((2, KV_HEADS, 0, 1), np.float32)
+        feeds[f"{name}.scales"] = np.zeros((2, KV_HEADS, 0, HEAD_DIM if per_channel else 1), np.float32)
         feeds[f"{name}.window"] = value
     for end, start in ((6, 0), (10, 6)):
         got = model.run({"input_ids": ids[:, start:end], **feeds})
         for kind in ("key", "value"):
             x = ref[f"present.0.{kind}"][:, :, :end].astype(np.float64)
+            per_channel = key_scales == "channel" and kind == "key"
+            kept = end % 4 if per_channel else 4
             window = got[f"present.0.{kind}.window"]
-            assert window.shape == (2, KV_HEADS, 4, HEAD_DIM)
-            np.testing.assert_allclose(window, x[:, :, end - 4:], rtol=1e-5, atol=1e-6)
-            old = x[:, :, :end - 4]
-            scale = np.abs(old).max(axis=-1, keepdims=True) / 127
+            assert window.shape == (2, KV_HEADS, kept, HEAD_DIM)
+            np.testing.assert_allclose(window, x[:, :, end - kept:], rtol=1e-5, atol=1e-6)
+            old = x[:, :, :end - kept]
+            if per_channel:  # [b, h, groups, 4 tokens, d], a scale per group and channel
+                groups = old.reshape(2, KV_HEADS, -1, 4, HEAD_DIM)
+                scale = np.abs(groups).max(axis=3, keepdims=True) / 127
+                levels = np.clip(np.rint(groups / scale), -127, 127).reshape(old.shape)
+                scale = scale.reshape(2, KV_HEADS, -1, HEAD_DIM)
+            else:
+                scale = np.abs(old).max(axis=-1, keepdims=True) / 127
+                levels = np.clip(np.rint(old / scale), -127, 127)
             np.testing.assert_allclose(got[f"present.0.{kind}.scales"], scale, rtol=1e-5)
-            diff = np.abs(got[f"present.0.{kind}"].astype(np.int64) - np.clip(np.rint(old / scale), -127, 127))
+            diff = np.abs(got[f"present.0.{kind}"].astype(np.int64) - levels)
             assert diff.max() <= 1 and (diff == 0).mean() > 0.99
         feeds = {name.replace("present.", "past.", 1): value for name, value in got.items() if name != "logits"}
 
@@ -343,8 +358,9 @@ def test_int8_kv_cache_on_shared_models(shared_models, tmp_path, model):
     assert results["kv4-window16"] < results["kv4"]
 
 
-@pytest.mark.parametrize("steps", [[], ["kv-cache,bits=8"], ["kv-cache,bits=4,window=3"]],
-                         ids=["fp32-cache", "int8-cache", "int4-cache-window"])
+@pytest.mark.parametrize("steps", [[], ["kv-cache,bits=8"], ["kv-cache,bits=4,window=3"],
+                                   ["kv-cache,bits=4,window=3,key-scales=channel"]],
+                         ids=["fp32-cache", "int8-cache", "int4-cache-window", "int4-channel-keys"])
 def test_decode_session_hides_the_cache(tmp_path, steps):
     """lowbit_session_*: token ids in, logits out, the cache (f32, or levels
     and scales, and a window of recent tokens in f32) kept inside. Equal to the caller-managed loop that feeds the

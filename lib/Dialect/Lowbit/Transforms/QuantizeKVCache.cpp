@@ -62,10 +62,21 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
                               << "' is not an f32 cache [..., past_seq, head_dim] concatenated "
                                  "with the new entries along the sequence axis and returned";
 
+    // Keys with per-channel scales (KIVI): groups of `window` tokens, one
+    // scale per channel of each group.
+    bool channelScales = keyScales == "channel" && name.ends_with(".key");
+    int64_t headDim = type.getShape().back();
+    if (channelScales && (rank != 4 || ShapedType::isDynamic(headDim)))
+      return func.emitError() << "lowbit-quantize-kv-cache: key-scales=channel needs a cache "
+                                 "[batch, heads, seq, head_dim] with a static head_dim; '"
+                              << name << "' is " << type;
+
     MLIRContext *context = func.getContext();
     auto levelsType = RankedTensorType::get(type.getShape(), IntegerType::get(context, 8));
     SmallVector<int64_t> scaleShape(type.getShape());
-    scaleShape.back() = 1;
+    scaleShape.back() = channelScales ? headDim : 1;
+    if (channelScales)
+      scaleShape[rank - 2] = ShapedType::kDynamic; // groups
     auto scalesType = RankedTensorType::get(scaleShape, Float32Type::get(context));
     std::string scalesName = (name + ".scales").str();
     StringRef presentName = ioName(func.getResultAttrDict(*resultIndex));
@@ -144,10 +155,18 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
       // window + new; what exceeds `window` tokens, the oldest, is quantized.
       Value all = onnx::ConcatOp::create(b, loc, type, ValueRange{pastWindow, fresh},
                                          b.getI64IntegerAttr(axisValue));
-      Value excess = onnx::SubOp::create(b, loc, oneI64Type, lengthOf(b, all),
-                                         i64Vector(b, {int64_t(window)}));
-      Value overflow =
-          onnx::MaxOp::create(b, loc, oneI64Type, ValueRange{excess, i64Vector(b, {0})});
+      Value overflow;
+      if (channelScales) {
+        // Whole groups move: the window keeps length mod `window` tokens.
+        Value groups = onnx::DivOp::create(b, loc, oneI64Type, lengthOf(b, all),
+                                           i64Vector(b, {int64_t(window)}));
+        overflow = onnx::MulOp::create(b, loc, oneI64Type, groups, i64Vector(b, {int64_t(window)}));
+      } else {
+        Value excess = onnx::SubOp::create(b, loc, oneI64Type, lengthOf(b, all),
+                                           i64Vector(b, {int64_t(window)}));
+        overflow =
+            onnx::MaxOp::create(b, loc, oneI64Type, ValueRange{excess, i64Vector(b, {0})});
+      }
       Value axes = i64Vector(b, {axisValue});
       fresh = onnx::SliceOp::create(b, loc, type, all, i64Vector(b, {0}), overflow, axes, Value());
       recent = onnx::SliceOp::create(b, loc, type, all, overflow,
@@ -155,25 +174,70 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
                                      Value());
     }
     auto freshType = cast<RankedTensorType>(fresh.getType());
-    SmallVector<int64_t> freshScaleShape(freshType.getShape());
-    freshScaleShape.back() = 1;
-    auto quantized = DynamicQuantizeOp::create(
-        b, loc, RankedTensorType::get(freshType.getShape(), IntegerType::get(context, 8)),
-        RankedTensorType::get(freshScaleShape, Float32Type::get(context)), fresh,
-        b.getI64IntegerAttr(bits));
+    Type i8 = IntegerType::get(context, 8), f32 = Float32Type::get(context);
+    Value newLevels, newScales;
+    // [b, h, groups * window, d] <-> [b, h, groups, window, d].
+    auto groupShape = [&](Value tensor, ArrayRef<int64_t> tail) -> Value {
+      Value leading = onnx::ShapeOp::create(b, loc, RankedTensorType::get({2}, b.getI64Type()),
+                                            tensor, b.getI64IntegerAttr(0), b.getI64IntegerAttr(2));
+      return onnx::ConcatOp::create(
+          b, loc, RankedTensorType::get({2 + int64_t(tail.size())}, b.getI64Type()),
+          ValueRange{leading, i64Vector(b, tail)}, b.getI64IntegerAttr(0));
+    };
+    int64_t dyn = ShapedType::kDynamic;
+    auto grouped = [&](ArrayRef<int64_t> dims, Type element) {
+      return RankedTensorType::get(dims, element);
+    };
+    int64_t b0 = type.getDimSize(0), h0 = type.getDimSize(1);
+    if (channelScales) {
+      // Each group of `window` tokens, transposed so that a row is one
+      // channel's values over the group, quantized per row.
+      Value groups = onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, f32),
+                                             fresh, groupShape(fresh, {-1, window, headDim}));
+      auto perm = b.getDenseI64ArrayAttr({0, 1, 2, 4, 3});
+      Value channels = onnx::TransposeOp::create(
+          b, loc, grouped({b0, h0, dyn, headDim, window}, f32), groups, perm);
+      auto quantized = DynamicQuantizeOp::create(
+          b, loc, grouped({b0, h0, dyn, headDim, window}, i8),
+          grouped({b0, h0, dyn, headDim, 1}, f32), channels, b.getI64IntegerAttr(bits));
+      Value levels = onnx::TransposeOp::create(
+          b, loc, grouped({b0, h0, dyn, window, headDim}, i8), quantized.getQuantized(), perm);
+      newLevels = onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, headDim}, i8), levels,
+                                          groupShape(fresh, {-1, headDim}));
+      newScales = onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, headDim}, f32),
+                                          quantized.getScales(), groupShape(fresh, {-1, headDim}));
+    } else {
+      SmallVector<int64_t> freshScaleShape(freshType.getShape());
+      freshScaleShape.back() = 1;
+      auto quantized = DynamicQuantizeOp::create(
+          b, loc, RankedTensorType::get(freshType.getShape(), i8),
+          RankedTensorType::get(freshScaleShape, f32), fresh, b.getI64IntegerAttr(bits));
+      newLevels = quantized.getQuantized();
+      newScales = quantized.getScales();
+    }
     auto axis = concat.getAxisAttr();
     auto presentLevels = onnx::ConcatOp::create(
-        b, loc,
-        RankedTensorType::get(cast<RankedTensorType>(concat.getType()).getShape(),
-                              IntegerType::get(context, 8)),
-        ValueRange{past, quantized.getQuantized()}, axis);
-    SmallVector<int64_t> presentScaleShape(cast<RankedTensorType>(concat.getType()).getShape());
-    presentScaleShape.back() = 1;
-    auto presentScales = onnx::ConcatOp::create(
-        b, loc, RankedTensorType::get(presentScaleShape, Float32Type::get(context)),
-        ValueRange{pastScales, quantized.getScales()}, axis);
-    Value dequantized = DequantizeOp::create(b, loc, concat.getType(), presentLevels.getResult(),
-                                             presentScales.getResult(), Value());
+        b, loc, RankedTensorType::get(cast<RankedTensorType>(concat.getType()).getShape(), i8),
+        ValueRange{past, newLevels}, axis);
+    auto presentScales =
+        onnx::ConcatOp::create(b, loc, scalesType, ValueRange{pastScales, newScales}, axis);
+    Value dequantized;
+    if (channelScales) {
+      // Levels by groups times each group's scales, broadcast over its tokens.
+      Value levels =
+          onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, i8),
+                                  presentLevels, groupShape(presentLevels, {-1, window, headDim}));
+      Value scales =
+          onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, 1, headDim}, f32), presentScales,
+                                  groupShape(presentScales, {-1, 1, headDim}));
+      Value values = DequantizeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, f32),
+                                          levels, scales, Value());
+      dequantized = onnx::ReshapeOp::create(b, loc, concat.getType(), values,
+                                            groupShape(presentLevels, {-1, headDim}));
+    } else {
+      dequantized = DequantizeOp::create(b, loc, concat.getType(), presentLevels.getResult(),
+                                         presentScales.getResult(), Value());
+    }
     if (recent) // the recent tokens follow the older ones
       dequantized = onnx::ConcatOp::create(b, loc, concat.getType(),
                                            ValueRange{dequantized, recent}, axis);
@@ -211,6 +275,17 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
     if (window < 0) {
       func->emitError() << "lowbit-quantize-kv-cache: window must be 0 or more tokens, got "
                         << int64_t(window);
+      return signalPassFailure();
+    }
+    if (keyScales != "token" && keyScales != "channel") {
+      func->emitError() << "lowbit-quantize-kv-cache: key-scales must be token or channel, got '"
+                        << keyScales << "'";
+      return signalPassFailure();
+    }
+    if (keyScales == "channel" && window == 0) {
+      func->emitError() << "lowbit-quantize-kv-cache: key-scales=channel needs window=G: keys "
+                           "are quantized per channel in groups of G tokens, the newest (fewer "
+                           "than G) kept in f32";
       return signalPassFailure();
     }
     // Arguments shift as scales are inserted: find the caches first.

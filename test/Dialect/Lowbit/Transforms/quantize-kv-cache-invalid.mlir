@@ -4,7 +4,11 @@
 // RUN: not lowbit-opt %s --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache{window=-1}))' 2>&1 | FileCheck %s --check-prefix=WINDOW
 
 // BITS: lowbit-quantize-kv-cache: bits must be 8 or 4, got 3
+// RUN: not lowbit-opt %s --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache{key-scales=channel}))' 2>&1 | FileCheck %s --check-prefix=GROUPS
+// RUN: not lowbit-opt %s --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache{key-scales=head window=4}))' 2>&1 | FileCheck %s --check-prefix=SCALES
 // WINDOW: lowbit-quantize-kv-cache: window must be 0 or more tokens, got -1
+// GROUPS: lowbit-quantize-kv-cache: key-scales=channel needs window=G
+// SCALES: lowbit-quantize-kv-cache: key-scales must be token or channel, got 'head'
 
 // A cache whose values are read other than by the Concat.
 // expected-error @+1 {{lowbit-quantize-kv-cache: input 'past.0.value' is not an f32 cache [..., past_seq, head_dim] concatenated with the new entries along the sequence axis and returned}}

@@ -1,6 +1,7 @@
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache))' | FileCheck %s
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache{bits=4}))' | FileCheck %s --check-prefix=FOUR
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache{window=2}))' | FileCheck %s --check-prefix=WINDOW
+// RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-quantize-kv-cache{window=2 key-scales=channel}))' | FileCheck %s --check-prefix=CHANNEL
 
 // The cache input becomes levels and scales; the new keys are quantized per
 // token and head and appended to both; the attention reads their
@@ -46,6 +47,23 @@
 // WINDOW: %[[KEYS:.*]] = onnx.Concat %[[DQ]], %[[RECENT]] {axis = 2 : i64}
 // WINDOW: onnx.Mul %[[KEYS]], %[[KEYS]]
 // WINDOW: return %{{.*}}, %[[LEVELS]], %[[ALLS]], %[[RECENT]]
+// With key-scales=channel (a key cache): scales [batch, heads, groups,
+// head_dim]; whole groups of 2 tokens move, (length / 2) * 2 of them; each
+// group is reshaped to [b, h, g, 2, d] and transposed so that a row is one
+// channel over the group's tokens, quantized per row, and transposed back;
+// the attention reads the levels by groups times their scales.
+// CHANNEL-LABEL: func @cache
+// CHANNEL-SAME: %[[SCALES:[^:]*]]: tensor<?x2x?x4xf32> {onnx.name = "past.0.key.scales"}
+// CHANNEL: %[[ALL:.*]] = onnx.Concat %{{.*}}, %{{.*}} {axis = 2 : i64}
+// CHANNEL: %[[GROUPS:.*]] = onnx.Div %{{.*}}, %{{.*}} : (tensor<1xi64>, tensor<1xi64>)
+// CHANNEL: %[[MOVED:.*]] = onnx.Mul %[[GROUPS]], %{{.*}} : (tensor<1xi64>, tensor<1xi64>)
+// CHANNEL: %[[OLD:.*]] = onnx.Slice %[[ALL]], %{{.*}}, %[[MOVED]] axes
+// CHANNEL: %[[G5:.*]] = onnx.Reshape %[[OLD]], %{{.*}} -> tensor<?x2x?x2x4xf32>
+// CHANNEL: %[[T:.*]] = onnx.Transpose %[[G5]] {perm = array<i64: 0, 1, 2, 4, 3>} : (tensor<?x2x?x2x4xf32>) -> tensor<?x2x?x4x2xf32>
+// CHANNEL: %{{.*}}, %[[S:.*]] = lowbit.dynamic_quantize %[[T]] {bits = 8 : i64} : (tensor<?x2x?x4x2xf32>) -> (tensor<?x2x?x4x2xi8>, tensor<?x2x?x4x1xf32>)
+// CHANNEL: %[[S4:.*]] = onnx.Reshape %[[S]], %{{.*}} -> tensor<?x2x?x4xf32>
+// CHANNEL: onnx.Concat %[[SCALES]], %[[S4]] {axis = 2 : i64}
+// CHANNEL: lowbit.dequantize %{{.*}}, %{{.*}} : (tensor<?x2x?x2x4xi8>, tensor<?x2x?x1x4xf32>) -> tensor<?x2x?x2x4xf32>
 func.func @cache(%x: tensor<?x4xf32>, %past: tensor<?x2x?x4xf32> {onnx.name = "past.0.key"})
     -> (tensor<?x2x?x4xf32> {onnx.name = "scores"}, tensor<?x2x?x4xf32> {onnx.name = "present.0.key"}) {
   %shape = onnx.Shape %past : (tensor<?x2x?x4xf32>) -> tensor<4xi64>

@@ -344,9 +344,15 @@ def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp
     entries; what exceeds W tokens (the oldest) is quantized and appended to
     the levels, the rest is the next window, and the attention reads the
     dequantized levels followed by the window. Shape reads of the cache (the
-    exporter's past length) count both. Not yet: the dequantization fused
-    into the attention's products (it is an elementwise pass over the cache
-    each step), per-channel scales for K.
+    exporter's past length) count both.
+
+    With `key-scales=channel` (and `window = G`), the keys (caches whose name
+    ends in `.key`) are quantized as KIVI does: per channel, in groups of G
+    tokens. The window fills up to G - 1 tokens; each time whole groups are
+    complete they move to the levels, and `past.X.scales` is `[batch, heads,
+    groups, head_dim]`, one scale per channel of each group. Values stay per
+    token. Not yet: the dequantization fused into the attention's products
+    (it is an elementwise pass over the cache each step).
 
     ```mlir
     %present = onnx.Concat %past, %k {axis = 2 : i64}       // %past: tensor<?x4x?x8xf32>
@@ -363,6 +369,10 @@ def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp
     Option<"window", "window", "int64_t", /*default=*/"0",
            "The most recent tokens kept in f32 (0: none): input and output past.X.window / "
            "present.X.window; older tokens move to integer storage as new ones arrive">,
+    Option<"keyScales", "key-scales", "std::string", /*default=*/"\"token\"",
+           "Scales of the keys (caches named *.key): token (one per token and head) or "
+           "channel (one per channel of each group of `window` tokens, KIVI's layout; the "
+           "window then holds the newest tokens of an unfinished group)">,
   ];
   let statistics = [
     Statistic<"numCaches", "quantized-caches", "Number of past/present pairs quantized">,
