@@ -44,9 +44,22 @@ struct FuseElementwisePass : lowbit::impl::FuseElementwisePassBase<FuseElementwi
     tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, context);
     tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, context);
     context->getLoadedDialect<linalg::LinalgDialect>()->getCanonicalizationPatterns(patterns);
+    // The patterns see every op but the contractions kept whole: some of
+    // them (folding a splat constant operand into the body) rebuild a
+    // generic without asking `control` and would drop a contraction's
+    // marker, and with it its micro-kernel.
+    SmallVector<Operation *> ops;
+    getOperation()->walk<WalkOrder::PreOrder>([&](Operation *op) {
+      if (isKeptWhole(op))
+        return WalkResult::skip();
+      if (op != getOperation())
+        ops.push_back(op);
+      return WalkResult::advance();
+    });
     GreedyRewriteConfig config;
     config.setUseTopDownTraversal(true); // as upstream, for compile time
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+    config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+    if (failed(applyOpPatternsGreedily(ops, std::move(patterns), config)))
       return signalPassFailure();
   }
 };

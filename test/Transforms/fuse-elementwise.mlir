@@ -105,3 +105,34 @@ func.func @reshape_after_contraction(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, 
   } -> tensor<4x2x8xf32>
   return %n : tensor<4x2x8xf32>
 }
+
+// -----
+
+#x = affine_map<(d0, d1, d2) -> (d1, d0)>
+#q = affine_map<(d0, d1, d2) -> (d2, d0)>
+#g = affine_map<(d0, d1, d2) -> (d2, d0 floordiv 8)>
+#y = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// A quantized contraction whose scales are a splat constant (every channel
+// on one scale) stays as it is, its marker kept: folding the splat into the
+// body would take it off the micro-kernel.
+// CHECK-LABEL: func @splat_scales
+// CHECK: %[[S:.*]] = arith.constant dense<5.000000e-01> : tensor<2x1xf32>
+// CHECK: linalg.generic {{.*}} ins(%arg0, %arg1, %[[S]] : {{.*}}) {{.*}} {lowbit.quantized_contraction = 8 : i64}
+func.func @splat_scales(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>) -> tensor<4x2xf32> {
+  %s = arith.constant dense<0.5> : tensor<2x1xf32>
+  %zero = arith.constant 0.0 : f32
+  %empty = tensor.empty() : tensor<4x2xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%empty : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %0 = linalg.generic {indexing_maps = [#x, #q, #g, #y], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %q, %s : tensor<4x8xf32>, tensor<2x8xi8>, tensor<2x1xf32>) outs(%init : tensor<4x2xf32>)
+      attrs = {lowbit.quantized_contraction = 8 : i64} {
+  ^bb0(%in: f32, %lv: i8, %sc: f32, %out: f32):
+    %1 = arith.sitofp %lv : i8 to f32
+    %2 = arith.mulf %1, %sc : f32
+    %3 = arith.mulf %in, %2 : f32
+    %4 = arith.addf %out, %3 : f32
+    linalg.yield %4 : f32
+  } -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
