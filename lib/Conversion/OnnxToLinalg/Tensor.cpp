@@ -159,8 +159,17 @@ struct RegroupLowering : OpRewritePattern<OpTy> {
       Value axesOperand = op->getNumOperands() > 1 ? op->getOperand(1) : Value();
       if (axesOperand) {
         auto axes = onnx::getConstantIntValues(axesOperand);
+        if (!axes && resultType->hasStaticShape()) {
+          // Axes given at run time: the result type, static, says where the
+          // 1s go, and the data is the same whichever axes they were.
+          for (int64_t size : resultType->getShape())
+            sizes.push_back(rewriter.getIndexAttr(size));
+          rewriter.replaceOp(op, reshapeTo(rewriter, loc, input, *resultType, sizes));
+          return success();
+        }
         if (!axes)
-          return rewriter.notifyMatchFailure(op, "axes are not constant");
+          return rewriter.notifyMatchFailure(op, "axes are not constant and the result shape "
+                                                 "is not static");
         for (int64_t a : *axes)
           unit[a < 0 ? a + int64_t(unit.size()) : a] = true;
       } else { // Squeeze without axes: every static 1

@@ -171,3 +171,15 @@ func.func @slice_backwards(%x: tensor<6x4xf32>) -> tensor<3x4xf32> {
   %0 = onnx.Slice %x, %starts, %ends axes %axes steps %steps : (tensor<6x4xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<3x4xf32>
   return %0 : tensor<3x4xf32>
 }
+
+// -----
+
+// Unsqueeze with its axes given at run time (the backend tests' form): the
+// static result type says where the 1s go, and the data does not move, so
+// it is a reshape to that type.
+// CHECK-LABEL: func @unsqueeze_runtime_axes
+// CHECK: tensor.reshape %arg0(%{{.*}}) : (tensor<3x4x5xf32>, tensor<4xindex>) -> tensor<1x3x4x5xf32>
+func.func @unsqueeze_runtime_axes(%x: tensor<3x4x5xf32>, %axes: tensor<1xi64>) -> tensor<1x3x4x5xf32> {
+  %0 = onnx.Unsqueeze %x, %axes : (tensor<3x4x5xf32>, tensor<1xi64>) -> tensor<1x3x4x5xf32>
+  return %0 : tensor<1x3x4x5xf32>
+}
