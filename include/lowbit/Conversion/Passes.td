@@ -26,10 +26,13 @@ def ConvertOnnxToLinalgPass : Pass<"convert-onnx-to-linalg", "::mlir::func::Func
     Supported: Constant, Identity, Shape, Cast, the elementwise ops (Add, Sub,
     Mul, Div, Pow, Equal, Less, Greater, And, Not, Where, Max, Min, Abs, Neg,
     Sqrt, Reciprocal, Exp, Log, Erf, Tanh, Sigmoid, Relu, Gelu, Clip),
-    ReduceMean/Sum/Max with constant axes, Softmax, LogSoftmax,
+    ReduceMean/Sum/Max with constant axes (or axes given at run time with
+    keepdims and static shapes: the dimensions the result makes 1), Softmax,
+    LogSoftmax,
     RMSNormalization, LayerNormalization (Mean and InvStdDev in X's element
     type), MatMul (rank >= 2), Gemm,
-    Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Concat, Split, Slice
+    Transpose, Reshape, Flatten, Squeeze, Unsqueeze (axes given at run time
+    when the result shape is static), Concat, Split, Slice
     (constant positive steps), Expand, ConstantOfShape, Range, Trilu, Gather.
     Floating-point and signless integer element types; unsigned integers and
     the quantization ops come with the lowbit dialect's lowering.

@@ -74,10 +74,26 @@ struct ReduceLowering : OpRewritePattern<OpTy> {
     SmallVector<int64_t> axes;
     if (op.getAxes()) {
       auto values = onnx::getConstantIntValues(op.getAxes());
-      if (!values)
-        return rewriter.notifyMatchFailure(op, "axes are not constant");
-      for (int64_t a : *values)
-        axes.push_back(a < 0 ? a + rank : a);
+      if (!values && op.getKeepdims() && inputType.hasStaticShape() &&
+          resultType->hasStaticShape()) {
+        // Axes given at run time (the backend tests' form), dimensions
+        // kept: the static result type says which are reduced, those it
+        // makes 1. (Reducing a dimension of size 1 or not is the same; with
+        // none left the result is the input.)
+        for (int64_t i = 0; i < rank; ++i)
+          if (resultType->getDimSize(i) == 1 && inputType.getDimSize(i) != 1)
+            axes.push_back(i);
+        if (axes.empty()) {
+          rewriter.replaceOp(op, op.getData());
+          return success();
+        }
+      } else if (!values) {
+        return rewriter.notifyMatchFailure(
+            op, "axes are not constant (supported when keepdims and the shapes are static)");
+      } else {
+        for (int64_t a : *values)
+          axes.push_back(a < 0 ? a + rank : a);
+      }
     }
     if (axes.empty()) {
       if (op.getNoopWithEmptyAxes()) {

@@ -183,3 +183,14 @@ func.func @unsqueeze_runtime_axes(%x: tensor<3x4x5xf32>, %axes: tensor<1xi64>) -
   %0 = onnx.Unsqueeze %x, %axes : (tensor<3x4x5xf32>, tensor<1xi64>) -> tensor<1x3x4x5xf32>
   return %0 : tensor<1x3x4x5xf32>
 }
+
+// -----
+
+// A reduction with its axes given at run time and keepdims: the dimensions
+// the static result type makes 1 are the reduced ones (here 1 of [3, 2, 2]).
+// CHECK-LABEL: func @reduce_runtime_axes
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel"]
+func.func @reduce_runtime_axes(%x: tensor<3x2x2xf32>, %axes: tensor<1xi64>) -> tensor<3x1x2xf32> {
+  %0 = onnx.ReduceSum %x axes %axes : (tensor<3x2x2xf32>, tensor<1xi64>) -> tensor<3x1x2xf32>
+  return %0 : tensor<3x1x2xf32>
+}
