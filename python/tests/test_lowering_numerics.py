@@ -3,7 +3,8 @@ reach with constant operands, compiled and run against NumPy:
 
 - Slice with negative (and mixed) constant steps, including starts and ends
   past either end of the axis, which ONNX clamps differently going backwards;
-- MatMul with 1-D operands (numpy.matmul semantics).
+- MatMul with 1-D operands (numpy.matmul semantics);
+- Tile with constant repeats.
 """
 import numpy as np
 import onnx
@@ -63,3 +64,16 @@ def test_matmul_vectors(tmp_path, a_shape, b_shape):
     assert got.shape == expected.shape
     # 7 products summed in another order: a few ulp of the largest terms.
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,repeats", [((2, 3), (3, 1)), ((2, 3, 4), (1, 2, 3)), ((5,), (4,)),
+                                           ((2, 3), (0, 2))])
+def test_tile_constant_repeats(tmp_path, shape, repeats):
+    """Tile with constant repeats (the form exporters write; the backend
+    tests give them as a graph input) against numpy.tile, zero repeats
+    included."""
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    node = helper.make_node("Tile", ["x", "repeats"], ["y"])
+    expected = np.tile(x, repeats)
+    got = _run_one_node(tmp_path, node, {"x": x}, {"repeats": np.array(repeats, np.int64)}, expected.shape)
+    np.testing.assert_array_equal(got, expected)

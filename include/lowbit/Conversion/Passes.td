@@ -32,7 +32,8 @@ def ConvertOnnxToLinalgPass : Pass<"convert-onnx-to-linalg", "::mlir::func::Func
     RMSNormalization, LayerNormalization (Mean and InvStdDev in X's element
     type), MatMul (rank >= 2), Gemm,
     Transpose, Reshape, Flatten, Squeeze, Unsqueeze (axes given at run time
-    when the result shape is static), Concat, Split, Slice
+    when the result shape is static), Concat, Split, Tile (constant repeats,
+    or repeats given at run time with static shapes), Slice
     (constant positive steps), Expand, ConstantOfShape, Range, Trilu, Gather.
     Floating-point and signless integer element types; unsigned integers and
     the quantization ops come with the lowbit dialect's lowering.

@@ -466,6 +466,67 @@ struct ExpandLowering : OpRewritePattern<onnx::ExpandOp> {
   }
 };
 
+/// Tile: the input broadcast to [r0, d0, r1, d1, ...] (repeat i before
+/// dimension i), then each (ri, di) pair collapsed into one dimension, so
+/// that copy ri of the input's dimension i comes after copy ri - 1. The
+/// repeats are a constant, or given at run time with static shapes (then
+/// each is the result's size over the input's).
+struct TileLowering : OpRewritePattern<onnx::TileOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::TileOp op, PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto inputType = dyn_cast<RankedTensorType>(op.getInput().getType());
+    if (failed(resultType) || !inputType || inputType.getRank() != resultType->getRank())
+      return rewriter.notifyMatchFailure(op, "unknown rank");
+    int64_t rank = inputType.getRank();
+    SmallVector<int64_t> repeats;
+    if (auto values = onnx::getConstantIntValues(op.getRepeats())) {
+      repeats.assign(values->begin(), values->end());
+    } else if (inputType.hasStaticShape() && resultType->hasStaticShape()) {
+      for (int64_t i = 0; i < rank; ++i) {
+        int64_t in = inputType.getDimSize(i), out = resultType->getDimSize(i);
+        if (in == 0 || out % in != 0)
+          return rewriter.notifyMatchFailure(op, "result size not a multiple of the input's");
+        repeats.push_back(out / in);
+      }
+    } else {
+      return rewriter.notifyMatchFailure(op, "repeats are not constant and shapes not static");
+    }
+    if (int64_t(repeats.size()) != rank || llvm::any_of(repeats, [](int64_t r) { return r < 0; }))
+      return rewriter.notifyMatchFailure(op, "repeats must be one non-negative count per dimension");
+    Location loc = op.getLoc();
+    MLIRContext *context = rewriter.getContext();
+    SmallVector<OpFoldResult> inputSizes = sizesOf(rewriter, loc, op.getInput());
+    SmallVector<int64_t> wideShape;
+    SmallVector<OpFoldResult> wideSizes;
+    SmallVector<AffineExpr> inputExprs;
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t i = 0; i < rank; ++i) {
+      wideShape.append({repeats[i], inputType.getDimSize(i)});
+      wideSizes.append({rewriter.getIndexAttr(repeats[i]), inputSizes[i]});
+      inputExprs.push_back(getAffineDimExpr(2 * i + 1, context));
+      groups.push_back({2 * i, 2 * i + 1});
+    }
+    auto wideType = RankedTensorType::get(wideShape, resultType->getElementType());
+    Value init = emptyTensor(rewriter, loc, wideType, wideSizes);
+    SmallVector<AffineMap> maps{AffineMap::get(2 * rank, 0, inputExprs, context),
+                                AffineMap::getMultiDimIdentityMap(2 * rank, context)};
+    Value wide = linalg::GenericOp::create(
+                     rewriter, loc, TypeRange{wideType}, ValueRange{op.getInput()},
+                     ValueRange{init}, maps,
+                     SmallVector<utils::IteratorType>(2 * rank, utils::IteratorType::parallel),
+                     [](OpBuilder &b, Location l, ValueRange args) {
+                       linalg::YieldOp::create(b, l, args[0]);
+                     })
+                     .getResult(0);
+    Value result = tensor::CollapseShapeOp::create(rewriter, loc, wide, groups);
+    if (result.getType() != *resultType)
+      result = tensor::CastOp::create(rewriter, loc, *resultType, result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct ConstantOfShapeLowering : OpRewritePattern<onnx::ConstantOfShapeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::ConstantOfShapeOp op, PatternRewriter &rewriter) const override {
@@ -567,6 +628,6 @@ void lowbit::detail::populateTensorPatterns(RewritePatternSet &patterns) {
   patterns.add<ConstantLowering, IdentityLowering, ShapeLowering, ReshapeLowering,
                RegroupLowering<onnx::SqueezeOp>, RegroupLowering<onnx::UnsqueezeOp>,
                RegroupLowering<onnx::FlattenOp>, TransposeLowering, ConcatLowering, SplitLowering,
-               SliceLowering, GatherLowering, ExpandLowering, ConstantOfShapeLowering, RangeLowering,
-               TriluLowering>(patterns.getContext());
+               SliceLowering, GatherLowering, ExpandLowering, TileLowering, ConstantOfShapeLowering,
+               RangeLowering, TriluLowering>(patterns.getContext());
 }
