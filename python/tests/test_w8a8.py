@@ -38,6 +38,18 @@ def logits(library, ids):
     return model.run({"input_ids": ids, **feeds})["logits"]
 
 
+def save_linear_layer(path, w):
+    """A model of one linear layer 'proj': y [m, N] = x [m, K] @ w."""
+    from onnx import TensorProto, helper, numpy_helper
+    import onnx
+    k, n = w.shape
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
 def relative_errors(tmp_path, name, outliers, variants):
     """{variant: relative logits error against fp32} for a model built with
     `outliers`, calibrated on random prompts and evaluated on others."""
@@ -114,16 +126,10 @@ def test_static_activation_scale_matches_numpy(tmp_path):
     round differently on a per-row grid, and a row beyond it clamps: the
     per-row (dynamic) answer is checked to be far from the static one, so
     that the comparison can tell them apart."""
-    from onnx import TensorProto, helper, numpy_helper
-    import onnx
     rng = np.random.default_rng(5)
     k, n = 64, 32
     w = rng.standard_normal((k, n)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
-                              [numpy_helper.from_array(w, "w")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    save_linear_layer(tmp_path / "m.onnx", w)
     calib = rng.uniform(-1, 1, (16, k)).astype(np.float32)
     calib[3, 7] = 5.08  # the calibrated range: scale 5.08 / 127 = 0.04
     np.savez(tmp_path / "calib.npz", x=calib)
@@ -164,16 +170,10 @@ def test_split_layer_matches_numpy(tmp_path):
     (their own range, the outliers zeroed), int8 weights per channel from
     the rows of the normal channels, plus the outlier channels times their
     weight rows in floating point."""
-    from onnx import TensorProto, helper, numpy_helper
-    import onnx
     rng = np.random.default_rng(11)
     m, k, n, outliers = 64, 512, 256, [3, 200, 511]
     w = rng.standard_normal((k, n)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
-                              [numpy_helper.from_array(w, "w")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    save_linear_layer(tmp_path / "m.onnx", w)
 
     def rows(count):
         x = rng.uniform(-1, 1, (count, k)).astype(np.float32)
