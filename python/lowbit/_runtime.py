@@ -12,6 +12,11 @@ import numpy as np
 MAX_RANK = 8
 _DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 4: np.int64, 5: np.int32, 6: np.int16,
            7: np.int8, 8: np.uint8, 9: np.bool_}
+try:  # NumPy has no bfloat16; ml_dtypes (which onnx depends on) does
+    import ml_dtypes
+    _DTYPES[3] = ml_dtypes.bfloat16
+except ImportError:
+    pass
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 _STATUS = {1: "invalid argument", 2: "not found", 3: "type mismatch", 4: "out of memory"}
 
