@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 import lowbit  # noqa: E402
 from bench_common import compile_lowbit, median_ms, ort_session  # noqa: E402
+from lowbit.testing.synthetic import make_linear  # noqa: E402
 
 
 def copy_bandwidth_gbs():
@@ -52,13 +52,8 @@ def copy_bandwidth_gbs():
 
 
 def save_matmul(path, weight):
-    k, n = weight.shape
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "mm",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
-                              [numpy_helper.from_array(weight, "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.save(model, str(path), save_as_external_data=True, location=path.stem + ".data")
+    """One linear layer, its weight in a file beside the model."""
+    make_linear(path, weight, external_data=True)
 
 
 def matmul_nbits_session(weight, bits, block, accuracy, threads):

@@ -23,6 +23,7 @@ import onnx
 import pytest
 
 import lowbit
+from lowbit.testing.synthetic import make_linear
 
 MODELS = ["stories260K", "tinystories656K"]
 
@@ -221,14 +222,9 @@ def test_npz_calibration_of_any_model(tmp_path):
     """A model that is not a language model calibrates on an .npz of its
     inputs (np.savez): the tap's statistics are those of the array. Token
     files need a language model; compressed archives are refused by name."""
-    from onnx import TensorProto, helper, numpy_helper
     rng = np.random.default_rng(9)
     w = rng.standard_normal((6, 4)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", 4])],
-                              [numpy_helper.from_array(w, "w")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    make_linear(tmp_path / "m.onnx", w)
     x = rng.standard_normal((40, 6)).astype(np.float32)
     np.savez(tmp_path / "inputs.npz", x=x)
     lowbitc(tmp_path / "m.onnx", f"--calib={tmp_path / 'inputs.npz'}", "--emit=lowbit-ir", "-o", tmp_path / "c.mlir")

@@ -18,6 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import lowbit
+from lowbit.testing.synthetic import make_linear
 
 
 def rtn_reference(w, bits, group, symmetric):
@@ -58,12 +59,7 @@ def test_rtn_layer_matches_numpy(tmp_path, bits, group, symmetric, activations):
     rng = np.random.default_rng(bits * 100 + group)
     k, n = 172, 40
     w = rng.standard_normal((k, n)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
-                              [numpy_helper.from_array(w, "w")])
-    path = tmp_path / "layer.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    path = make_linear(tmp_path / "layer.onnx", w)
     step = f"rtn,bits={bits},group-size={group},symmetric={'true' if symmetric else 'false'}"
     if activations:
         step += f",activation-bits={activations}"
@@ -115,11 +111,7 @@ def test_quantized_layer_threads_and_weights_file(tmp_path):
     rng = np.random.default_rng(11)
     k, n = 1024, 256  # 64 x 1024 x 256 multiply-adds: above the threads' threshold
     w = rng.standard_normal((k, n)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
-                              [numpy_helper.from_array(w, "w")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "layer.onnx"))
+    make_linear(tmp_path / "layer.onnx", w)
     x = rng.standard_normal((64, k)).astype(np.float32)
     for activations in (0, 8):
         library = tmp_path / f"layer{activations}.so"

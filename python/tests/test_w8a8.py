@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import lowbit
-from lowbit.testing.synthetic import make_gpt2, make_llama
+from lowbit.testing.synthetic import make_gpt2, make_linear, make_llama
 
 KV_HEADS, HEAD_DIM, LAYERS, VOCAB = 2, 16, 2, 128
 OUTLIERS = [5, 22, 37]
@@ -36,18 +36,6 @@ def logits(library, ids):
     feeds = {f"past.{l}.{kind}": np.zeros((len(ids), KV_HEADS, 0, HEAD_DIM), np.float32)
              for l in range(LAYERS) for kind in ("key", "value")}
     return model.run({"input_ids": ids, **feeds})["logits"]
-
-
-def save_linear_layer(path, w):
-    """A model of one linear layer 'proj': y [m, N] = x [m, K] @ w."""
-    from onnx import TensorProto, helper, numpy_helper
-    import onnx
-    k, n = w.shape
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
-                              [numpy_helper.from_array(w, "w")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
 def relative_errors(tmp_path, name, outliers, variants):
@@ -129,7 +117,7 @@ def test_static_activation_scale_matches_numpy(tmp_path):
     rng = np.random.default_rng(5)
     k, n = 64, 32
     w = rng.standard_normal((k, n)).astype(np.float32)
-    save_linear_layer(tmp_path / "m.onnx", w)
+    make_linear(tmp_path / "m.onnx", w)
     calib = rng.uniform(-1, 1, (16, k)).astype(np.float32)
     calib[3, 7] = 5.08  # the calibrated range: scale 5.08 / 127 = 0.04
     np.savez(tmp_path / "calib.npz", x=calib)
@@ -173,7 +161,7 @@ def test_split_layer_matches_numpy(tmp_path):
     rng = np.random.default_rng(11)
     m, k, n, outliers = 64, 512, 256, [3, 200, 511]
     w = rng.standard_normal((k, n)).astype(np.float32)
-    save_linear_layer(tmp_path / "m.onnx", w)
+    make_linear(tmp_path / "m.onnx", w)
 
     def rows(count):
         x = rng.uniform(-1, 1, (count, k)).astype(np.float32)

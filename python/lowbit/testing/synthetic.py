@@ -9,10 +9,28 @@ Weights are random with a fixed seed, so each call builds the same model.
 
     make_gpt2("gpt2.onnx")
     make_bert("bert.onnx")
+    make_linear("layer.onnx", weight)   # one linear layer, for kernels and passes
 """
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+
+def make_linear(path, weight, external_data=False):
+    """A model of one linear layer named 'proj': y [m, N] = x [m, K] @ weight
+    [K, N] (f32), the weight inline or, with `external_data`, in a file
+    beside the model. Returns `path`."""
+    k, n = weight.shape
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    if external_data:
+        onnx.save(model, str(path), save_as_external_data=True, location=path.stem + ".data")
+    else:
+        onnx.save(model, str(path))
+    return path
 
 
 class _GraphBuilder:
