@@ -130,8 +130,8 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     quantized contraction, as convert-lowbit-to-linalg emits it for
     `outliers`) goes into the same call: the gathered outlier columns and
     their fp32 weight rows (address, offset, strides) and their count follow
-    the activation scale, and the kernel adds their product to C after its
-    int8 tiles, in the same pass over each thread's columns.
+    the activation scale, and the kernel adds their product to C in the same
+    call, after its int8 tiles, over each thread's slice of the columns.
 
     Other contractions (other element types, bodies that elementwise fusion
     extended) are left to the loop lowering, unmarked.

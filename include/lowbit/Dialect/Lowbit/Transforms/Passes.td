@@ -299,8 +299,8 @@ def FuseOutlierSplitPass : Pass<"lowbit-fuse-outlier-split", "::mlir::func::Func
     gathered outlier channels (`lowbit.keep_float`). Once the first is a
     `lowbit.quantized_matmul`, this pass folds the three into one op with
     `outliers(channels, weights)`, which the CPU lowering turns into one
-    kernel call (the int8 tiles and the outlier columns in the same pass
-    over the output). The folding needs the mask to be 0 on exactly the
+    kernel call (the int8 tiles, then the outlier columns added to the same
+    output). The folding needs the mask to be 0 on exactly the
     gathered channels and 1 elsewhere; anything else is left as it is. The
     lowbitc pipeline runs it before lowering.
 
