@@ -23,17 +23,6 @@ using namespace mlir;
 using namespace lowbit;
 
 namespace {
-/// The constant integers of `value`, or nothing.
-std::optional<std::vector<int64_t>> constantIndices(Value value) {
-  DenseIntElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)))
-    return std::nullopt;
-  std::vector<int64_t> out;
-  for (const APInt &v : attr.getValues<APInt>())
-    out.push_back(v.getSExtValue());
-  return out;
-}
-
 /// onnx.Add(quantized_matmul(x * mask, ...), MatMul(Gather(x, channels), W_o)
 /// {lowbit.keep_float}) -> quantized_matmul(x, ...) outliers(channels, W_o),
 /// when `mask` is 0 on exactly the gathered channels and 1 elsewhere (what
@@ -60,7 +49,7 @@ struct FuseSplit : OpRewritePattern<onnx::AddOp> {
         continue;
       Value mask = masked.getA() == x ? masked.getB() : masked.getB() == x ? masked.getA() : Value();
       std::vector<float> maskValues;
-      std::optional<std::vector<int64_t>> channels = constantIndices(gather.getIndices());
+      std::optional<SmallVector<int64_t>> channels = onnx::getConstantIntValues(gather.getIndices());
       ElementsAttr maskAttr;
       if (!mask || !matchPattern(mask, m_Constant(&maskAttr)) ||
           !quant::readFloats(maskAttr, maskValues) || !channels ||

@@ -268,9 +268,8 @@ FailureOr<float> lowbit::quant::staticActivationScale(const LinearLayer &layer,
   if (!tap || !tap.getAbsMax() || !readFloats(*tap.getAbsMax(), absMax) ||
       absMax.size() != size_t(layer.k)) {
     op.emitError() << pass << ": " << describe(layer)
-                         << " has no calibration abs_max for a static activation scale: its "
-                            "input needs a lowbit.calibration_tap with `abs_max` (lowbitc "
-                            "--calib=FILE)";
+                   << " has no calibration abs_max for a static activation scale: its input "
+                      "needs a lowbit.calibration_tap with `abs_max` (lowbitc --calib=FILE)";
     return failure();
   }
   float top = 0;

@@ -28,6 +28,53 @@ StringRef ioName(DictionaryAttr attrs) {
   return name ? name.getValue() : StringRef();
 }
 
+/// An onnx.Constant of i64 `values` (a 1-D tensor).
+Value i64Constant(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
+  auto vectorType = RankedTensorType::get({int64_t(values.size())}, b.getI64Type());
+  return onnx::ConstantOp::create(b, loc,
+                                  cast<ElementsAttr>(DenseElementsAttr::get(vectorType, values)));
+}
+
+/// Makes the Shape reads of the cache `past` (the exporter's past length)
+/// see its levels and `window` together, the f32 cache's shape: the levels'
+/// shape plus the window's length at the sequence axis `axis`, computed at
+/// the function's start (reads may come before the cache's Concat).
+void countWindowInShapeReads(func::FuncOp func, Value past, Value window, int64_t axis) {
+  SmallVector<onnx::ShapeOp> shapeReads;
+  for (Operation *user : past.getUsers())
+    if (auto shape = dyn_cast<onnx::ShapeOp>(user))
+      shapeReads.push_back(shape);
+  if (shapeReads.empty())
+    return;
+  OpBuilder entry = OpBuilder::atBlockBegin(&func.getBody().front());
+  Location loc = past.getLoc();
+  int64_t rank = cast<RankedTensorType>(past.getType()).getRank();
+  SmallVector<int64_t> oneHot(rank, 0);
+  oneHot[axis] = 1;
+  auto shapeType = RankedTensorType::get({rank}, entry.getI64Type());
+  Value levelsShape =
+      onnx::ShapeOp::create(entry, loc, shapeType, past, entry.getI64IntegerAttr(0), IntegerAttr());
+  Value windowLength = onnx::ShapeOp::create(
+      entry, loc, RankedTensorType::get({1}, entry.getI64Type()), window,
+      entry.getI64IntegerAttr(axis), entry.getI64IntegerAttr(axis + 1));
+  Value extra =
+      onnx::MulOp::create(entry, loc, shapeType, i64Constant(entry, loc, oneHot), windowLength);
+  Value full = onnx::AddOp::create(entry, loc, shapeType, levelsShape, extra);
+  for (onnx::ShapeOp shape : shapeReads) {
+    int64_t start = shape.getStart(), end = shape.getEnd() ? *shape.getEnd() : rank;
+    start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
+    end = std::clamp<int64_t>(end < 0 ? end + rank : end, 0, rank);
+    Value read = full;
+    if (start != 0 || end != rank) {
+      OpBuilder at(shape);
+      read = onnx::SliceOp::create(at, loc, shape.getType(), full, i64Constant(at, loc, {start}),
+                                   i64Constant(at, loc, {end}), i64Constant(at, loc, {0}), Value());
+    }
+    shape.getResult().replaceAllUsesWith(read);
+    shape.erase();
+  }
+}
+
 struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCachePass> {
   using QuantizeKVCachePassBase::QuantizeKVCachePassBase;
 
@@ -106,71 +153,36 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
     OpBuilder b(concat);
     Location loc = concat.getLoc();
     int64_t axisValue = rank - 2;
-    // Shape arithmetic goes at the function's start when shape reads of the
-    // cache, which may come before the Concat, need it.
-    OpBuilder entry = OpBuilder::atBlockBegin(&func.getBody().front());
-    auto i64Vector = [&](OpBuilder &at, ArrayRef<int64_t> values) -> Value {
-      auto vectorType = RankedTensorType::get({int64_t(values.size())}, at.getI64Type());
-      return onnx::ConstantOp::create(
-          at, loc, cast<ElementsAttr>(DenseElementsAttr::get(vectorType, values)));
-    };
+    auto i64Vector = [&](ArrayRef<int64_t> values) { return i64Constant(b, loc, values); };
     auto oneI64Type = RankedTensorType::get({1}, b.getI64Type());
-    auto lengthOf = [&](OpBuilder &at, Value tensor) -> Value {
-      return onnx::ShapeOp::create(at, loc, oneI64Type, tensor, at.getI64IntegerAttr(axisValue),
-                                   at.getI64IntegerAttr(axisValue + 1));
+    auto lengthOf = [&](Value tensor) -> Value {
+      return onnx::ShapeOp::create(b, loc, oneI64Type, tensor, b.getI64IntegerAttr(axisValue),
+                                   b.getI64IntegerAttr(axisValue + 1));
     };
 
     Value fresh = concat.getInputs()[1];
     Value recent; // with a window: the tokens that stay in f32
     if (pastWindow) {
-      // Shape reads of the cache (the exporter's past length) see the
-      // levels and the window together: the f32 cache's shape.
-      SmallVector<onnx::ShapeOp> shapeReads;
-      for (Operation *user : past.getUsers())
-        if (auto shape = dyn_cast<onnx::ShapeOp>(user))
-          shapeReads.push_back(shape);
-      if (!shapeReads.empty()) {
-        SmallVector<int64_t> oneHot(rank, 0);
-        oneHot[axisValue] = 1;
-        auto shapeType = RankedTensorType::get({rank}, b.getI64Type());
-        Value levelsShape = onnx::ShapeOp::create(entry, loc, shapeType, past,
-                                                  entry.getI64IntegerAttr(0), IntegerAttr());
-        Value extra = onnx::MulOp::create(entry, loc, shapeType, i64Vector(entry, oneHot),
-                                          lengthOf(entry, pastWindow));
-        Value full = onnx::AddOp::create(entry, loc, shapeType, levelsShape, extra);
-        for (onnx::ShapeOp shape : shapeReads) {
-          int64_t start = shape.getStart(), end = shape.getEnd() ? *shape.getEnd() : rank;
-          start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
-          end = std::clamp<int64_t>(end < 0 ? end + rank : end, 0, rank);
-          Value read = full;
-          if (start != 0 || end != rank) {
-            OpBuilder at(shape);
-            read = onnx::SliceOp::create(at, loc, shape.getType(), full, i64Vector(at, {start}),
-                                         i64Vector(at, {end}), i64Vector(at, {0}), Value());
-          }
-          shape.getResult().replaceAllUsesWith(read);
-          shape.erase();
-        }
-      }
+      countWindowInShapeReads(func, past, pastWindow, axisValue);
       // window + new; what exceeds `window` tokens, the oldest, is quantized.
       Value all = onnx::ConcatOp::create(b, loc, type, ValueRange{pastWindow, fresh},
                                          b.getI64IntegerAttr(axisValue));
       Value overflow;
       if (channelScales) {
         // Whole groups move: the window keeps length mod `window` tokens.
-        Value groups = onnx::DivOp::create(b, loc, oneI64Type, lengthOf(b, all),
-                                           i64Vector(b, {int64_t(window)}));
-        overflow = onnx::MulOp::create(b, loc, oneI64Type, groups, i64Vector(b, {int64_t(window)}));
+        Value groups = onnx::DivOp::create(b, loc, oneI64Type, lengthOf(all),
+                                           i64Vector({int64_t(window)}));
+        overflow = onnx::MulOp::create(b, loc, oneI64Type, groups, i64Vector({int64_t(window)}));
       } else {
-        Value excess = onnx::SubOp::create(b, loc, oneI64Type, lengthOf(b, all),
-                                           i64Vector(b, {int64_t(window)}));
+        Value excess = onnx::SubOp::create(b, loc, oneI64Type, lengthOf(all),
+                                           i64Vector({int64_t(window)}));
         overflow =
-            onnx::MaxOp::create(b, loc, oneI64Type, ValueRange{excess, i64Vector(b, {0})});
+            onnx::MaxOp::create(b, loc, oneI64Type, ValueRange{excess, i64Vector({0})});
       }
-      Value axes = i64Vector(b, {axisValue});
-      fresh = onnx::SliceOp::create(b, loc, type, all, i64Vector(b, {0}), overflow, axes, Value());
+      Value axes = i64Vector({axisValue});
+      fresh = onnx::SliceOp::create(b, loc, type, all, i64Vector({0}), overflow, axes, Value());
       recent = onnx::SliceOp::create(b, loc, type, all, overflow,
-                                     i64Vector(b, {std::numeric_limits<int64_t>::max()}), axes,
+                                     i64Vector({std::numeric_limits<int64_t>::max()}), axes,
                                      Value());
     }
     auto freshType = cast<RankedTensorType>(fresh.getType());
@@ -182,7 +194,7 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
                                             tensor, b.getI64IntegerAttr(0), b.getI64IntegerAttr(2));
       return onnx::ConcatOp::create(
           b, loc, RankedTensorType::get({2 + int64_t(tail.size())}, b.getI64Type()),
-          ValueRange{leading, i64Vector(b, tail)}, b.getI64IntegerAttr(0));
+          ValueRange{leading, i64Vector(tail)}, b.getI64IntegerAttr(0));
     };
     int64_t dyn = ShapedType::kDynamic;
     auto grouped = [&](ArrayRef<int64_t> dims, Type element) {
@@ -202,10 +214,11 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
           grouped({b0, h0, dyn, headDim, 1}, f32), channels, b.getI64IntegerAttr(bits));
       Value levels = onnx::TransposeOp::create(
           b, loc, grouped({b0, h0, dyn, window, headDim}, i8), quantized.getQuantized(), perm);
+      Value tokensShape = groupShape(fresh, {-1, headDim});
       newLevels = onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, headDim}, i8), levels,
-                                          groupShape(fresh, {-1, headDim}));
+                                          tokensShape);
       newScales = onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, headDim}, f32),
-                                          quantized.getScales(), groupShape(fresh, {-1, headDim}));
+                                          quantized.getScales(), tokensShape);
     } else {
       SmallVector<int64_t> freshScaleShape(freshType.getShape());
       freshScaleShape.back() = 1;
