@@ -25,6 +25,26 @@ def median_ms(fn, min_runs=3, budget_s=2.0):
     return statistics.median(times)
 
 
+def interleaved_median_ms(fns, rounds=7, budget_s=3.0):
+    """{name: median wall time of fn() in ms} for the callables in `fns`,
+    measured in alternating rounds (each runs a few times per round) so that
+    drift in the machine's speed touches all of them alike."""
+    for fn in fns.values():
+        fn()
+    start = time.perf_counter()
+    for fn in fns.values():
+        fn()
+    per_round = max(1, int(budget_s / rounds / max(time.perf_counter() - start, 1e-6)))
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            times[name].append(1e3 * (time.perf_counter() - t) / per_round)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def ort_session(model, threads):
     """A CPU session with `threads` intra-op threads (model: path or bytes)."""
     options = ort.SessionOptions()

@@ -39,6 +39,9 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
   using namespace mlir;
   // A layer split by lowbit-split-outliers becomes one quantized op again.
   pm.addNestedPass<func::FuncOp>(createFuseOutlierSplitPass());
+  // Attention reads a quantized KV cache's levels, not an f32 copy.
+  if (options.foldDequantize)
+    pm.addNestedPass<func::FuncOp>(createFoldDequantizeIntoMatmulPass());
   // onnx -> linalg/tensor on tensors, with elementwise chains fused.
   pm.addNestedPass<func::FuncOp>(createConvertOnnxToLinalgPass());
   pm.addPass(createConvertLowbitToLinalgPass());

@@ -23,6 +23,7 @@ namespace {
 constexpr StringLiteral kMarker = "lowbit.contraction";
 constexpr StringLiteral kQuantizedMarker = "lowbit.quantized_contraction";
 constexpr StringLiteral kMatmulF32 = "lowbit_uk_matmul_f32";
+constexpr StringLiteral kMatmulF32I8 = "lowbit_uk_matmul_f32_i8";
 constexpr StringLiteral kQuantizedMatmulF32 = "lowbit_uk_quantized_matmul_f32";
 
 /// One operand of a contraction: its buffer, and for each of its dimensions
@@ -33,16 +34,19 @@ struct Operand {
 };
 
 /// The operands of a marked contraction that the fp32 kernel can run, with
-/// loops (batch..., k, m, n) as convert-onnx-to-linalg builds them.
+/// loops (batch..., k, m, n) as convert-onnx-to-linalg builds them; B may
+/// hold int8 levels (lowbit.mixed_matmul).
 struct Contraction {
   Operand a, b, c;
   int64_t kLoop, mLoop, nLoop;
+  bool levelsB = false;
 };
 
-/// `out + x * y` (in either order) over the block's three arguments.
-bool isMultiplyAccumulate(linalg::GenericOp op) {
+/// `out + x * y` (in either order) over the block's three arguments, y
+/// converted from an integer first when `levelsB`.
+bool isMultiplyAccumulate(linalg::GenericOp op, bool levelsB) {
   Block &body = op.getRegion().front();
-  if (body.getNumArguments() != 3 || body.getOperations().size() != 3)
+  if (body.getNumArguments() != 3 || body.getOperations().size() != 3 + levelsB)
     return false;
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   auto add = yield.getNumOperands() == 1
@@ -56,6 +60,12 @@ bool isMultiplyAccumulate(linalg::GenericOp op) {
   if (!mul)
     return false;
   Value x = body.getArgument(0), y = body.getArgument(1);
+  if (levelsB) {
+    auto convert = dyn_cast<arith::SIToFPOp>(&body.front());
+    if (!convert || convert.getIn() != y)
+      return false;
+    y = convert.getResult();
+  }
   return (mul.getLhs() == x && mul.getRhs() == y) || (mul.getLhs() == y && mul.getRhs() == x);
 }
 
@@ -74,16 +84,20 @@ FailureOr<SmallVector<int64_t>> loopsOf(AffineMap map) {
 }
 
 std::optional<Contraction> matchContraction(linalg::GenericOp op) {
-  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-      !isMultiplyAccumulate(op))
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1)
+    return std::nullopt;
+  auto bType = dyn_cast<MemRefType>(op->getOperand(1).getType());
+  bool levelsB = bType && bType.getElementType().isInteger(8);
+  if (!isMultiplyAccumulate(op, levelsB))
     return std::nullopt;
   for (Value operand : op->getOperands()) {
     auto type = dyn_cast<MemRefType>(operand.getType());
-    if (!type || !type.getElementType().isF32() || type.getRank() < 2)
+    if (!type || type.getRank() < 2 ||
+        !(type.getElementType().isF32() || operand == op->getOperand(1) && levelsB))
       return std::nullopt;
   }
   int64_t loops = op.getNumLoops();
-  Contraction match{{}, {}, {}, loops - 3, loops - 2, loops - 1};
+  Contraction match{{}, {}, {}, loops - 3, loops - 2, loops - 1, levelsB};
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
   for (int64_t i = 0; i < loops; ++i)
     if ((iterators[i] == utils::IteratorType::reduction) != (i == match.kLoop))
@@ -441,7 +455,9 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       std::optional<Contraction> match = matchContraction(op);
       if (!match)
         continue;
-      lowerToCall(op, *match, declareKernel(module, rewriter, kMatmulF32, 15), rewriter);
+      lowerToCall(op, *match,
+                  declareKernel(module, rewriter, match->levelsB ? kMatmulF32I8 : kMatmulF32, 15),
+                  rewriter);
       ++numLowered;
     }
     for (linalg::GenericOp op : quantized) {

@@ -318,6 +318,75 @@ def test_kv_cache_window_matches_numpy(tmp_path, key_scales):
         feeds = {name.replace("present.", "past.", 1): value for name, value in got.items() if name != "logits"}
 
 
+def fake_quantized_cache_model(onnx_path, out_path, bits):
+    """The fp32 model with each new key and value rounded to the per-token
+    grid the quantized cache stores (scale max|x| / (2^(bits-1) - 1), round
+    half to even, clip), in ONNX ops before they join the cache: ONNX
+    Runtime then computes what attention over the quantized cache should."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    graph = model.graph
+    presents = {o.name for o in graph.output if o.name.startswith("present.")}
+    top = float(2 ** (bits - 1) - 1)
+    constants = {"fq.top": np.array(top, np.float32), "fq.low": np.array(-top, np.float32)}
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
+    nodes = []
+    for node in graph.node:
+        if node.op_type == "Concat" and node.output[0] in presents:
+            x, n = node.input[1], node.output[0]
+            nodes += [
+                helper.make_node("Abs", [x], [f"{n}.abs"]),
+                helper.make_node("ReduceMax", [f"{n}.abs"], [f"{n}.max"], axes=[-1], keepdims=1),
+                helper.make_node("Div", [f"{n}.max", "fq.top"], [f"{n}.scale"]),
+                helper.make_node("Div", [x, f"{n}.scale"], [f"{n}.ratio"]),
+                helper.make_node("Round", [f"{n}.ratio"], [f"{n}.round"]),
+                helper.make_node("Clip", [f"{n}.round", "fq.low", "fq.top"], [f"{n}.level"]),
+                helper.make_node("Mul", [f"{n}.level", f"{n}.scale"], [f"{n}.fq"]),
+            ]
+            node.input[1] = f"{n}.fq"
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(out_path))
+    return out_path
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_attention_over_quantized_kv_cache_matches_onnxruntime(tmp_path, bits):
+    """Attention reads the quantized cache's levels (lowbit-fold-dequantize-
+    into-matmul: QK^T and PV through lowbit.mixed_matmul, the scales taken
+    out of the sums). ONNX Runtime runs the same model with each new key and
+    value rounded to the same per-token grid in ONNX ops and the past fed
+    as levels x scales: a prompt of 6 tokens, then 3 decode steps, batch 2,
+    GQA (4 query heads on 2 KV heads). The logits agree to fp32 rounding:
+    measured 2.5e-7 of their largest magnitude, bound 2e-5, where the
+    rounding to the grid itself moves them by 3e-4 (int8) and 7.5e-3 (int4)
+    against the fp32 model, and a wrong scale or transposed levels by far
+    more."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx_path = make_llama(tmp_path / "llama.onnx")
+    reference = ort.InferenceSession(str(fake_quantized_cache_model(onnx_path, tmp_path / "fq.onnx", bits)),
+                                     providers=["CPUExecutionProvider"])
+    library = tmp_path / "kv.so"
+    lowbit.compile(onnx_path, library, quantize=[f"kv-cache,bits={bits}"], extra_args=["-O1"])
+    model = lowbit.load(library)
+    ids = prompts(11, 2, 9)
+    past = {f"past.{l}.{kind}": np.zeros((2, KV_HEADS, 0, HEAD_DIM), np.int8)
+            for l in range(LAYERS) for kind in ("key", "value")}
+    past.update({f"{name}.scales": np.zeros((2, KV_HEADS, 0, 1), np.float32) for name in list(past)})
+    for start, end in ((0, 6), (6, 7), (7, 8), (8, 9)):
+        got = model.run({"input_ids": ids[:, start:end], **past})
+        dequantized = {name: past[name].astype(np.float32) * past[f"{name}.scales"]
+                       for name in past if not name.endswith(".scales")}
+        want = reference.run(["logits"], {"input_ids": ids[:, start:end], **dequantized})[0]
+        error = np.abs(got["logits"] - want).max() / np.abs(want).max()
+        print(f"int{bits} cache, tokens {start}:{end}: max logits error {error:.1e} of max |logit|")
+        assert error < 2e-5
+        past = {name.replace("present.", "past.", 1): value for name, value in got.items() if name != "logits"}
+
+
 @pytest.mark.parametrize("model", ["stories260K", "tinystories656K"])
 def test_int8_kv_cache_on_shared_models(shared_models, tmp_path, model):
     """int8 KV cache: decode-mode perplexity (every prediction reads the

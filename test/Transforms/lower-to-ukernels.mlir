@@ -317,3 +317,51 @@ func.func @other_output(%x: memref<4x16xf32>, %q: memref<8x16xi8>, %s: memref<8x
   }
   return
 }
+
+// -----
+
+#a = affine_map<(d0, d1, d2) -> (d1, d0)>
+#b = affine_map<(d0, d1, d2) -> (d0, d2)>
+#c = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// B as int8 levels converted in the body (lowbit.mixed_matmul): the int8-B
+// kernel, same arguments.
+// CHECK: func.func private @lowbit_uk_matmul_f32_i8(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-LABEL: func @levels_b
+// CHECK: memref.extract_strided_metadata %arg1 : memref<64x9xi8>
+// CHECK: call @lowbit_uk_matmul_f32_i8(
+// CHECK-NOT: linalg.generic
+func.func @levels_b(%x: memref<?x64xf32>, %w: memref<64x9xi8>, %y: memref<?x9xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %w : memref<?x64xf32>, memref<64x9xi8>) outs(%y : memref<?x9xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: i8, %out: f32):
+    %f = arith.sitofp %in_0 : i8 to f32
+    %0 = arith.mulf %in, %f : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+#a = affine_map<(d0, d1, d2) -> (d1, d0)>
+#b = affine_map<(d0, d1, d2) -> (d0, d2)>
+#c = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// An int8 B converted otherwise (unsigned) is not a contraction the
+// kernels run: left as it is.
+// CHECK-LABEL: func @levels_b_other_body
+// CHECK-NOT: call
+// CHECK: linalg.generic
+func.func @levels_b_other_body(%x: memref<?x64xf32>, %w: memref<64x9xi8>, %y: memref<?x9xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %w : memref<?x64xf32>, memref<64x9xi8>) outs(%y : memref<?x9xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: i8, %out: f32):
+    %f = arith.uitofp %in_0 : i8 to f32
+    %0 = arith.mulf %in, %f : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}

@@ -164,6 +164,12 @@ cl::opt<bool> ukernels("ukernels",
                        cl::desc("Run fp32 MatMul/Gemm through the runtime's micro-kernels "
                                 "(default; --ukernels=false: tiled loops)"),
                        cl::init(true), cl::cat(category));
+cl::opt<bool> foldDequantize(
+    "fold-dequantize",
+    cl::desc("Attention reads a quantized KV cache's levels (default; "
+             "--fold-dequantize=false: an f32 copy of the cache is dequantized first, "
+             "for comparison)"),
+    cl::init(true), cl::cat(category));
 cl::opt<std::string> targetCpu(
     "target-cpu",
     cl::desc("The CPU to generate code for: an LLVM CPU name such as x86-64-v3, skylake-avx512 "
@@ -300,6 +306,7 @@ bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
   PassManager pm(module.getContext());
   lowbit::CpuCodegenOptions codegen;
   codegen.ukernels = ukernels;
+  codegen.foldDequantize = foldDequantize;
   lowbit::populateCpuCodegenPipeline(pm, codegen);
   if (failed(pm.run(module)))
     return false;

@@ -33,6 +33,7 @@ private:
 struct Shape {
   int64_t m, n, k;
   bool transposeA, transposeB, stridedC;
+  bool levelsB = false; // B as int8 levels (lowbit_uk_matmul_f32_i8)
 };
 
 /// Runs `variant` and the reference on the same random problem and compares
@@ -50,6 +51,14 @@ void check(Variant variant, const Shape &s) {
   std::vector<float> a(s.m * s.k), b(s.k * s.n);
   fill(a);
   fill(b);
+  // Levels: B rounded to integers in [-127, 127], run from an int8 copy; the
+  // reference reads the same values as floats.
+  std::vector<int8_t> levels(b.size());
+  if (s.levelsB)
+    for (size_t i = 0; i < b.size(); ++i) {
+      b[i] = std::round(b[i] * 127);
+      levels[i] = int8_t(b[i]);
+    }
   // Row-major C with padded rows, or column-major C with padded columns.
   int64_t cRowStride = s.stridedC ? 1 : s.n + 5, cColStride = s.stridedC ? s.m + 2 : 1;
   std::vector<float> c(s.m * cRowStride + s.n * cColStride + 8);
@@ -71,6 +80,10 @@ void check(Variant variant, const Shape &s) {
   p.c = expected.data();
   lowbit_uk_matmul_f32_reference(&p);
   p.c = c.data();
+  if (s.levelsB) {
+    p.b = nullptr;
+    p.b_levels = levels.data();
+  }
   variant(&p, workspace.aligned());
   std::vector<bool> inC(c.size(), false);
   for (int64_t i = 0; i < s.m; ++i)
@@ -92,7 +105,7 @@ void check(Variant variant, const Shape &s) {
   }
 }
 
-void checkAll(Variant variant) {
+void checkAll(Variant variant, bool levelsB = false) {
   // m: around the small-m path (<= 4) and the 8- and 6-row tiles; n: around
   // the 16-, 32- and 64-column vectors; k: around the 4-row unroll and the
   // 256-row block.
@@ -100,7 +113,7 @@ void checkAll(Variant variant) {
     for (int64_t n : {1, 7, 8, 15, 16, 17, 31, 32, 33, 65})
       for (int64_t k : {1, 3, 4, 5, 257})
         for (int variation = 0; variation < 4; ++variation)
-          check(variant, {m, n, k, variation == 1, variation == 2, variation == 3});
+          check(variant, {m, n, k, variation == 1, variation == 2, variation == 3, levelsB});
 }
 
 TEST(MatmulF32, Avx512MatchesReference) {
@@ -114,6 +127,18 @@ TEST(MatmulF32, Avx2MatchesReference) {
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
     GTEST_SKIP() << "this CPU has no AVX2";
   checkAll(lowbit_uk_matmul_f32_avx2);
+}
+
+TEST(MatmulF32, Int8LevelsMatchReference) {
+  // The variants with B as int8 levels against the reference on the same
+  // values as floats (the packed path, whatever m).
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw"))
+    checkAll(lowbit_uk_matmul_f32_avx512, /*levelsB=*/true);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    checkAll(lowbit_uk_matmul_f32_avx2, /*levelsB=*/true);
+  checkAll([](const lowbit_uk_matmul_f32_params *p, float *) { lowbit_uk_matmul_f32_reference(p); },
+           /*levelsB=*/true);
 }
 
 TEST(MatmulF32, WideBlocks) {
@@ -149,6 +174,20 @@ TEST(MatmulF32, EntryPointHonoursOffsetsAndTheVariantCap) {
   EXPECT_EQ(c[0], 0);
   EXPECT_EQ(c[1], 13);
   EXPECT_EQ(c[2], 26);
+}
+
+TEST(MatmulF32, Int8EntryPointHonoursOffsets) {
+  // Offsets count levels in B and floats in A and C: A = [1; 2] at 1,
+  // B = [3, -4] at 2, C = [10, 0; 20, 0] at 1 += [3, -4; 6, -8].
+  float a[] = {0, 1, 2}, c[] = {0, 10, 0, 20, 0};
+  int8_t b[] = {0, 0, 3, -4};
+  lowbit_uk_matmul_f32_i8(reinterpret_cast<intptr_t>(a), 1, 1, 1, reinterpret_cast<intptr_t>(b), 2,
+                          2, 1, reinterpret_cast<intptr_t>(c), 1, 2, 1, 2, 2, 1);
+  EXPECT_EQ(c[0], 0);
+  EXPECT_EQ(c[1], 13);
+  EXPECT_EQ(c[2], -4);
+  EXPECT_EQ(c[3], 26);
+  EXPECT_EQ(c[4], -8);
 }
 } // namespace
 

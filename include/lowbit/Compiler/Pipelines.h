@@ -18,6 +18,11 @@ struct CpuCodegenOptions : mlir::PassPipelineOptions<CpuCodegenOptions> {
                                        "micro-kernels (lowbit-lower-to-ukernels) instead "
                                        "of tiled loops (lowbit-tile-contractions)"),
                         llvm::cl::init(true)};
+  Option<bool> foldDequantize{
+      *this, "fold-dequantize",
+      llvm::cl::desc("MatMuls read a per-row dequantize's levels "
+                     "(lowbit-fold-dequantize-into-matmul: attention over a quantized KV cache)"),
+      llvm::cl::init(true)};
 };
 
 /// `lowbit-cpu-codegen-pipeline`: onnx dialect (after cleanup) to the LLVM

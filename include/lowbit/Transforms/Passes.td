@@ -103,7 +103,11 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     passed as the address of its buffer, an element offset and the row and
     column strides of its 2-D slice, so transposed operands (Gemm's transA
     and transB) and broadcast batch dimensions need no copies. The call
-    accumulates into C, like the generic it replaces.
+    accumulates into C, like the generic it replaces. A contraction whose B
+    is i8, converted to f32 in the body (convert-lowbit-to-linalg's form of
+    `lowbit.mixed_matmul`: attention over a quantized KV cache), calls
+    `lowbit_uk_matmul_f32_i8` with the same arguments; it converts B's
+    levels as it packs them, so no f32 copy of B is ever written.
 
     Likewise each `linalg.generic` marked `lowbit.quantized_contraction`
     (convert-lowbit-to-linalg's form of `lowbit.quantized_matmul`) with f32

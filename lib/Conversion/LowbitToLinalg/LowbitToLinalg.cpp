@@ -140,6 +140,19 @@ struct DequantizeLowering : OpRewritePattern<lowbit::DequantizeOp> {
   }
 };
 
+/// lowbit.mixed_matmul: the MatMul contraction, converting each level in
+/// its body (lowbit-lower-to-ukernels gives it the int8-B kernel).
+struct MixedMatMulLowering : OpRewritePattern<lowbit::MixedMatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(lowbit::MixedMatMulOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    rewriter.replaceOp(op, contraction(rewriter, op.getLoc(), op.getLhs(), op.getLevels(), type,
+                                       /*transposeLhs=*/false, /*transposeRhs=*/false));
+    return success();
+  }
+};
+
 struct QuantizedMatMulLowering : OpRewritePattern<lowbit::QuantizedMatMulOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -372,8 +385,8 @@ struct ConvertLowbitToLinalgPass
     if (!lowerCalibrationTaps(getOperation()))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    patterns.add<QuantizedMatMulLowering, DynamicQuantizeLowering, DequantizeLowering>(
-        &getContext());
+    patterns.add<QuantizedMatMulLowering, DynamicQuantizeLowering, DequantizeLowering,
+                 MixedMatMulLowering>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     if (reportOpsLeft(getOperation(), getContext().getLoadedDialect<lowbit::LowbitDialect>()))

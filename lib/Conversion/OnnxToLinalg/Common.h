@@ -73,6 +73,13 @@ Value reshapeTo(OpBuilder &b, Location loc, Value source, RankedTensorType resul
 
 bool isFloat(Type t);
 
+/// C[batch..., m, n] = sum_k lhs[batch..., m, k] * rhs[batch..., k, n] (either
+/// operand transposed in its last two dimensions) as one linalg.generic
+/// marked `lowbit.contraction`; batch dimensions broadcast as numpy's. An
+/// integer `rhs` is converted to float in the body.
+Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensorType resultType,
+                  bool transposeLhs, bool transposeRhs);
+
 /// Reports each op of `dialect` left under `root` ("cannot lower ... to
 /// linalg"); true if there was any.
 bool reportOpsLeft(Operation *root, Dialect *dialect);

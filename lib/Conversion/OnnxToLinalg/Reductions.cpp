@@ -255,70 +255,6 @@ struct LayerNormLowering : OpRewritePattern<onnx::LayerNormalizationOp> {
   }
 };
 
-/// A contraction C[batch..., m, n] = sum_k A[batch..., m, k] * B[batch..., k, n]
-/// as one linalg.generic; batch dimensions broadcast through the maps. The
-/// loops run (batch..., k, m, n): with n innermost, B and C are read and
-/// written along rows and the inner loop vectorizes without reassociating
-/// the reduction; with k outside m, each row of B is loaded once for all the
-/// rows of A (lowbit-tile-contractions then tiles m so that the rows of C in
-/// flight stay in cache). The op is marked `lowbit.contraction` for that pass.
-Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensorType resultType,
-                  bool transposeLhs, bool transposeRhs) {
-  MLIRContext *context = b.getContext();
-  auto lhsType = cast<RankedTensorType>(lhs.getType()), rhsType = cast<RankedTensorType>(rhs.getType());
-  int64_t rank = resultType.getRank();
-  int64_t kLoop = rank - 2, mLoop = rank - 1, nLoop = rank; // loops: batch..., k, m, n
-  auto dim = [&](int64_t i) { return getAffineDimExpr(i, context); };
-  auto operandMap = [&](RankedTensorType type, bool isLhs, bool transpose) {
-    SmallVector<AffineExpr> exprs;
-    int64_t batch = type.getRank() - 2, offset = (rank - 2) - batch;
-    for (int64_t i = 0; i < batch; ++i) {
-      bool broadcast = type.getDimSize(i) == 1 && resultType.getDimSize(offset + i) != 1;
-      exprs.push_back(broadcast ? getAffineConstantExpr(0, context) : dim(offset + i));
-    }
-    AffineExpr outer = isLhs ? dim(mLoop) : dim(nLoop);
-    AffineExpr inner = dim(kLoop);
-    bool outerFirst = isLhs != transpose;
-    exprs.push_back(outerFirst ? outer : inner);
-    exprs.push_back(outerFirst ? inner : outer);
-    return AffineMap::get(rank + 1, 0, exprs, context);
-  };
-  SmallVector<AffineExpr> resultExprs;
-  for (int64_t i = 0; i < rank - 2; ++i)
-    resultExprs.push_back(dim(i));
-  resultExprs.push_back(dim(mLoop));
-  resultExprs.push_back(dim(nLoop));
-  SmallVector<AffineMap> maps{operandMap(lhsType, true, transposeLhs),
-                              operandMap(rhsType, false, transposeRhs),
-                              AffineMap::get(rank + 1, 0, resultExprs, context)};
-  // Result sizes: batch from whichever operand has it, m from lhs, n from rhs.
-  SmallVector<OpFoldResult> lhsSizes = sizesOf(b, loc, lhs), rhsSizes = sizesOf(b, loc, rhs);
-  SmallVector<OpFoldResult> sizes;
-  for (int64_t i = 0; i < rank - 2; ++i) {
-    if (!resultType.isDynamicDim(i)) {
-      sizes.push_back(b.getIndexAttr(resultType.getDimSize(i)));
-      continue;
-    }
-    int64_t li = i - (rank - lhsType.getRank()), ri = i - (rank - rhsType.getRank());
-    bool fromLhs = li >= 0 && lhsType.getDimSize(li) != 1;
-    sizes.push_back(fromLhs ? lhsSizes[li] : rhsSizes[ri]);
-  }
-  int64_t lr = lhsType.getRank(), rr = rhsType.getRank();
-  sizes.push_back(lhsSizes[transposeLhs ? lr - 1 : lr - 2]);
-  sizes.push_back(rhsSizes[transposeRhs ? rr - 2 : rr - 1]);
-  Type element = resultType.getElementType();
-  Value init = filledTensor(b, loc, resultType, sizes, scalarConstant(b, loc, element, 0));
-  SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
-  iterators[kLoop] = utils::IteratorType::reduction;
-  auto generic = linalg::GenericOp::create(
-      b, loc, TypeRange{resultType}, ValueRange{lhs, rhs}, ValueRange{init}, maps, iterators,
-      [&](OpBuilder &nested, Location l, ValueRange args) {
-        linalg::YieldOp::create(nested, l, add(nested, l, args[2], mul(nested, l, args[0], args[1])));
-      });
-  generic->setAttr("lowbit.contraction", b.getUnitAttr());
-  return generic.getResult(0);
-}
-
 struct MatMulLowering : OpRewritePattern<onnx::MatMulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::MatMulOp op, PatternRewriter &rewriter) const override {
@@ -394,6 +330,78 @@ struct GemmLowering : OpRewritePattern<onnx::GemmOp> {
   }
 };
 } // namespace
+
+/// A contraction C[batch..., m, n] = sum_k A[batch..., m, k] * B[batch..., k, n]
+/// as one linalg.generic; batch dimensions broadcast through the maps. The
+/// loops run (batch..., k, m, n): with n innermost, B and C are read and
+/// written along rows and the inner loop vectorizes without reassociating
+/// the reduction; with k outside m, each row of B is loaded once for all the
+/// rows of A (lowbit-tile-contractions then tiles m so that the rows of C in
+/// flight stay in cache). The op is marked `lowbit.contraction` for that pass.
+/// An integer `rhs` (lowbit.mixed_matmul's levels) is converted to the
+/// result's float type in the body, so the contraction reads it as it is.
+Value lowbit::detail::contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                                  RankedTensorType resultType, bool transposeLhs,
+                                  bool transposeRhs) {
+  MLIRContext *context = b.getContext();
+  auto lhsType = cast<RankedTensorType>(lhs.getType()),
+       rhsType = cast<RankedTensorType>(rhs.getType());
+  int64_t rank = resultType.getRank();
+  int64_t kLoop = rank - 2, mLoop = rank - 1, nLoop = rank; // loops: batch..., k, m, n
+  auto dim = [&](int64_t i) { return getAffineDimExpr(i, context); };
+  auto operandMap = [&](RankedTensorType type, bool isLhs, bool transpose) {
+    SmallVector<AffineExpr> exprs;
+    int64_t batch = type.getRank() - 2, offset = (rank - 2) - batch;
+    for (int64_t i = 0; i < batch; ++i) {
+      bool broadcast = type.getDimSize(i) == 1 && resultType.getDimSize(offset + i) != 1;
+      exprs.push_back(broadcast ? getAffineConstantExpr(0, context) : dim(offset + i));
+    }
+    AffineExpr outer = isLhs ? dim(mLoop) : dim(nLoop);
+    AffineExpr inner = dim(kLoop);
+    bool outerFirst = isLhs != transpose;
+    exprs.push_back(outerFirst ? outer : inner);
+    exprs.push_back(outerFirst ? inner : outer);
+    return AffineMap::get(rank + 1, 0, exprs, context);
+  };
+  SmallVector<AffineExpr> resultExprs;
+  for (int64_t i = 0; i < rank - 2; ++i)
+    resultExprs.push_back(dim(i));
+  resultExprs.push_back(dim(mLoop));
+  resultExprs.push_back(dim(nLoop));
+  SmallVector<AffineMap> maps{operandMap(lhsType, true, transposeLhs),
+                              operandMap(rhsType, false, transposeRhs),
+                              AffineMap::get(rank + 1, 0, resultExprs, context)};
+  // Result sizes: batch from whichever operand has it, m from lhs, n from rhs.
+  SmallVector<OpFoldResult> lhsSizes = sizesOf(b, loc, lhs), rhsSizes = sizesOf(b, loc, rhs);
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < rank - 2; ++i) {
+    if (!resultType.isDynamicDim(i)) {
+      sizes.push_back(b.getIndexAttr(resultType.getDimSize(i)));
+      continue;
+    }
+    int64_t li = i - (rank - lhsType.getRank()), ri = i - (rank - rhsType.getRank());
+    bool fromLhs = li >= 0 && lhsType.getDimSize(li) != 1;
+    sizes.push_back(fromLhs ? lhsSizes[li] : rhsSizes[ri]);
+  }
+  int64_t lr = lhsType.getRank(), rr = rhsType.getRank();
+  sizes.push_back(lhsSizes[transposeLhs ? lr - 1 : lr - 2]);
+  sizes.push_back(rhsSizes[transposeRhs ? rr - 2 : rr - 1]);
+  Type element = resultType.getElementType();
+  Value init = filledTensor(b, loc, resultType, sizes, scalarConstant(b, loc, element, 0));
+  SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
+  iterators[kLoop] = utils::IteratorType::reduction;
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, ValueRange{lhs, rhs}, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nested, Location l, ValueRange args) {
+        Value rhsValue = args[1];
+        if (isa<IntegerType>(rhsValue.getType()))
+          rhsValue = arith::SIToFPOp::create(nested, l, element, rhsValue);
+        linalg::YieldOp::create(nested, l,
+                                add(nested, l, args[2], mul(nested, l, args[0], rhsValue)));
+      });
+  generic->setAttr("lowbit.contraction", b.getUnitAttr());
+  return generic.getResult(0);
+}
 
 void lowbit::detail::populateReductionPatterns(RewritePatternSet &patterns) {
   patterns.add<ReduceLowering<onnx::ReduceMeanOp>, ReduceLowering<onnx::ReduceSumOp>,

@@ -154,3 +154,23 @@ func.func @quantize_rows(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
   %y = lowbit.dequantize %q, %s : (tensor<?x16xi8>, tensor<?x1xf32>) -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// -----
+
+// A float-by-levels MatMul: the MatMul contraction (loops b, h, k, m, n,
+// marked for the micro-kernels) converting each level in its body.
+// CHECK-DAG: #[[A:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d2)>
+// CHECK-DAG: #[[B:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+// CHECK-DAG: #[[C:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
+// CHECK-LABEL: func @mixed_matmul
+// CHECK: linalg.generic {indexing_maps = [#[[A]], #[[B]], #[[C]]], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]}
+// CHECK-SAME: ins(%arg0, %arg1 : tensor<?x2x1x8xf32>, tensor<?x2x8x?xi8>)
+// CHECK-SAME: {lowbit.contraction}
+// CHECK: ^bb0(%[[X:.*]]: f32, %[[L:.*]]: i8, %[[OUT:.*]]: f32):
+// CHECK: %[[F:.*]] = arith.sitofp %[[L]] : i8 to f32
+// CHECK: %[[P:.*]] = arith.mulf %[[X]], %[[F]] : f32
+// CHECK: arith.addf %[[OUT]], %[[P]] : f32
+func.func @mixed_matmul(%q: tensor<?x2x1x8xf32>, %k: tensor<?x2x8x?xi8>) -> tensor<?x2x1x?xf32> {
+  %0 = lowbit.mixed_matmul %q, %k : (tensor<?x2x1x8xf32>, tensor<?x2x8x?xi8>) -> tensor<?x2x1x?xf32>
+  return %0 : tensor<?x2x1x?xf32>
+}

@@ -8,6 +8,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace lowbit;
 
@@ -188,6 +190,41 @@ LogicalResult DequantizeOp::verify() {
   if (Value zeros = getZeroPoints())
     if (!broadcasts(cast<RankedTensorType>(zeros.getType())))
       return emitOpError("zero_points do not broadcast to the shape of quantized");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// MixedMatMulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MixedMatMulOp::verify() {
+  auto lhsType = getLhs().getType(), levelsType = getLevels().getType();
+  auto resultType = getResult().getType();
+  if (lhsType.getRank() < 2 || levelsType.getRank() < 2)
+    return emitOpError("needs lhs and levels of rank 2 or more");
+  if (resultType.getElementType() != lhsType.getElementType())
+    return emitOpError("result element type must be lhs's");
+  int64_t rank = std::max(lhsType.getRank(), levelsType.getRank());
+  if (resultType.getRank() != rank)
+    return emitOpError("result must have rank ") << rank;
+  if (!compatible(lhsType.getDimSize(lhsType.getRank() - 1),
+                  levelsType.getDimSize(levelsType.getRank() - 2)))
+    return emitOpError("lhs columns and levels rows differ");
+  if (!compatible(resultType.getDimSize(rank - 2), lhsType.getDimSize(lhsType.getRank() - 2)) ||
+      !compatible(resultType.getDimSize(rank - 1), levelsType.getDimSize(levelsType.getRank() - 1)))
+    return emitOpError("result must be [..., lhs rows, levels columns]");
+  // Batch dimensions broadcast as numpy's (right-aligned, 1 stretches).
+  for (int64_t i = 0; i < rank - 2; ++i) {
+    auto batchSize = [&](RankedTensorType type) -> int64_t {
+      int64_t j = i - (rank - type.getRank());
+      return j < 0 ? 1 : type.getDimSize(j);
+    };
+    int64_t l = batchSize(lhsType), r = batchSize(levelsType), d = resultType.getDimSize(i);
+    if (l != 1 && r != 1 && !compatible(l, r))
+      return emitOpError("batch dimension ") << i << " does not broadcast";
+    if (!compatible(d, l == 1 ? r : l))
+      return emitOpError("result batch dimension ") << i << " is not the broadcast size";
+  }
   return success();
 }
 

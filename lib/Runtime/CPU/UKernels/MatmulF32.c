@@ -27,9 +27,11 @@ void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p) {
   for (int64_t i = 0; i < p->m; ++i)
     for (int64_t j = 0; j < p->n; ++j) {
       float sum = 0;
-      for (int64_t k = 0; k < p->k; ++k)
+      for (int64_t k = 0; k < p->k; ++k) {
+        int64_t at = k * p->b_row_stride + j * p->b_col_stride;
         sum += p->a[i * p->a_row_stride + k * p->a_col_stride] *
-               p->b[k * p->b_row_stride + j * p->b_col_stride];
+               (p->b_levels ? (float)p->b_levels[at] : p->b[at]);
+      }
       p->c[i * p->c_row_stride + j * p->c_col_stride] += sum;
     }
 }
@@ -99,48 +101,72 @@ INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars
  * for few rows of A, else C += A * B over B packed by pack_b, KC x NC
  * blocks at a time into `workspace`, each NR-wide panel serving every MR
  * rows of A. */
-#define DEFINE_F32_VARIANT(NAME, TARGET, MR, NR, MASK_T, MASK, TILE, SMALL_M_KERNEL)             \
-  TARGET void NAME(const lowbit_uk_matmul_f32_params *p, float *workspace) {                   \
-    if (p->m <= SMALL_M && p->b_col_stride == 1 && p->c_col_stride == 1) {                     \
-      switch (p->m) {                                                                          \
-      case 1: SMALL_M_KERNEL(1, p); return;                                                    \
-      case 2: SMALL_M_KERNEL(2, p); return;                                                    \
-      case 3: SMALL_M_KERNEL(3, p); return;                                                    \
-      case 4: SMALL_M_KERNEL(4, p); return;                                                    \
-      default: return;                                                                         \
-      }                                                                                        \
-    }                                                                                          \
-    if (p->c_col_stride != 1) {                                                                \
-      lowbit_uk_matmul_f32_reference(p);                                                      \
-      return;                                                                                  \
-    }                                                                                          \
-    int64_t ars = p->a_row_stride, acs = p->a_col_stride, crs = p->c_row_stride;              \
-    for (int64_t k0 = 0; k0 < p->k; k0 += KC) {                                                \
-      int64_t kc = min64(KC, p->k - k0);                                                       \
-      for (int64_t j0 = 0; j0 < p->n; j0 += NC) {                                             \
-        int64_t nc = min64(NC, p->n - j0);                                                     \
-        pack_b(p->b + k0 * p->b_row_stride + j0 * p->b_col_stride, p->b_row_stride,            \
-               p->b_col_stride, kc, nc, NR, workspace);                                        \
-        for (int64_t jp = 0; jp < nc; jp += NR) {                                              \
-          MASK_T m0 = MASK(nc - jp), m1 = MASK(nc - jp - NR / 2);                              \
-          const float *panel = workspace + jp * kc;                                            \
-          for (int64_t i0 = 0; i0 < p->m; i0 += MR) {                                          \
-            const float *a = p->a + i0 * ars + k0 * acs;                                       \
-            float *c = p->c + i0 * crs + j0 + jp;                                              \
-            switch (min64(MR, p->m - i0)) {                                                    \
-            case 8: TILE(ROWS(8, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
-            case 7: TILE(ROWS(7, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
-            case 6: TILE(ROWS(6, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
-            case 5: TILE(ROWS(5, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
-            case 4: TILE(ROWS(4, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
-            case 3: TILE(ROWS(3, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
-            case 2: TILE(ROWS(2, MR), kc, a, ars, acs, panel, c, crs, m0, m1); break;         \
-            default: TILE(1, kc, a, ars, acs, panel, c, crs, m0, m1); break;                   \
-            }                                                                                  \
-          }                                                                                    \
-        }                                                                                      \
-      }                                                                                        \
-    }                                                                                          \
+#define DEFINE_F32_VARIANT(NAME, TARGET, MR, NR, MASK_T, MASK, TILE, SMALL_M_KERNEL)               \
+  TARGET void NAME(const lowbit_uk_matmul_f32_params *p, float *workspace) {                       \
+    if (p->m <= SMALL_M && !p->b_levels && p->b_col_stride == 1 && p->c_col_stride == 1) {         \
+      switch (p->m) {                                                                              \
+      case 1:                                                                                      \
+        SMALL_M_KERNEL(1, p);                                                                      \
+        return;                                                                                    \
+      case 2:                                                                                      \
+        SMALL_M_KERNEL(2, p);                                                                      \
+        return;                                                                                    \
+      case 3:                                                                                      \
+        SMALL_M_KERNEL(3, p);                                                                      \
+        return;                                                                                    \
+      case 4:                                                                                      \
+        SMALL_M_KERNEL(4, p);                                                                      \
+        return;                                                                                    \
+      default:                                                                                     \
+        return;                                                                                    \
+      }                                                                                            \
+    }                                                                                              \
+    if (p->c_col_stride != 1) {                                                                    \
+      lowbit_uk_matmul_f32_reference(p);                                                           \
+      return;                                                                                      \
+    }                                                                                              \
+    int64_t ars = p->a_row_stride, acs = p->a_col_stride, crs = p->c_row_stride;                   \
+    for (int64_t k0 = 0; k0 < p->k; k0 += KC) {                                                    \
+      int64_t kc = min64(KC, p->k - k0);                                                           \
+      for (int64_t j0 = 0; j0 < p->n; j0 += NC) {                                                  \
+        int64_t nc = min64(NC, p->n - j0);                                                         \
+        pack_block(p, k0, j0, kc, nc, NR, workspace);                                              \
+        for (int64_t jp = 0; jp < nc; jp += NR) {                                                  \
+          MASK_T m0 = MASK(nc - jp), m1 = MASK(nc - jp - NR / 2);                                  \
+          const float *panel = workspace + jp * kc;                                                \
+          for (int64_t i0 = 0; i0 < p->m; i0 += MR) {                                              \
+            const float *a = p->a + i0 * ars + k0 * acs;                                           \
+            float *c = p->c + i0 * crs + j0 + jp;                                                  \
+            switch (min64(MR, p->m - i0)) {                                                        \
+            case 8:                                                                                \
+              TILE(ROWS(8, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              break;                                                                               \
+            case 7:                                                                                \
+              TILE(ROWS(7, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              break;                                                                               \
+            case 6:                                                                                \
+              TILE(ROWS(6, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              break;                                                                               \
+            case 5:                                                                                \
+              TILE(ROWS(5, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              break;                                                                               \
+            case 4:                                                                                \
+              TILE(ROWS(4, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              break;                                                                               \
+            case 3:                                                                                \
+              TILE(ROWS(3, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              break;                                                                               \
+            case 2:                                                                                \
+              TILE(ROWS(2, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              break;                                                                               \
+            default:                                                                               \
+              TILE(1, kc, a, ars, acs, panel, c, crs, m0, m1);                                     \
+              break;                                                                               \
+            }                                                                                      \
+          }                                                                                        \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
   }
 
 /* Packs rows [0, kc) and columns [0, nc) of b into panels of nr columns:
@@ -166,6 +192,38 @@ INLINE void pack_b(const float *b, int64_t row_stride, int64_t col_stride, int64
     for (int64_t j = 0; j < nr; ++j)
       for (int64_t k = 0; k < kc; ++k)
         out[k * nr + j] = j0 + j < nc ? b[k * row_stride + (j0 + j) * col_stride] : 0.0f;
+}
+
+/* pack_b for int8 levels, each converted exactly to float. */
+INLINE void pack_b_levels(const int8_t *b, int64_t row_stride, int64_t col_stride, int64_t kc,
+                          int64_t nc, const int64_t nr, float *out) {
+  int64_t full = nc / nr * nr;
+  if (col_stride == 1) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const int8_t *row = b + k * row_stride;
+      for (int64_t j0 = 0; j0 < full; j0 += nr)
+        for (int64_t j = 0; j < nr; ++j) /* vectorized: nr is a constant */
+          out[j0 * kc + k * nr + j] = (float)row[j0 + j];
+      for (int64_t j = 0; j < nr; ++j)
+        if (full < nc)
+          out[full * kc + k * nr + j] = full + j < nc ? (float)row[full + j] : 0.0f;
+    }
+    return;
+  }
+  for (int64_t j0 = 0; j0 < nc; j0 += nr, out += kc * nr)
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t j = 0; j < nr; ++j)
+        out[k * nr + j] = j0 + j < nc ? (float)b[k * row_stride + (j0 + j) * col_stride] : 0.0f;
+}
+
+/* Packs the kc x nc block of B at (k0, j0), f32 or int8 levels. */
+INLINE void pack_block(const lowbit_uk_matmul_f32_params *p, int64_t k0, int64_t j0, int64_t kc,
+                       int64_t nc, const int64_t nr, float *out) {
+  int64_t at = k0 * p->b_row_stride + j0 * p->b_col_stride;
+  if (p->b_levels)
+    pack_b_levels(p->b_levels + at, p->b_row_stride, p->b_col_stride, kc, nc, nr, out);
+  else
+    pack_b(p->b + at, p->b_row_stride, p->b_col_stride, kc, nc, nr, out);
 }
 
 /*===--- AVX-512 -------------------------------------------------------------===*/
@@ -305,8 +363,36 @@ static void run_slice(void *context, int index) {
     p.c += begin * p.c_row_stride;
   } else {
     p.n = min64(s->chunk, p.n - begin);
-    p.b += begin * p.b_col_stride;
+    if (p.b_levels)
+      p.b_levels += begin * p.b_col_stride;
+    else
+      p.b += begin * p.b_col_stride;
     p.c += begin * p.c_col_stride;
+  }
+  run_variant(&p);
+}
+
+/* Runs `p` on the current thread pool when it is worth splitting. */
+static void run_parallel(lowbit_uk_matmul_f32_params p) {
+  if (p.m <= 0 || p.n <= 0 || p.k <= 0)
+    return;
+  lowbit_pool *pool = lowbit_current_pool;
+  int64_t threads = lowbit_pool_size(pool);
+  if (threads > 1 && p.m * p.n * p.k >= PARALLEL_WORK) {
+    /* Columns, in multiples of 64 (whole register tiles), so that every
+     * thread streams its own part of B; rows (multiples of 8) when B is too
+     * narrow to share. */
+    int64_t columns = thread_chunk(p.n, threads, 64), rows = thread_chunk(p.m, threads, 8);
+    split s = {&p, columns, 0};
+    if (columns < p.n)
+      lowbit_pool_run(pool, (int)((p.n + columns - 1) / columns), run_slice, &s);
+    else if (rows < p.m) {
+      s.chunk = rows;
+      s.by_rows = 1;
+      lowbit_pool_run(pool, (int)((p.m + rows - 1) / rows), run_slice, &s);
+    } else
+      run_variant(&p);
+    return;
   }
   run_variant(&p);
 }
@@ -314,32 +400,41 @@ static void run_slice(void *context, int index) {
 void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                           int64_t a_col_stride, int64_t b_address, int64_t b_offset,
                           int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
-                          int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
-                          int64_t m, int64_t n, int64_t k) {
-  if (m <= 0 || n <= 0 || k <= 0)
-    return;
-  lowbit_uk_matmul_f32_params p = {
-      (const float *)(intptr_t)a_address + a_offset, a_row_stride, a_col_stride,
-      (const float *)(intptr_t)b_address + b_offset, b_row_stride, b_col_stride,
-      (float *)(intptr_t)c_address + c_offset,       c_row_stride, c_col_stride,
-      m,                                             n,            k};
-  lowbit_pool *pool = lowbit_current_pool;
-  int64_t threads = lowbit_pool_size(pool);
-  if (threads > 1 && m * n * k >= PARALLEL_WORK) {
-    /* Columns, in multiples of 64 (whole register tiles), so that every
-     * thread streams its own part of B; rows (multiples of 8) when B is too
-     * narrow to share. */
-    int64_t columns = thread_chunk(n, threads, 64), rows = thread_chunk(m, threads, 8);
-    split s = {&p, columns, 0};
-    if (columns < n)
-      lowbit_pool_run(pool, (int)((n + columns - 1) / columns), run_slice, &s);
-    else if (rows < m) {
-      s.chunk = rows;
-      s.by_rows = 1;
-      lowbit_pool_run(pool, (int)((m + rows - 1) / rows), run_slice, &s);
-    } else
-      run_variant(&p);
-    return;
-  }
-  run_variant(&p);
+                          int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride, int64_t m,
+                          int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_params p = {(const float *)(intptr_t)a_address + a_offset,
+                                   a_row_stride,
+                                   a_col_stride,
+                                   (const float *)(intptr_t)b_address + b_offset,
+                                   b_row_stride,
+                                   b_col_stride,
+                                   (float *)(intptr_t)c_address + c_offset,
+                                   c_row_stride,
+                                   c_col_stride,
+                                   m,
+                                   n,
+                                   k,
+                                   NULL};
+  run_parallel(p);
+}
+
+void lowbit_uk_matmul_f32_i8(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                             int64_t m, int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_params p = {(const float *)(intptr_t)a_address + a_offset,
+                                   a_row_stride,
+                                   a_col_stride,
+                                   NULL,
+                                   b_row_stride,
+                                   b_col_stride,
+                                   (float *)(intptr_t)c_address + c_offset,
+                                   c_row_stride,
+                                   c_col_stride,
+                                   m,
+                                   n,
+                                   k,
+                                   (const int8_t *)(intptr_t)b_address + b_offset};
+  run_parallel(p);
 }

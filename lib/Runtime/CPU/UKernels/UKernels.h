@@ -30,6 +30,9 @@ typedef struct {
   float *c;
   int64_t c_row_stride, c_col_stride;
   int64_t m, n, k;
+  /* Non-NULL: B is these int8 levels (b unused, same strides), each
+   * converted exactly to float (lowbit_uk_matmul_f32_i8). */
+  const int8_t *b_levels;
 } lowbit_uk_matmul_f32_params;
 
 /* Floats of workspace the vectorized variants need: a packed block of B,
@@ -60,6 +63,16 @@ void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_str
                           int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
                           int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
                           int64_t m, int64_t n, int64_t k);
+
+/* lowbit_uk_matmul_f32 with B holding int8 levels (b_address an int8
+ * buffer, offset and strides in levels): attention over a quantized KV
+ * cache, lowbit.mixed_matmul. The vectorized variants convert B as they
+ * pack it. */
+void lowbit_uk_matmul_f32_i8(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                             int64_t m, int64_t n, int64_t k);
 
 /* C[m, n] += sum_k A[m, k] * W[k, n] with W[k, n] = (q[n, k] - z[n, g]) * s[n, g]
  * for g = k / group_size: a weight quantized to integer levels, with a scale

@@ -83,6 +83,46 @@ func.func @dequantize_broadcast(%q: tensor<3x16xi8>, %s: tensor<3xf32>) {
 
 // -----
 
+func.func @mixed_matmul_rank(%a: tensor<8xf32>, %b: tensor<8x5xi8>) {
+  // expected-error @+1 {{'lowbit.mixed_matmul' op needs lhs and levels of rank 2 or more}}
+  %0 = lowbit.mixed_matmul %a, %b : (tensor<8xf32>, tensor<8x5xi8>) -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_matmul_reduction(%a: tensor<3x8xf32>, %b: tensor<7x5xi8>) {
+  // expected-error @+1 {{'lowbit.mixed_matmul' op lhs columns and levels rows differ}}
+  %0 = lowbit.mixed_matmul %a, %b : (tensor<3x8xf32>, tensor<7x5xi8>) -> tensor<3x5xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_matmul_result(%a: tensor<3x8xf32>, %b: tensor<8x5xi8>) {
+  // expected-error @+1 {{'lowbit.mixed_matmul' op result must be [..., lhs rows, levels columns]}}
+  %0 = lowbit.mixed_matmul %a, %b : (tensor<3x8xf32>, tensor<8x5xi8>) -> tensor<5x3xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_matmul_batch(%a: tensor<2x3x8xf32>, %b: tensor<4x8x5xi8>) {
+  // expected-error @+1 {{'lowbit.mixed_matmul' op batch dimension 0 does not broadcast}}
+  %0 = lowbit.mixed_matmul %a, %b : (tensor<2x3x8xf32>, tensor<4x8x5xi8>) -> tensor<4x3x5xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_matmul_levels_type(%a: tensor<3x8xf32>, %b: tensor<8x5xf32>) {
+  // expected-error @+1 {{operand #1 must be ranked tensor of 8-bit signless integer values}}
+  %0 = lowbit.mixed_matmul %a, %b : (tensor<3x8xf32>, tensor<8x5xf32>) -> tensor<3x5xf32>
+  return
+}
+
+// -----
+
 func.func @tap_stats_shape(%x: tensor<?x4xf32>) {
   // expected-error @+1 {{'lowbit.calibration_tap' op abs_max must be f32 of shape [4] (the input's 4 channels)}}
   %0 = lowbit.calibration_tap %x {name = "q", abs_max = dense<1.0> : tensor<5xf32>} : tensor<?x4xf32>

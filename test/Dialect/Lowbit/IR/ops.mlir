@@ -42,6 +42,17 @@ func.func @activations(%x: tensor<?x16xf32>, %c: tensor<2x16xi8>, %cs: tensor<16
   return
 }
 
+// A float-by-levels MatMul, batch dimensions broadcast.
+// CHECK-LABEL: func @mixed_matmul
+// CHECK: lowbit.mixed_matmul %{{.*}}, %{{.*}} : (tensor<?x4x1x8xf32>, tensor<?x4x8x?xi8>) -> tensor<?x4x1x?xf32>
+// CHECK: lowbit.mixed_matmul %{{.*}}, %{{.*}} : (tensor<3x8xf32>, tensor<2x8x5xi8>) -> tensor<2x3x5xf32>
+func.func @mixed_matmul(%q: tensor<?x4x1x8xf32>, %k: tensor<?x4x8x?xi8>, %a: tensor<3x8xf32>,
+                        %b: tensor<2x8x5xi8>) {
+  %0 = lowbit.mixed_matmul %q, %k : (tensor<?x4x1x8xf32>, tensor<?x4x8x?xi8>) -> tensor<?x4x1x?xf32>
+  %1 = lowbit.mixed_matmul %a, %b : (tensor<3x8xf32>, tensor<2x8x5xi8>) -> tensor<2x3x5xf32>
+  return
+}
+
 // A tap before calibration (a name only) and after (its statistics).
 // CHECK-LABEL: func @taps
 // CHECK: lowbit.calibration_tap %{{.*}} {name = "layers.0.q"} : tensor<?x4xf32>

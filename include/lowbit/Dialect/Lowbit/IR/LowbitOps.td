@@ -124,6 +124,28 @@ def Lowbit_DequantizeOp : Lowbit_Op<"dequantize", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Lowbit_MixedMatMulOp : Lowbit_Op<"mixed_matmul", [Pure]> {
+  let summary = "MatMul of floating-point rows by integer levels";
+  let description = [{
+    `result = lhs @ levels` with numpy (onnx.MatMul) semantics for the batch
+    dimensions, each level converted exactly to floating point: what is left
+    of a product by `lowbit.dequantize(levels, scales)` once the scales, being
+    constant along the reduction, are taken out of it
+    (`lowbit-fold-dequantize-into-matmul`). The contraction reads the int8
+    levels directly; no dequantized copy is written.
+
+    ```mlir
+    %s = lowbit.mixed_matmul %q, %kt : (tensor<?x8x1x64xf32>, tensor<?x8x64x?xi8>) -> tensor<?x8x1x?xf32>
+    ```
+  }];
+  let arguments = (ins Lowbit_FloatTensor:$lhs, Lowbit_LevelTensor:$levels);
+  let results = (outs Lowbit_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $levels attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Lowbit_CalibrationTapOp : Lowbit_Op<"calibration_tap", [AllTypesMatch<["input", "result"]>]> {
   let summary = "Marks an activation whose statistics calibration gathers, and holds them";
   let description = [{

@@ -317,6 +317,50 @@ def FuseOutlierSplitPass : Pass<"lowbit-fuse-outlier-split", "::mlir::func::Func
   let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
 }
 
+def FoldDequantizeIntoMatmulPass
+    : Pass<"lowbit-fold-dequantize-into-matmul", "::mlir::func::FuncOp"> {
+  let summary = "MatMuls read integer levels: a per-row dequantize's scales taken out of the sum";
+  let description = [{
+    A quantized KV cache reaches attention as `lowbit.dequantize(levels,
+    scales)` with one scale per token, then layout ops (the exporter's GQA
+    `Unsqueeze`/`Expand`/`Reshape`, the keys' `Transpose`) and a MatMul
+    (QK^T or PV). Lowered as written, every step writes the whole cache
+    dequantized to f32, and the layout ops copy it again. This pass moves
+    the dequantize down to the MatMul, applying each layout op to the int8
+    levels and to the scales instead, and folds it there:
+
+    - scales constant along B's rows (the keys' one scale per column of K^T):
+      `MatMul(A, deq(q, s)) = mixed_matmul(A, q) * s`;
+    - scales constant along B's columns (the values' one scale per row of
+      V): `MatMul(A, deq(q, s)) = mixed_matmul(A * s^T, q)`.
+
+    `lowbit.mixed_matmul` reads the levels as they are (the CPU kernel
+    converts them as it packs B), and the scale multiply joins the
+    elementwise chain around it (the attention scale and mask, or the
+    softmax). Shape reads of the dequantized cache read the levels.
+
+    Only per-row dequantizes move: no zero points, scales of the levels'
+    shape with 1 on one axis (a dynamic dimension is taken to match the
+    levels', as lowbit.dynamic_quantize's scales do). A Reshape must keep
+    that axis last and its size; an Expand must keep its size. Anything else
+    (per-channel key scales over groups of tokens, a window of f32 tokens
+    concatenated after the levels) keeps its dequantize where it is. The
+    lowbitc pipeline runs it before lowering.
+
+    ```mlir
+    %k = lowbit.dequantize %q, %s : (tensor<?x4x?x8xi8>, tensor<?x4x?x1xf32>) -> tensor<?x4x?x8xf32>
+    %kt = onnx.Transpose %k {perm = array<i64: 0, 1, 3, 2>} : ...
+    %scores = onnx.MatMul %query, %kt : ...
+    // becomes
+    %qt = onnx.Transpose %q {perm = array<i64: 0, 1, 3, 2>} : (...xi8) -> tensor<?x4x8x?xi8>
+    %st = onnx.Transpose %s {perm = array<i64: 0, 1, 3, 2>} : (...xf32) -> tensor<?x4x1x?xf32>
+    %p = lowbit.mixed_matmul %query, %qt : (tensor<?x4x?x8xf32>, tensor<?x4x8x?xi8>) -> tensor<?x4x?x?xf32>
+    %scores = onnx.Mul %p, %st : ...
+    ```
+  }];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+}
+
 def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp"> {
   let summary = "Store the KV cache as integer levels with a scale per token and head";
   let description = [{

@@ -1,0 +1,299 @@
+//===- FoldDequantizeIntoMatmul.cpp - MatMuls that read integer levels ----===//
+//
+// Implements `lowbit-fold-dequantize-into-matmul` (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
+
+#include "lowbit/Dialect/Lowbit/IR/Lowbit.h"
+#include "lowbit/Dialect/Onnx/IR/Onnx.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace lowbit {
+#define GEN_PASS_DEF_FOLDDEQUANTIZEINTOMATMULPASS
+#include "lowbit/Dialect/Lowbit/Transforms/Passes.h.inc"
+} // namespace lowbit
+
+using namespace mlir;
+using namespace lowbit;
+
+namespace {
+/// The axis along which a per-row dequantize's scale is constant: its scales
+/// have the levels' shape with 1 on that one axis, where the levels are
+/// longer than 1. A dynamic dimension of the scales is taken to equal the
+/// levels' (as lowbit.dynamic_quantize's scales do; the cache's are its).
+std::optional<int64_t> rowAxis(DequantizeOp dequantize) {
+  if (dequantize.getZeroPoints())
+    return std::nullopt;
+  auto levels = dequantize.getQuantized().getType();
+  auto scales = dequantize.getScales().getType();
+  if (scales.getRank() != levels.getRank())
+    return std::nullopt;
+  std::optional<int64_t> axis;
+  for (int64_t i = 0; i < levels.getRank(); ++i) {
+    int64_t l = levels.getDimSize(i), s = scales.getDimSize(i);
+    if (s == 1 && l != 1 && !ShapedType::isDynamic(l)) {
+      if (axis)
+        return std::nullopt;
+      axis = i;
+    } else if (s != l) {
+      return std::nullopt;
+    }
+  }
+  return axis;
+}
+
+/// `type`'s shape with element `element` and size 1 at `axis`.
+RankedTensorType withRowAxis(RankedTensorType type, Type element, int64_t axis) {
+  SmallVector<int64_t> shape(type.getShape());
+  shape[axis] = 1;
+  return RankedTensorType::get(shape, element);
+}
+
+Value i64Constant(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
+  auto type = RankedTensorType::get({int64_t(values.size())}, b.getI64Type());
+  return onnx::ConstantOp::create(b, loc, cast<ElementsAttr>(DenseElementsAttr::get(type, values)));
+}
+
+/// The last element of a shape operand when it is a constant, or the last
+/// input of a Concat of them is (exporters build shapes that way).
+std::optional<int64_t> constantLastElement(Value shape) {
+  if (auto concat = shape.getDefiningOp<onnx::ConcatOp>(); concat && !concat.getInputs().empty())
+    shape = concat.getInputs().back();
+  std::optional<SmallVector<int64_t>> values = onnx::getConstantIntValues(shape);
+  if (!values || values->empty())
+    return std::nullopt;
+  return values->back();
+}
+
+/// The numpy broadcast of two static-or-dynamic shapes (right-aligned).
+SmallVector<int64_t> broadcastShape(ArrayRef<int64_t> x, ArrayRef<int64_t> y) {
+  size_t rank = std::max(x.size(), y.size());
+  SmallVector<int64_t> shape(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t a = i + x.size() >= rank ? x[i + x.size() - rank] : 1;
+    int64_t b = i + y.size() >= rank ? y[i + y.size() - rank] : 1;
+    shape[i] = a == 1 ? b : b == 1 ? a : ShapedType::isDynamic(a) ? b : a;
+  }
+  return shape;
+}
+
+/// Moves a per-row lowbit.dequantize below the layout ops that read it
+/// (Unsqueeze, Transpose, Expand, Reshape: each applied to the levels and to
+/// the scales), answers its Shape reads from the levels, and folds it into a
+/// MatMul that reads it as B: the scales, constant along the reduction
+/// (one per column of B) or along B's rows (one per row: a factor of A's
+/// columns), come out of the sum and the product reads the levels through
+/// lowbit.mixed_matmul.
+struct SinkDequantize : OpRewritePattern<DequantizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(DequantizeOp dequantize, PatternRewriter &rewriter) const override {
+    std::optional<int64_t> axis = rowAxis(dequantize);
+    if (!axis)
+      return rewriter.notifyMatchFailure(dequantize, "not a per-row dequantize");
+    bool changed = false;
+    for (Operation *user : llvm::to_vector(dequantize->getUsers())) {
+      rewriter.setInsertionPoint(user);
+      if (succeeded(sinkInto(user, dequantize, *axis, rewriter)))
+        changed = true;
+    }
+    if (!changed)
+      return rewriter.notifyMatchFailure(dequantize, "no user to fold into");
+    if (dequantize->use_empty())
+      rewriter.eraseOp(dequantize);
+    return success();
+  }
+
+private:
+  /// A dequantize of `levels` and `scales` (row axis `axis`) in place of
+  /// `user`'s result, or the folded product for a MatMul.
+  LogicalResult sinkInto(Operation *user, DequantizeOp dequantize, int64_t axis,
+                         PatternRewriter &rewriter) const {
+    Location loc = user->getLoc();
+    Value levels = dequantize.getQuantized(), scales = dequantize.getScales();
+    Type i8 = rewriter.getI8Type();
+    Type scaleElement = cast<RankedTensorType>(scales.getType()).getElementType();
+    auto replaceBy = [&](Value newLevels, Value newScales) {
+      Value result = user->getResult(0);
+      rewriter.replaceOpWithNewOp<DequantizeOp>(user, result.getType(), newLevels, newScales,
+                                                Value());
+      return success();
+    };
+    auto resultType = [&](Operation *op) {
+      return dyn_cast<RankedTensorType>(op->getResult(0).getType());
+    };
+
+    if (auto shape = dyn_cast<onnx::ShapeOp>(user)) {
+      rewriter.replaceOpWithNewOp<onnx::ShapeOp>(shape, shape.getType(), levels,
+                                                 shape.getStartAttr(), shape.getEndAttr());
+      return success();
+    }
+    if (auto transpose = dyn_cast<onnx::TransposeOp>(user)) {
+      auto type = resultType(transpose);
+      int64_t rank = type ? type.getRank() : 0;
+      SmallVector<int64_t> perm;
+      if (auto attr = transpose.getPermAttr())
+        perm.assign(attr.asArrayRef().begin(), attr.asArrayRef().end());
+      else
+        for (int64_t i = rank - 1; i >= 0; --i)
+          perm.push_back(i);
+      auto at = llvm::find(perm, axis);
+      if (!type || at == perm.end())
+        return failure();
+      int64_t newAxis = at - perm.begin();
+      // The levels' shape permuted (the result type may know less).
+      ArrayRef<int64_t> levelsShape = cast<RankedTensorType>(levels.getType()).getShape();
+      SmallVector<int64_t> shape;
+      for (int64_t p : perm)
+        shape.push_back(levelsShape[p]);
+      auto newLevelsType = RankedTensorType::get(shape, i8);
+      Value l =
+          onnx::TransposeOp::create(rewriter, loc, newLevelsType, levels, transpose.getPermAttr());
+      Value s = onnx::TransposeOp::create(rewriter, loc,
+                                          withRowAxis(newLevelsType, scaleElement, newAxis), scales,
+                                          transpose.getPermAttr());
+      return replaceBy(l, s);
+    }
+    if (auto unsqueeze = dyn_cast<onnx::UnsqueezeOp>(user)) {
+      auto type = resultType(unsqueeze);
+      std::optional<SmallVector<int64_t>> axes = onnx::getConstantIntValues(unsqueeze.getAxes());
+      if (!type || !axes)
+        return failure();
+      // The row axis moves past each inserted axis before it.
+      int64_t rank = type.getRank();
+      SmallVector<bool> inserted(rank, false);
+      for (int64_t a : *axes)
+        if (a >= -rank && a < rank)
+          inserted[a < 0 ? a + rank : a] = true;
+      if (llvm::count(inserted, true) + cast<RankedTensorType>(levels.getType()).getRank() != rank)
+        return failure();
+      int64_t newAxis = -1;
+      for (int64_t i = 0, kept = 0; i < rank; ++i)
+        if (!inserted[i] && kept++ == axis)
+          newAxis = i;
+      if (newAxis < 0)
+        return failure();
+      // The levels' shape with the inserted 1s.
+      ArrayRef<int64_t> levelsShape = cast<RankedTensorType>(levels.getType()).getShape();
+      SmallVector<int64_t> shape;
+      for (int64_t i = 0, kept = 0; i < rank; ++i)
+        shape.push_back(inserted[i] ? 1 : levelsShape[kept++]);
+      auto newLevelsType = RankedTensorType::get(shape, i8);
+      Value l =
+          onnx::UnsqueezeOp::create(rewriter, loc, newLevelsType, levels, unsqueeze.getAxes());
+      Value s = onnx::UnsqueezeOp::create(rewriter, loc,
+                                          withRowAxis(newLevelsType, scaleElement, newAxis), scales,
+                                          unsqueeze.getAxes());
+      return replaceBy(l, s);
+    }
+    if (auto expand = dyn_cast<onnx::ExpandOp>(user)) {
+      // The scales expand to the same shape but for 1 on the row axis, which
+      // must keep its size.
+      auto type = resultType(expand);
+      auto shapeType = dyn_cast<RankedTensorType>(expand.getShape().getType());
+      int64_t inputRank = cast<RankedTensorType>(levels.getType()).getRank();
+      if (!type || !shapeType || !shapeType.hasStaticShape())
+        return failure();
+      int64_t newAxis = axis + type.getRank() - inputRank;
+      // Broadcasting keeps a size above 1: the row axis keeps its size.
+      int64_t rowSize = cast<RankedTensorType>(levels.getType()).getDimSize(axis);
+      if (!ShapedType::isDynamic(type.getDimSize(newAxis)) && type.getDimSize(newAxis) != rowSize)
+        return failure();
+      SmallVector<int64_t> levelsShape(type.getShape());
+      levelsShape[newAxis] = rowSize;
+      auto newLevelsType = RankedTensorType::get(levelsShape, i8);
+      int64_t length = shapeType.getDimSize(0), at = newAxis - (type.getRank() - length);
+      Value shape = expand.getShape();
+      if (at >= 0) {
+        SmallVector<int64_t> keep(length, 1), one(length, 0);
+        keep[at] = 0;
+        one[at] = 1;
+        Value kept =
+            onnx::MulOp::create(rewriter, loc, shapeType, shape, i64Constant(rewriter, loc, keep));
+        shape =
+            onnx::AddOp::create(rewriter, loc, shapeType, kept, i64Constant(rewriter, loc, one));
+      }
+      Value l = onnx::ExpandOp::create(rewriter, loc, newLevelsType, levels, expand.getShape());
+      Value s = onnx::ExpandOp::create(
+          rewriter, loc, withRowAxis(newLevelsType, scaleElement, newAxis), scales, shape);
+      return replaceBy(l, s);
+    }
+    if (auto reshape = dyn_cast<onnx::ReshapeOp>(user)) {
+      // Only reshapes of the dimensions before a last row axis that keeps
+      // its size (the shape's last element is that size): the scales take
+      // the same shape with 1 last.
+      auto type = resultType(reshape);
+      auto levelsType = cast<RankedTensorType>(levels.getType());
+      auto shapeType = dyn_cast<RankedTensorType>(reshape.getShape().getType());
+      int64_t rowSize = levelsType.getShape().back();
+      if (!type || !shapeType || !shapeType.hasStaticShape() || axis != levelsType.getRank() - 1 ||
+          reshape.getAllowzero() != 0 || constantLastElement(reshape.getShape()) != rowSize ||
+          !ShapedType::isDynamic(type.getShape().back()) && type.getShape().back() != rowSize)
+        return failure();
+      int64_t length = shapeType.getDimSize(0);
+      auto leadingType = RankedTensorType::get({length - 1}, rewriter.getI64Type());
+      Value leading = onnx::SliceOp::create(
+          rewriter, loc, leadingType, reshape.getShape(), i64Constant(rewriter, loc, {0}),
+          i64Constant(rewriter, loc, {length - 1}), i64Constant(rewriter, loc, {0}), Value());
+      Value shape = onnx::ConcatOp::create(rewriter, loc, shapeType,
+                                           ValueRange{leading, i64Constant(rewriter, loc, {1})},
+                                           rewriter.getI64IntegerAttr(0));
+      SmallVector<int64_t> levelsShape(type.getShape());
+      levelsShape.back() = rowSize;
+      auto newLevelsType = RankedTensorType::get(levelsShape, i8);
+      Value l = onnx::ReshapeOp::create(rewriter, loc, newLevelsType, levels, reshape.getShape(),
+                                        reshape.getAllowzeroAttr());
+      Value s = onnx::ReshapeOp::create(
+          rewriter, loc, withRowAxis(newLevelsType, scaleElement, type.getRank() - 1), scales,
+          shape, reshape.getAllowzeroAttr());
+      return replaceBy(l, s);
+    }
+    if (auto matmul = dyn_cast<onnx::MatMulOp>(user)) {
+      auto type = resultType(matmul);
+      auto aType = dyn_cast<RankedTensorType>(matmul.getA().getType());
+      int64_t rank = cast<RankedTensorType>(levels.getType()).getRank();
+      if (matmul.getB() != dequantize.getResult() || matmul.getA() == dequantize.getResult() ||
+          !type || !aType || aType.getRank() < 2 || rank < 2 ||
+          aType.getElementType() != type.getElementType() || scaleElement != type.getElementType())
+        return failure();
+      if (axis == rank - 2) {
+        // One scale per column of B: sum_k A[m, k] q[k, n] s[n].
+        Value product = MixedMatMulOp::create(rewriter, loc, type, matmul.getA(), levels);
+        rewriter.replaceOpWithNewOp<onnx::MulOp>(matmul, type, product, scales);
+        return success();
+      }
+      if (axis == rank - 1) {
+        // One scale per row of B: sum_k (A[m, k] s[k]) q[k, n].
+        auto scalesType = cast<RankedTensorType>(scales.getType());
+        SmallVector<int64_t> perm = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+        std::swap(perm[rank - 1], perm[rank - 2]);
+        SmallVector<int64_t> rowShape(scalesType.getShape());
+        std::swap(rowShape[rank - 1], rowShape[rank - 2]);
+        Value row =
+            onnx::TransposeOp::create(rewriter, loc, RankedTensorType::get(rowShape, scaleElement),
+                                      scales, rewriter.getDenseI64ArrayAttr(perm));
+        auto scaledType = RankedTensorType::get(broadcastShape(aType.getShape(), rowShape),
+                                                aType.getElementType());
+        Value scaled = onnx::MulOp::create(rewriter, loc, scaledType, matmul.getA(), row);
+        rewriter.replaceOpWithNewOp<MixedMatMulOp>(matmul, type, scaled, levels);
+        return success();
+      }
+    }
+    return failure();
+  }
+};
+
+struct FoldDequantizeIntoMatmulPass
+    : lowbit::impl::FoldDequantizeIntoMatmulPassBase<FoldDequantizeIntoMatmulPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<SinkDequantize>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+} // namespace

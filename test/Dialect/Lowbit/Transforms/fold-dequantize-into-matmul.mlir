@@ -1,0 +1,93 @@
+// RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-fold-dequantize-into-matmul))' | FileCheck %s
+
+// Keys: K^T's one scale per column comes out of the sum, after it.
+// CHECK-LABEL: func @keys
+// CHECK-SAME: (%[[Q:.*]]: tensor<?x2x?x4xf32>, %[[L:.*]]: tensor<?x2x?x4xi8>, %[[S:.*]]: tensor<?x2x?x1xf32>)
+// CHECK-NOT: lowbit.dequantize
+// CHECK-DAG: %[[LT:.*]] = onnx.Transpose %[[L]] {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x2x?x4xi8>) -> tensor<?x2x4x?xi8>
+// CHECK-DAG: %[[ST:.*]] = onnx.Transpose %[[S]] {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x2x?x1xf32>) -> tensor<?x2x1x?xf32>
+// CHECK: %[[P:.*]] = lowbit.mixed_matmul %[[Q]], %[[LT]] : (tensor<?x2x?x4xf32>, tensor<?x2x4x?xi8>) -> tensor<?x2x?x?xf32>
+// CHECK: %[[R:.*]] = onnx.Mul %[[P]], %[[ST]] : (tensor<?x2x?x?xf32>, tensor<?x2x1x?xf32>) -> tensor<?x2x?x?xf32>
+// CHECK: return %[[R]]
+func.func @keys(%q: tensor<?x2x?x4xf32>, %l: tensor<?x2x?x4xi8>, %s: tensor<?x2x?x1xf32>) -> tensor<?x2x?x?xf32> {
+  %k = lowbit.dequantize %l, %s : (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>) -> tensor<?x2x?x4xf32>
+  %kt = onnx.Transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x2x?x4xf32>) -> tensor<?x2x4x?xf32>
+  %r = onnx.MatMul %q, %kt : (tensor<?x2x?x4xf32>, tensor<?x2x4x?xf32>) -> tensor<?x2x?x?xf32>
+  return %r : tensor<?x2x?x?xf32>
+}
+
+// -----
+
+// Values: V's one scale per row multiplies the probabilities' columns.
+// CHECK-LABEL: func @values
+// CHECK-SAME: (%[[P:.*]]: tensor<?x2x?x?xf32>, %[[L:.*]]: tensor<?x2x?x4xi8>, %[[S:.*]]: tensor<?x2x?x1xf32>)
+// CHECK: %[[ST:.*]] = onnx.Transpose %[[S]] {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x2x?x1xf32>) -> tensor<?x2x1x?xf32>
+// CHECK: %[[PS:.*]] = onnx.Mul %[[P]], %[[ST]] : (tensor<?x2x?x?xf32>, tensor<?x2x1x?xf32>) -> tensor<?x2x?x?xf32>
+// CHECK: %[[R:.*]] = lowbit.mixed_matmul %[[PS]], %[[L]] : (tensor<?x2x?x?xf32>, tensor<?x2x?x4xi8>) -> tensor<?x2x?x4xf32>
+// CHECK: return %[[R]]
+func.func @values(%p: tensor<?x2x?x?xf32>, %l: tensor<?x2x?x4xi8>, %s: tensor<?x2x?x1xf32>) -> tensor<?x2x?x4xf32> {
+  %v = lowbit.dequantize %l, %s : (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>) -> tensor<?x2x?x4xf32>
+  %r = onnx.MatMul %p, %v : (tensor<?x2x?x?xf32>, tensor<?x2x?x4xf32>) -> tensor<?x2x?x4xf32>
+  return %r : tensor<?x2x?x4xf32>
+}
+
+// -----
+
+// GQA as exporters write repeat_kv (2 KV heads to 4): Unsqueeze, Expand and
+// Reshape move to the levels and the scales (the scales keep 1 on the row
+// axis: the Expand's shape gets 1 there, the Reshape's last element 1); the
+// past length reads the levels.
+// CHECK-LABEL: func @grouped_query
+// CHECK-SAME: (%[[Q:.*]]: tensor<?x4x?x4xf32>, %[[L:.*]]: tensor<?x2x?x4xi8>, %[[S:.*]]: tensor<?x2x?x1xf32>, %[[E:.*]]: tensor<5xi64>, %[[R:.*]]: tensor<3xi64>)
+// CHECK-NOT: lowbit.dequantize
+// CHECK-DAG: %[[KEEP:.*]] = onnx.Constant dense<[1, 1, 1, 1, 0]> : tensor<5xi64>
+// CHECK-DAG: %[[ONE:.*]] = onnx.Constant dense<[0, 0, 0, 0, 1]> : tensor<5xi64>
+// CHECK-DAG: onnx.Shape %[[L]] {end = 3 : i64, start = 2 : i64} : (tensor<?x2x?x4xi8>) -> tensor<1xi64>
+// CHECK-DAG: %[[LU:.*]] = onnx.Unsqueeze %[[L]], %{{.*}} : (tensor<?x2x?x4xi8>, tensor<1xi64>) -> tensor<?x2x1x?x4xi8>
+// CHECK-DAG: %[[SU:.*]] = onnx.Unsqueeze %[[S]], %{{.*}} : (tensor<?x2x?x1xf32>, tensor<1xi64>) -> tensor<?x2x1x?x1xf32>
+// CHECK-DAG: %[[EM:.*]] = onnx.Mul %[[E]], %[[KEEP]]
+// CHECK-DAG: %[[E1:.*]] = onnx.Add %[[EM]], %[[ONE]]
+// CHECK-DAG: %[[LE:.*]] = onnx.Expand %[[LU]], %[[E]] : (tensor<?x2x1x?x4xi8>, tensor<5xi64>) -> tensor<?x2x?x?x4xi8>
+// CHECK-DAG: %[[SE:.*]] = onnx.Expand %[[SU]], %[[E1]] : (tensor<?x2x1x?x1xf32>, tensor<5xi64>) -> tensor<?x2x?x?x1xf32>
+// CHECK-DAG: %[[LR:.*]] = onnx.Reshape %[[LE]], %[[SHAPE:.*]] : (tensor<?x2x?x?x4xi8>, tensor<4xi64>) -> tensor<?x?x?x4xi8>
+// CHECK-DAG: %[[SR:.*]] = onnx.Reshape %[[SE]], %{{.*}} : (tensor<?x2x?x?x1xf32>, tensor<4xi64>) -> tensor<?x?x?x1xf32>
+// CHECK-DAG: onnx.Transpose %[[LR]] {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x?x?x4xi8>) -> tensor<?x?x4x?xi8>
+// CHECK-DAG: onnx.Transpose %[[SR]] {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x?x?x1xf32>) -> tensor<?x?x1x?xf32>
+// CHECK: lowbit.mixed_matmul %[[Q]], %{{.*}} : (tensor<?x4x?x4xf32>, tensor<?x?x4x?xi8>) -> tensor<?x4x?x?xf32>
+func.func @grouped_query(%q: tensor<?x4x?x4xf32>, %l: tensor<?x2x?x4xi8>, %s: tensor<?x2x?x1xf32>,
+                         %expand: tensor<5xi64>, %leading: tensor<3xi64>) -> (tensor<?x4x?x?xf32>, tensor<1xi64>) {
+  %k = lowbit.dequantize %l, %s : (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>) -> tensor<?x2x?x4xf32>
+  %past = onnx.Shape %k {start = 2 : i64, end = 3 : i64} : (tensor<?x2x?x4xf32>) -> tensor<1xi64>
+  %axis = onnx.Constant dense<2> : tensor<1xi64>
+  %u = onnx.Unsqueeze %k, %axis : (tensor<?x2x?x4xf32>, tensor<1xi64>) -> tensor<?x2x1x?x4xf32>
+  %e = onnx.Expand %u, %expand : (tensor<?x2x1x?x4xf32>, tensor<5xi64>) -> tensor<?x2x?x?x4xf32>
+  %d = onnx.Constant dense<4> : tensor<1xi64>
+  %shape = onnx.Concat %leading, %d {axis = 0 : i64} : (tensor<3xi64>, tensor<1xi64>) -> tensor<4xi64>
+  %r = onnx.Reshape %e, %shape : (tensor<?x2x?x?x4xf32>, tensor<4xi64>) -> tensor<?x?x?x?xf32>
+  %kt = onnx.Transpose %r {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %scores = onnx.MatMul %q, %kt : (tensor<?x4x?x4xf32>, tensor<?x?x?x?xf32>) -> tensor<?x4x?x?xf32>
+  return %scores, %past : tensor<?x4x?x?xf32>, tensor<1xi64>
+}
+
+// -----
+
+// Left as they are: zero points; scales per channel of groups of tokens
+// (KIVI keys: not constant along either matrix axis); a Reshape whose last
+// size is not known to stay; a reader other than a layout op or MatMul B.
+// CHECK-LABEL: func @kept
+// CHECK-COUNT-4: lowbit.dequantize
+// CHECK-NOT: lowbit.mixed_matmul
+func.func @kept(%q: tensor<?x2x?x4xf32>, %l: tensor<?x2x?x4xi8>, %s: tensor<?x2x?x1xf32>, %z: tensor<?x2x?x1xi8>,
+                %g: tensor<?x2x?x8x4xi8>, %gs: tensor<?x2x?x1x4xf32>, %shape: tensor<4xi64>)
+    -> (tensor<?x2x?x?xf32>, tensor<?x2x?x8x4xf32>, tensor<?x?x?x?xf32>, tensor<?x2x?x4xf32>) {
+  %a = lowbit.dequantize %l, %s zero_points %z : (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>, tensor<?x2x?x1xi8>) -> tensor<?x2x?x4xf32>
+  %at = onnx.Transpose %a {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x2x?x4xf32>) -> tensor<?x2x4x?xf32>
+  %r0 = onnx.MatMul %q, %at : (tensor<?x2x?x4xf32>, tensor<?x2x4x?xf32>) -> tensor<?x2x?x?xf32>
+  %b = lowbit.dequantize %g, %gs : (tensor<?x2x?x8x4xi8>, tensor<?x2x?x1x4xf32>) -> tensor<?x2x?x8x4xf32>
+  %r1 = onnx.Relu %b : (tensor<?x2x?x8x4xf32>) -> tensor<?x2x?x8x4xf32>
+  %c = lowbit.dequantize %l, %s : (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>) -> tensor<?x2x?x4xf32>
+  %r2 = onnx.Reshape %c, %shape : (tensor<?x2x?x4xf32>, tensor<4xi64>) -> tensor<?x?x?x?xf32>
+  %d = lowbit.dequantize %l, %s : (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>) -> tensor<?x2x?x4xf32>
+  %r3 = onnx.Add %d, %q : (tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>) -> tensor<?x2x?x4xf32>
+  return %r0, %r1, %r2, %r3 : tensor<?x2x?x?xf32>, tensor<?x2x?x8x4xf32>, tensor<?x?x?x?xf32>, tensor<?x2x?x4xf32>
+}
