@@ -85,6 +85,34 @@ def ApproximateMathPass : Pass<"lowbit-approximate-math", "::mlir::func::FuncOp"
   ];
 }
 
+def EmulateBF16Pass : Pass<"lowbit-emulate-bf16", "::mlir::func::FuncOp"> {
+  let summary = "bf16 arithmetic in f32, and conversions to and from bf16 as integer ops";
+  let description = [{
+    Two upstream rewrites, so that no bf16 operation reaches LLVM:
+
+    - arithmetic on bf16 (`arith.addf`, `arith.sitofp`, ...) is done in f32,
+      the operands extended and the result truncated back to bf16
+      (EmulateUnsupportedFloats: each op rounds as bf16 arithmetic would);
+    - `arith.truncf` to bf16 (round to nearest even, NaN kept quiet) and
+      `arith.extf` from bf16 become shifts, adds and bit casts on i32/i16
+      (ExpandBFloat16).
+
+    LLVM would otherwise lower a bf16 truncation, on a CPU without AVX-512
+    BF16, to a call of the compiler runtime's `__truncsfbf2`, which Debian
+    bookworm's libgcc (GCC 12) does not have: the library would not load.
+    The integer form vectorizes like the loop around it.
+
+    ```mlir
+    %s = arith.addf %a, %b : bf16
+    // becomes
+    %x = arith.extf %a : bf16 to f32  // and %y for %b, each as bit shifts
+    %t = arith.addf %x, %y : f32
+    %s = arith.truncf %t : f32 to bf16 // as integer rounding
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
   let summary = "Replace fp32 contractions on buffers with calls to the runtime's micro-kernels";
   let description = [{
