@@ -136,3 +136,65 @@ func.func @splat_scales(%x: tensor<4x8xf32>, %q: tensor<2x8xi8>) -> tensor<4x2xf
   } -> tensor<4x2xf32>
   return %0 : tensor<4x2xf32>
 }
+
+// -----
+
+#qm = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d2)>
+#km = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+#sm = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
+
+// Attention's K^T (loops b, h, k, m, n): the contraction reads K [b, h, n, k]
+// in place through a permuted map, and the transposed copy is gone.
+// CHECK-DAG: #[[KT:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d2)>
+// CHECK-LABEL: func @transposed_keys
+// CHECK-SAME: (%[[Q:.*]]: tensor<1x2x3x4xf32>, %[[K:.*]]: tensor<1x2x5x4xf32>
+// CHECK-NOT: linalg.transpose
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[KT]], #{{.*}}]
+// CHECK-SAME: ins(%[[Q]], %[[K]] : tensor<1x2x3x4xf32>, tensor<1x2x5x4xf32>)
+// CHECK-SAME: lowbit.contraction
+func.func @transposed_keys(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x5x4xf32>, %init: tensor<1x2x3x5xf32>)
+    -> tensor<1x2x3x5xf32> {
+  %e = tensor.empty() : tensor<1x2x4x5xf32>
+  %kt = linalg.transpose ins(%k : tensor<1x2x5x4xf32>) outs(%e : tensor<1x2x4x5xf32>) permutation = [0, 1, 3, 2]
+  %s = linalg.generic {indexing_maps = [#qm, #km, #sm], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]}
+      ins(%q, %kt : tensor<1x2x3x4xf32>, tensor<1x2x4x5xf32>) outs(%init : tensor<1x2x3x5xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<1x2x3x5xf32>
+  return %s : tensor<1x2x3x5xf32>
+}
+
+// -----
+
+#qm = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d2)>
+#km = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+#sm = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
+
+// Kept: a transpose that moves a batch dimension into the matrix (the
+// kernels would not take the contraction), and one whose result is read
+// elsewhere too (the copy stays anyway).
+// CHECK-LABEL: func @transposes_kept
+// CHECK-COUNT-2: linalg.transpose
+func.func @transposes_kept(%q: tensor<1x2x3x4xf32>, %k: tensor<1x4x2x5xf32>, %v: tensor<1x2x5x4xf32>,
+                           %init: tensor<1x2x3x5xf32>) -> (tensor<1x2x3x5xf32>, tensor<1x2x3x5xf32>, tensor<1x2x4x5xf32>) {
+  %e = tensor.empty() : tensor<1x2x4x5xf32>
+  %kt = linalg.transpose ins(%k : tensor<1x4x2x5xf32>) outs(%e : tensor<1x2x4x5xf32>) permutation = [0, 2, 1, 3]
+  %s = linalg.generic {indexing_maps = [#qm, #km, #sm], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]}
+      ins(%q, %kt : tensor<1x2x3x4xf32>, tensor<1x2x4x5xf32>) outs(%init : tensor<1x2x3x5xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<1x2x3x5xf32>
+  %vt = linalg.transpose ins(%v : tensor<1x2x5x4xf32>) outs(%e : tensor<1x2x4x5xf32>) permutation = [0, 1, 3, 2]
+  %t = linalg.generic {indexing_maps = [#qm, #km, #sm], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]}
+      ins(%q, %vt : tensor<1x2x3x4xf32>, tensor<1x2x4x5xf32>) outs(%init : tensor<1x2x3x5xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<1x2x3x5xf32>
+  return %s, %t, %vt : tensor<1x2x3x5xf32>, tensor<1x2x3x5xf32>, tensor<1x2x4x5xf32>
+}

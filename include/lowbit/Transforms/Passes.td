@@ -56,6 +56,12 @@ def FuseElementwisePass : Pass<"lowbit-fuse-elementwise", "::mlir::func::FuncOp"
     %o = linalg.generic {...} ins(%e, %v) ... {lowbit.contraction}
     // %e stays a separate op; chains of elementwise ops still fuse.
     ```
+
+    One thing does go into a contraction: a `linalg.transpose` of one of
+    its inputs that nothing else reads and that keeps the last two
+    dimensions last (attention's K^T): the contraction reads the
+    untransposed tensor through a permuted indexing map, and the micro-kernel
+    takes the swapped strides, so the transposed copy is never written.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect"];
