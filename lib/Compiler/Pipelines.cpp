@@ -39,7 +39,9 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
   using namespace mlir;
   // A layer split by lowbit-split-outliers becomes one quantized op again.
   pm.addNestedPass<func::FuncOp>(createFuseOutlierSplitPass());
-  // Attention reads a quantized KV cache's levels, not an f32 copy.
+  // GQA's attention reads each KV head once; a quantized cache's levels,
+  // not an f32 copy.
+  pm.addNestedPass<func::FuncOp>(onnx::createFoldRepeatKVPass());
   if (options.foldDequantize)
     pm.addNestedPass<func::FuncOp>(createFoldDequantizeIntoMatmulPass());
   // onnx -> linalg/tensor on tensors, with elementwise chains fused.

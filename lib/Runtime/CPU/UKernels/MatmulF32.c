@@ -97,12 +97,69 @@ INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars
  * cases beyond MR cannot happen, and compile as 1-row tiles). */
 #define ROWS(R, MR) ((R) <= (MR) ? (R) : 1)
 
+/* Element (k, j) of B, f32 or int8 levels converted. */
+#define B_AT(p, at) ((p)->b_levels ? (float)(p)->b_levels[at] : (p)->b[at])
+
+/* Few rows of A and B transposed (its k contiguous: attention's K^T):
+ * each element of C is a dot product along k, B read once, in memory
+ * order. Eight partial sums per dot product, one vector register's lanes,
+ * so that the loop vectorizes without reassociating any sum. */
+INLINE void small_m_dots(const lowbit_uk_matmul_f32_params *p) {
+  int64_t k8 = p->k / 8 * 8;
+  for (int64_t j = 0; j < p->n; ++j) {
+    int64_t column = j * p->b_col_stride;
+    for (int64_t i = 0; i < p->m; ++i) {
+      const float *a = p->a + i * p->a_row_stride;
+      float lanes[8] = {0};
+      if (p->b_levels) {
+        const int8_t *b = p->b_levels + column;
+        for (int64_t k = 0; k < k8; k += 8)
+          for (int l = 0; l < 8; ++l)
+            lanes[l] += a[k + l] * (float)b[k + l];
+      } else {
+        const float *b = p->b + column;
+        for (int64_t k = 0; k < k8; k += 8)
+          for (int l = 0; l < 8; ++l)
+            lanes[l] += a[k + l] * b[k + l];
+      }
+      float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+                  ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+      for (int64_t k = k8; k < p->k; ++k)
+        sum += a[k] * B_AT(p, column + k);
+      p->c[i * p->c_row_stride + j] += sum;
+    }
+  }
+}
+
+/* Few rows of A and int8 levels in B's rows (attention's V): each row of B
+ * converted and added into the rows of C, read once, in memory order. */
+INLINE void small_m_levels(const lowbit_uk_matmul_f32_params *p) {
+  for (int64_t k = 0; k < p->k; ++k) {
+    const int8_t *b = p->b_levels + k * p->b_row_stride;
+    for (int64_t i = 0; i < p->m; ++i) {
+      float a = p->a[i * p->a_row_stride + k * p->a_col_stride];
+      float *c = p->c + i * p->c_row_stride;
+      for (int64_t j = 0; j < p->n; ++j) /* vectorized */
+        c[j] += a * (float)b[j];
+    }
+  }
+}
+
 /* The variant for one instruction set: the decode path (SMALL_M_KERNEL)
  * for few rows of A, else C += A * B over B packed by pack_b, KC x NC
  * blocks at a time into `workspace`, each NR-wide panel serving every MR
  * rows of A. */
 #define DEFINE_F32_VARIANT(NAME, TARGET, MR, NR, MASK_T, MASK, TILE, SMALL_M_KERNEL)               \
   TARGET void NAME(const lowbit_uk_matmul_f32_params *p, float *workspace) {                       \
+    if (p->m <= SMALL_M && p->b_row_stride == 1 && p->b_col_stride != 1 && p->a_col_stride == 1 && \
+        p->c_col_stride == 1) {                                                                    \
+      small_m_dots(p);                                                                             \
+      return;                                                                                      \
+    }                                                                                              \
+    if (p->m <= SMALL_M && p->b_levels && p->b_col_stride == 1 && p->c_col_stride == 1) {          \
+      small_m_levels(p);                                                                           \
+      return;                                                                                      \
+    }                                                                                              \
     if (p->m <= SMALL_M && !p->b_levels && p->b_col_stride == 1 && p->c_col_stride == 1) {         \
       switch (p->m) {                                                                              \
       case 1:                                                                                      \

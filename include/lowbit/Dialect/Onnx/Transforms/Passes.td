@@ -73,4 +73,37 @@ def FuseNormalizationPass : Pass<"lowbit-fuse-normalization", "::mlir::func::Fun
   ];
 }
 
+def FoldRepeatKVPass : Pass<"lowbit-fold-repeat-kv", "::mlir::func::FuncOp"> {
+  let summary = "Grouped-query attention reads each KV head once, not once per query head";
+  let description = [{
+    Exporters write GQA's `repeat_kv` as a copy: the cache `X [b, kv_heads,
+    n, d]` is unsqueezed, expanded to `[b, kv_heads, rep, n, d]` and
+    reshaped to `[b, kv_heads * rep, n, d]` before QK^T (through a
+    Transpose) and PV, so that every step writes the whole cache `rep` times.
+    This pass splits the query side's heads instead, and lets the MatMul
+    broadcast the cache over them:
+
+    ```mlir
+    %u = onnx.Unsqueeze %x, %axis2         // [b, kvh, 1, n, d]
+    %e = onnx.Expand %u, %shape5           // [b, kvh, rep, n, d]
+    %r = onnx.Reshape %e, %shape4          // [b, kvh * rep, n, d]
+    %t = onnx.Transpose %r {perm = [0, 1, 3, 2]}
+    %s = onnx.MatMul %q, %t
+    // becomes
+    %q5 = onnx.Reshape %q, [b, kvh, rep, m, d]
+    %t5 = onnx.Transpose %u {perm = [0, 1, 2, 4, 3]}
+    %s5 = onnx.MatMul %q5, %t5             // [b, kvh, rep, m, n], %t5 broadcast over rep
+    %s = onnx.Reshape %s5, [b, kvh * rep, m, n]
+    ```
+
+    It applies when the shapes prove the Reshape merges exactly the
+    Expand's two head axes: both built by Concat, the same batch, length and
+    head_dim pieces (the same values, or equal constants), kv_heads (the
+    cache's static head count) and rep constants with the Reshape's heads
+    `kv_heads * rep` (the Expand's shape may have its -1s replaced by 1, as
+    exporters write it). The lowbitc pipeline runs it before lowering.
+  }];
+  let dependentDialects = ["::lowbit::onnx::OnnxDialect"];
+}
+
 #endif // LOWBIT_DIALECT_ONNX_TRANSFORMS_PASSES_TD
