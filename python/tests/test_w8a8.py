@@ -387,6 +387,35 @@ def test_attention_over_quantized_kv_cache_matches_onnxruntime(tmp_path, bits):
         past = {name.replace("present.", "past.", 1): value for name, value in got.items() if name != "logits"}
 
 
+
+@pytest.mark.parametrize("step", ["kv-cache,bits=8", "kv-cache,bits=4,window=3",
+                                  "kv-cache,bits=4,window=3,key-scales=channel"],
+                         ids=["int8", "int4-window", "int4-window-channel-keys"])
+def test_attention_reading_levels_equals_attention_over_a_dequantized_copy(tmp_path, step):
+    """The fold of the cache's dequantize into QK^T and PV (and, with a
+    window, the split of each product into the levels' part and the
+    window's) changes no result: a prompt and 3 decode steps give the same
+    logits as the same model compiled with --fold-dequantize=false, which
+    dequantizes the cache to f32 first (fp32 rounding apart: 1e-5 of the
+    largest logit; measured below 1e-6)."""
+    onnx_path = make_llama(tmp_path / "llama.onnx")
+    models = {}
+    for fold in ("true", "false"):
+        library = tmp_path / f"fold-{fold}.so"
+        lowbit.compile(onnx_path, library, quantize=[step], extra_args=["-O1", f"--fold-dequantize={fold}"])
+        models[fold] = lowbit.load(library)
+    ids = prompts(12, 2, 9)
+    feeds = {s.name: np.zeros([2, s.shape[1], 0, s.shape[3]], s.dtype)
+             for s in models["true"].inputs if s.name.startswith("past.")}
+    for start, end in ((0, 6), (6, 7), (7, 8), (8, 9)):
+        folded = models["true"].run({"input_ids": ids[:, start:end], **feeds})
+        copied = models["false"].run({"input_ids": ids[:, start:end], **feeds})
+        error = np.abs(folded["logits"] - copied["logits"]).max() / np.abs(copied["logits"]).max()
+        print(f"{step}, tokens {start}:{end}: {error:.1e} of max |logit|")
+        assert error < 1e-5
+        feeds = {"past." + name[len("present."):]: value for name, value in copied.items()
+                 if name.startswith("present.")}
+
 @pytest.mark.parametrize("model", ["stories260K", "tinystories656K"])
 def test_int8_kv_cache_on_shared_models(shared_models, tmp_path, model):
     """int8 KV cache: decode-mode perplexity (every prediction reads the

@@ -12,6 +12,9 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace lowbit {
 #define GEN_PASS_DEF_FOLDDEQUANTIZEINTOMATMULPASS
 #include "lowbit/Dialect/Lowbit/Transforms/Passes.h.inc"
@@ -287,11 +290,175 @@ private:
   }
 };
 
+/// A KV cache with a window: Concat(dequantize(levels, scales), recent)
+/// along the tokens. The Unsqueeze and Transpose that read it apply to each
+/// part, the Shape reads add the parts' lengths, and a MatMul that reads it
+/// as B becomes one product per part: side by side (the tokens are B's
+/// columns: K^T) or summed over the matching columns of A (the tokens are
+/// B's rows: V). The dequantized part then folds as above; `recent` stays
+/// an f32 product.
+struct SplitWindowConcat : OpRewritePattern<onnx::ConcatOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(onnx::ConcatOp concat, PatternRewriter &rewriter) const override {
+    auto type = dyn_cast<RankedTensorType>(concat.getType());
+    if (!type || concat.getInputs().size() != 2)
+      return rewriter.notifyMatchFailure(concat, "not two parts");
+    int64_t rank = type.getRank();
+    int64_t axis = concat.getAxis() < 0 ? concat.getAxis() + rank : concat.getAxis();
+    auto dequantize = concat.getInputs()[0].getDefiningOp<DequantizeOp>();
+    std::optional<int64_t> row = dequantize ? rowAxis(dequantize) : std::nullopt;
+    if (!row || *row == axis)
+      return rewriter.notifyMatchFailure(concat, "not a per-row dequantize and a window");
+    bool changed = false;
+    for (Operation *user : llvm::to_vector(concat->getUsers())) {
+      rewriter.setInsertionPoint(user);
+      if (succeeded(splitInto(user, concat, axis, rewriter)))
+        changed = true;
+    }
+    if (!changed)
+      return rewriter.notifyMatchFailure(concat, "no user to split");
+    if (concat->use_empty())
+      rewriter.eraseOp(concat);
+    return success();
+  }
+
+private:
+  LogicalResult splitInto(Operation *user, onnx::ConcatOp concat, int64_t axis,
+                          PatternRewriter &rewriter) const {
+    Location loc = user->getLoc();
+    Value first = concat.getInputs()[0], second = concat.getInputs()[1];
+    int64_t rank = cast<RankedTensorType>(concat.getType()).getRank();
+    // Each part's type: the user's result type with the part's length on
+    // the (new) axis.
+    auto partType = [&](Value part, RankedTensorType resultType, ArrayRef<int64_t> shape,
+                        int64_t newAxis) {
+      SmallVector<int64_t> dims(shape);
+      dims[newAxis] = cast<RankedTensorType>(part.getType()).getDimSize(axis);
+      return RankedTensorType::get(dims, resultType.getElementType());
+    };
+    auto concatOf = [&](Value a, Value b, int64_t newAxis) {
+      rewriter.replaceOpWithNewOp<onnx::ConcatOp>(user, user->getResult(0).getType(),
+                                                  ValueRange{a, b},
+                                                  rewriter.getI64IntegerAttr(newAxis));
+      return success();
+    };
+    if (auto shape = dyn_cast<onnx::ShapeOp>(user)) {
+      auto shapeType = RankedTensorType::get({rank}, rewriter.getI64Type());
+      SmallVector<int64_t> oneHot(rank, 0);
+      oneHot[axis] = 1;
+      Value firstShape = onnx::ShapeOp::create(rewriter, loc, shapeType, first,
+                                               rewriter.getI64IntegerAttr(0), IntegerAttr());
+      Value secondShape = onnx::ShapeOp::create(rewriter, loc, shapeType, second,
+                                                rewriter.getI64IntegerAttr(0), IntegerAttr());
+      Value extra = onnx::MulOp::create(rewriter, loc, shapeType, secondShape,
+                                        i64Constant(rewriter, loc, oneHot));
+      Value full = onnx::AddOp::create(rewriter, loc, shapeType, firstShape, extra);
+      int64_t start = shape.getStart(), end = shape.getEnd() ? *shape.getEnd() : rank;
+      start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
+      end = std::clamp<int64_t>(end < 0 ? end + rank : end, 0, rank);
+      if (start == 0 && end == rank)
+        rewriter.replaceOp(shape, full);
+      else
+        rewriter.replaceOpWithNewOp<onnx::SliceOp>(
+            shape, shape.getType(), full, i64Constant(rewriter, loc, {start}),
+            i64Constant(rewriter, loc, {end}), i64Constant(rewriter, loc, {0}), Value());
+      return success();
+    }
+    if (auto transpose = dyn_cast<onnx::TransposeOp>(user)) {
+      auto resultType = dyn_cast<RankedTensorType>(transpose.getType());
+      auto perm = transpose.getPermAttr();
+      if (!resultType || !perm)
+        return failure();
+      int64_t newAxis = llvm::find(perm.asArrayRef(), axis) - perm.asArrayRef().begin();
+      SmallVector<int64_t> shape;
+      for (int64_t p : perm.asArrayRef())
+        shape.push_back(cast<RankedTensorType>(concat.getType()).getDimSize(p));
+      Value a = onnx::TransposeOp::create(rewriter, loc,
+                                          partType(first, resultType, shape, newAxis), first, perm);
+      Value b = onnx::TransposeOp::create(
+          rewriter, loc, partType(second, resultType, shape, newAxis), second, perm);
+      return concatOf(a, b, newAxis);
+    }
+    if (auto unsqueeze = dyn_cast<onnx::UnsqueezeOp>(user)) {
+      auto resultType = dyn_cast<RankedTensorType>(unsqueeze.getType());
+      std::optional<SmallVector<int64_t>> axes = onnx::getConstantIntValues(unsqueeze.getAxes());
+      if (!resultType || !axes)
+        return failure();
+      int64_t outRank = resultType.getRank();
+      SmallVector<bool> inserted(outRank, false);
+      for (int64_t a : *axes)
+        if (a >= -outRank && a < outRank)
+          inserted[a < 0 ? a + outRank : a] = true;
+      if (llvm::count(inserted, true) + rank != outRank)
+        return failure();
+      int64_t newAxis = -1;
+      SmallVector<int64_t> shape;
+      for (int64_t i = 0, kept = 0; i < outRank; ++i) {
+        if (!inserted[i] && kept == axis)
+          newAxis = i;
+        shape.push_back(inserted[i] ? 1
+                                    : cast<RankedTensorType>(concat.getType()).getDimSize(kept++));
+      }
+      Value a = onnx::UnsqueezeOp::create(
+          rewriter, loc, partType(first, resultType, shape, newAxis), first, unsqueeze.getAxes());
+      Value b = onnx::UnsqueezeOp::create(
+          rewriter, loc, partType(second, resultType, shape, newAxis), second, unsqueeze.getAxes());
+      return concatOf(a, b, newAxis);
+    }
+    if (auto matmul = dyn_cast<onnx::MatMulOp>(user)) {
+      auto resultType = dyn_cast<RankedTensorType>(matmul.getType());
+      auto aType = dyn_cast<RankedTensorType>(matmul.getA().getType());
+      if (matmul.getB() != concat.getResult() || matmul.getA() == concat.getResult() ||
+          !resultType || !aType || aType.getRank() < 2 || rank < 2)
+        return failure();
+      auto productType = [&](Value part, int64_t partAxis) {
+        SmallVector<int64_t> dims(resultType.getShape());
+        if (partAxis >= 0)
+          dims.back() = cast<RankedTensorType>(part.getType()).getDimSize(partAxis);
+        return RankedTensorType::get(dims, resultType.getElementType());
+      };
+      if (axis == rank - 1) {
+        // Tokens are B's columns: the products side by side.
+        Value a =
+            onnx::MatMulOp::create(rewriter, loc, productType(first, axis), matmul.getA(), first);
+        Value b =
+            onnx::MatMulOp::create(rewriter, loc, productType(second, axis), matmul.getA(), second);
+        return concatOf(a, b, resultType.getRank() - 1);
+      }
+      if (axis == rank - 2) {
+        // Tokens are B's rows: A's columns split at the first part's length.
+        auto i64Type = RankedTensorType::get({1}, rewriter.getI64Type());
+        Value split =
+            onnx::ShapeOp::create(rewriter, loc, i64Type, first, rewriter.getI64IntegerAttr(axis),
+                                  rewriter.getI64IntegerAttr(axis + 1));
+        Value columns = i64Constant(rewriter, loc, {-1});
+        auto sliceType = [&](Value part) {
+          SmallVector<int64_t> dims(aType.getShape());
+          dims.back() = cast<RankedTensorType>(part.getType()).getDimSize(axis);
+          return RankedTensorType::get(dims, aType.getElementType());
+        };
+        Value aFirst =
+            onnx::SliceOp::create(rewriter, loc, sliceType(first), matmul.getA(),
+                                  i64Constant(rewriter, loc, {0}), split, columns, Value());
+        Value aSecond = onnx::SliceOp::create(
+            rewriter, loc, sliceType(second), matmul.getA(), split,
+            i64Constant(rewriter, loc, {std::numeric_limits<int64_t>::max()}), columns, Value());
+        Value a = onnx::MatMulOp::create(rewriter, loc, productType(first, -1), aFirst, first);
+        Value b = onnx::MatMulOp::create(rewriter, loc, productType(second, -1), aSecond, second);
+        rewriter.replaceOpWithNewOp<onnx::AddOp>(matmul, resultType, a, b);
+        return success();
+      }
+    }
+    return failure();
+  }
+};
+
 struct FoldDequantizeIntoMatmulPass
     : lowbit::impl::FoldDequantizeIntoMatmulPassBase<FoldDequantizeIntoMatmulPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<SinkDequantize>(&getContext());
+    patterns.add<SinkDequantize, SplitWindowConcat>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

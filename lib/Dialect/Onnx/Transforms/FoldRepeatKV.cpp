@@ -18,37 +18,48 @@ using namespace mlir;
 using namespace lowbit::onnx;
 
 namespace {
-/// The one-element pieces of a shape built by Concat, or failure.
-FailureOr<SmallVector<Value>> shapePieces(Value shape, size_t count) {
+/// One element of a shape built by Concat: a constant, or a one-element
+/// value computed at run time.
+struct Piece {
+  Value value;
+  std::optional<int64_t> constant;
+};
+
+/// The elements of a shape built by Concat (constant inputs of several
+/// elements included), `count` of them, or failure.
+FailureOr<SmallVector<Piece>> shapePieces(Value shape, size_t count) {
   auto concat = shape.getDefiningOp<ConcatOp>();
-  if (!concat || concat.getInputs().size() != count)
+  if (!concat)
     return failure();
-  for (Value piece : concat.getInputs()) {
-    auto type = dyn_cast<RankedTensorType>(piece.getType());
-    if (!type || type.getShape() != ArrayRef<int64_t>{1})
+  SmallVector<Piece> pieces;
+  for (Value input : concat.getInputs()) {
+    auto type = dyn_cast<RankedTensorType>(input.getType());
+    if (!type || type.getRank() != 1)
       return failure();
+    if (std::optional<SmallVector<int64_t>> values = getConstantIntValues(input)) {
+      for (int64_t v : *values)
+        pieces.push_back({input, v});
+    } else if (type.getShape() == ArrayRef<int64_t>{1}) {
+      pieces.push_back({input, std::nullopt});
+    } else {
+      return failure();
+    }
   }
-  return SmallVector<Value>(concat.getInputs());
+  if (pieces.size() != count)
+    return failure();
+  return pieces;
 }
 
-std::optional<int64_t> constantPiece(Value piece) {
-  std::optional<SmallVector<int64_t>> values = getConstantIntValues(piece);
-  if (!values || values->size() != 1)
-    return std::nullopt;
-  return values->front();
-}
-
-/// The same value in every run: the same SSA value, or equal constants.
-bool samePiece(Value a, Value b) {
-  if (a == b)
-    return true;
-  std::optional<int64_t> x = constantPiece(a), y = constantPiece(b);
-  return x && y && *x == *y;
+/// The same value in every run: equal constants, or the same computed value.
+bool samePiece(const Piece &a, const Piece &b) {
+  if (a.constant || b.constant)
+    return a.constant == b.constant;
+  return a.value == b.value;
 }
 
 /// The shape of an exporter's repeat_kv Expand: a Concat, or a Concat whose
 /// -1 entries are replaced by 1 (Where(Equal(s, -1), 1, s)).
-FailureOr<SmallVector<Value>> expandPieces(Value shape) {
+FailureOr<SmallVector<Piece>> expandPieces(Value shape) {
   if (auto where = shape.getDefiningOp<WhereOp>()) {
     auto equal = where.getCondition().getDefiningOp<EqualOp>();
     std::optional<SmallVector<int64_t>> ones = getConstantIntValues(where.getX());
@@ -106,19 +117,19 @@ struct FoldRepeatKV : OpRewritePattern<MatMulOp> {
       return rewriter.notifyMatchFailure(matmul, "not [batch, kv_heads, seq, head_dim]");
     // The Reshape must merge exactly the Expand's (kv_heads, rep): the same
     // batch, sequence and head_dim pieces, kv_heads * rep heads.
-    FailureOr<SmallVector<Value>> e = expandPieces(expand.getShape());
-    FailureOr<SmallVector<Value>> r = shapePieces(reshape.getShape(), 4);
+    FailureOr<SmallVector<Piece>> e = expandPieces(expand.getShape());
+    FailureOr<SmallVector<Piece>> r = shapePieces(reshape.getShape(), 4);
     if (failed(e) || failed(r))
       return rewriter.notifyMatchFailure(matmul, "shapes not built piece by piece");
     int64_t kvHeads = xType.getDimSize(1);
-    std::optional<int64_t> expandKV = constantPiece((*e)[1]), rep = constantPiece((*e)[2]),
-                           heads = constantPiece((*r)[1]);
+    std::optional<int64_t> expandKV = (*e)[1].constant, rep = (*e)[2].constant,
+                           heads = (*r)[1].constant;
     if (!expandKV || *expandKV != kvHeads || !rep || *rep < 1 || !heads ||
         *heads != kvHeads * *rep || !samePiece((*r)[0], (*e)[0]) || !samePiece((*r)[2], (*e)[3]) ||
         !samePiece((*r)[3], (*e)[4]))
       return rewriter.notifyMatchFailure(matmul, "the Reshape does not merge (kv_heads, rep)");
-    for (Value piece : {(*e)[0], (*e)[3], (*e)[4]})
-      if (std::optional<int64_t> v = constantPiece(piece); v && *v <= 0)
+    for (const Piece &piece : {(*e)[0], (*e)[3], (*e)[4]})
+      if (piece.constant && *piece.constant <= 0)
         return rewriter.notifyMatchFailure(matmul, "a -1 or 0 in the shapes");
     // A's heads split into (kv_heads, rep): it must have kv_heads * rep.
     if (!aType.isDynamicDim(1) && aType.getDimSize(1) != kvHeads * *rep)

@@ -91,3 +91,54 @@ func.func @kept(%q: tensor<?x2x?x4xf32>, %l: tensor<?x2x?x4xi8>, %s: tensor<?x2x
   %r3 = onnx.Add %d, %q : (tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>) -> tensor<?x2x?x4xf32>
   return %r0, %r1, %r2, %r3 : tensor<?x2x?x?xf32>, tensor<?x2x?x8x4xf32>, tensor<?x?x?x?xf32>, tensor<?x2x?x4xf32>
 }
+
+// -----
+
+// A cache with a window: the levels' part and the window's part of K^T
+// multiply apart, side by side; the length read adds the parts'.
+// CHECK-LABEL: func @window_keys
+// CHECK-SAME: (%[[Q:.*]]: tensor<?x2x?x4xf32>, %[[L:.*]]: tensor<?x2x?x4xi8>, %[[S:.*]]: tensor<?x2x?x1xf32>, %[[W:.*]]: tensor<?x2x?x4xf32>)
+// CHECK-NOT: lowbit.dequantize
+// CHECK-DAG: %[[LT:.*]] = onnx.Transpose %[[L]] {perm = array<i64: 0, 1, 3, 2>}
+// CHECK-DAG: %[[WT:.*]] = onnx.Transpose %[[W]] {perm = array<i64: 0, 1, 3, 2>}
+// CHECK-DAG: %[[P:.*]] = lowbit.mixed_matmul %[[Q]], %[[LT]]
+// CHECK-DAG: %[[PS:.*]] = onnx.Mul %[[P]], %{{.*}}
+// CHECK-DAG: %[[PW:.*]] = onnx.MatMul %[[Q]], %[[WT]]
+// CHECK-DAG: %[[R:.*]] = onnx.Concat %[[PS]], %[[PW]] {axis = 3 : i64}
+// CHECK-DAG: %[[LS:.*]] = onnx.Shape %[[L]] :
+// CHECK-DAG: %[[WS:.*]] = onnx.Shape %[[W]] :
+// CHECK-DAG: %[[WL:.*]] = onnx.Mul %[[WS]], %{{.*}}
+// CHECK-DAG: %[[SUM:.*]] = onnx.Add %[[LS]], %[[WL]]
+// CHECK-DAG: %[[LEN:.*]] = onnx.Slice %[[SUM]]
+// CHECK: return %[[R]], %[[LEN]]
+func.func @window_keys(%q: tensor<?x2x?x4xf32>, %l: tensor<?x2x?x4xi8>, %s: tensor<?x2x?x1xf32>, %w: tensor<?x2x?x4xf32>)
+    -> (tensor<?x2x?x?xf32>, tensor<1xi64>) {
+  %k = lowbit.dequantize %l, %s : (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>) -> tensor<?x2x?x4xf32>
+  %c = onnx.Concat %k, %w {axis = 2 : i64} : (tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>) -> tensor<?x2x?x4xf32>
+  %len = onnx.Shape %c {start = 2 : i64, end = 3 : i64} : (tensor<?x2x?x4xf32>) -> tensor<1xi64>
+  %kt = onnx.Transpose %c {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x2x?x4xf32>) -> tensor<?x2x4x?xf32>
+  %r = onnx.MatMul %q, %kt : (tensor<?x2x?x4xf32>, tensor<?x2x4x?xf32>) -> tensor<?x2x?x?xf32>
+  return %r, %len : tensor<?x2x?x?xf32>, tensor<1xi64>
+}
+
+// -----
+
+// PV with a window: the probabilities' columns split where the levels end,
+// each part multiplied by its rows of V, the two summed.
+// CHECK-LABEL: func @window_values
+// CHECK-SAME: (%[[P:.*]]: tensor<?x2x?x?xf32>, %[[L:.*]]: tensor<?x2x?x4xi8>, %[[S:.*]]: tensor<?x2x?x1xf32>, %[[W:.*]]: tensor<?x2x?x4xf32>)
+// CHECK-DAG: %[[N:.*]] = onnx.Shape %[[L]] {end = 3 : i64, start = 2 : i64}
+// CHECK-DAG: %[[P1:.*]] = onnx.Slice %[[P]], %{{.*}}, %[[N]] axes
+// CHECK-DAG: %[[P2:.*]] = onnx.Slice %[[P]], %[[N]], %{{.*}} axes
+// CHECK-DAG: %[[PS:.*]] = onnx.Mul %[[P1]], %{{.*}}
+// CHECK-DAG: %[[A:.*]] = lowbit.mixed_matmul %[[PS]], %[[L]]
+// CHECK-DAG: %[[B:.*]] = onnx.MatMul %[[P2]], %[[W]]
+// CHECK: %[[R:.*]] = onnx.Add %[[A]], %[[B]]
+// CHECK: return %[[R]]
+func.func @window_values(%p: tensor<?x2x?x?xf32>, %l: tensor<?x2x?x4xi8>, %s: tensor<?x2x?x1xf32>, %w: tensor<?x2x?x4xf32>)
+    -> tensor<?x2x?x4xf32> {
+  %v = lowbit.dequantize %l, %s : (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>) -> tensor<?x2x?x4xf32>
+  %c = onnx.Concat %v, %w {axis = 2 : i64} : (tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>) -> tensor<?x2x?x4xf32>
+  %r = onnx.MatMul %p, %c : (tensor<?x2x?x?xf32>, tensor<?x2x?x4xf32>) -> tensor<?x2x?x4xf32>
+  return %r : tensor<?x2x?x4xf32>
+}

@@ -77,3 +77,25 @@ func.func @other_reshape(%p: tensor<?x4x?x?xf32>, %v: tensor<?x2x?x8xf32>, %batc
   %o = onnx.MatMul %p, %r : (tensor<?x4x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x4x?x8xf32>
   return %o : tensor<?x4x?x8xf32>
 }
+
+// -----
+
+// The Expand's (kv_heads, rep) as one two-element constant, as
+// lowbit.testing.synthetic writes it.
+// CHECK-LABEL: func @two_element_piece
+// CHECK-NOT: onnx.Expand
+// CHECK: onnx.MatMul %{{.*}}, %{{.*}} : (tensor<?x2x2x?x?xf32>, tensor<?x2x1x?x8xf32>) -> tensor<?x2x2x?x8xf32>
+func.func @two_element_piece(%p: tensor<?x4x?x?xf32>, %v: tensor<?x2x?x8xf32>, %batch: tensor<1xi64>, %len: tensor<1xi64>)
+    -> tensor<?x4x?x8xf32> {
+  %axis = onnx.Constant dense<2> : tensor<1xi64>
+  %kvrep = onnx.Constant dense<[2, 2]> : tensor<2xi64>
+  %d = onnx.Constant dense<8> : tensor<1xi64>
+  %heads = onnx.Constant dense<4> : tensor<1xi64>
+  %u = onnx.Unsqueeze %v, %axis : (tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<?x2x1x?x8xf32>
+  %s5 = onnx.Concat %batch, %kvrep, %len, %d {axis = 0 : i64} : (tensor<1xi64>, tensor<2xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<5xi64>
+  %e = onnx.Expand %u, %s5 : (tensor<?x2x1x?x8xf32>, tensor<5xi64>) -> tensor<?x2x?x?x8xf32>
+  %s4 = onnx.Concat %batch, %heads, %len, %d {axis = 0 : i64} : (tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<4xi64>
+  %r = onnx.Reshape %e, %s4 : (tensor<?x2x?x?x8xf32>, tensor<4xi64>) -> tensor<?x?x?x?xf32>
+  %o = onnx.MatMul %p, %r : (tensor<?x4x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x4x?x8xf32>
+  return %o : tensor<?x4x?x8xf32>
+}

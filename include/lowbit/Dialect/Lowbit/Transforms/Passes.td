@@ -339,13 +339,21 @@ def FoldDequantizeIntoMatmulPass
     elementwise chain around it (the attention scale and mask, or the
     softmax). Shape reads of the dequantized cache read the levels.
 
+    A cache with a window of f32 tokens reaches attention as
+    `Concat(dequantize(levels, scales), window)` along the tokens: the
+    Unsqueeze and Transpose that read it apply to each part, its Shape reads
+    add the parts' lengths, and the MatMul splits into one product per part
+    (side by side for K^T, whose columns are the tokens; for V, whose rows
+    are, summed over the matching columns of A, cut where the levels end),
+    the levels' product then folding as above.
+
     Only per-row dequantizes move: no zero points, scales of the levels'
     shape with 1 on one axis (a dynamic dimension is taken to match the
     levels', as lowbit.dynamic_quantize's scales do). A Reshape must keep
     that axis last and its size; an Expand must keep its size. Anything else
-    (per-channel key scales over groups of tokens, a window of f32 tokens
-    concatenated after the levels) keeps its dequantize where it is. The
-    lowbitc pipeline runs it before lowering.
+    (keys with per-channel scales over groups of tokens) keeps its
+    dequantize where it is. The lowbitc pipeline runs it before lowering,
+    after lowbit-fold-repeat-kv has removed GQA's Expand and Reshape.
 
     ```mlir
     %k = lowbit.dequantize %q, %s : (tensor<?x4x?x8xi8>, tensor<?x4x?x1xf32>) -> tensor<?x4x?x8xf32>
