@@ -90,10 +90,10 @@ std::optional<Contraction> matchContraction(linalg::GenericOp op) {
   bool levelsB = bType && bType.getElementType().isInteger(8);
   if (!isMultiplyAccumulate(op, levelsB))
     return std::nullopt;
-  for (Value operand : op->getOperands()) {
-    auto type = dyn_cast<MemRefType>(operand.getType());
-    if (!type || type.getRank() < 2 ||
-        !(type.getElementType().isF32() || operand == op->getOperand(1) && levelsB))
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto type = dyn_cast<MemRefType>(operand.get().getType());
+    bool levels = levelsB && operand.getOperandNumber() == 1;
+    if (!type || type.getRank() < 2 || !(type.getElementType().isF32() || levels))
       return std::nullopt;
   }
   int64_t loops = op.getNumLoops();
