@@ -46,7 +46,7 @@ struct Contraction {
 /// converted from an integer first when `levelsB`.
 bool isMultiplyAccumulate(linalg::GenericOp op, bool levelsB) {
   Block &body = op.getRegion().front();
-  if (body.getNumArguments() != 3 || body.getOperations().size() != 3 + levelsB)
+  if (body.getNumArguments() != 3 || body.getOperations().size() != (levelsB ? 4u : 3u))
     return false;
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   auto add = yield.getNumOperands() == 1

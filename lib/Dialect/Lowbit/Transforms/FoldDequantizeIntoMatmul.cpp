@@ -235,7 +235,7 @@ private:
       int64_t rowSize = levelsType.getShape().back();
       if (!type || !shapeType || !shapeType.hasStaticShape() || axis != levelsType.getRank() - 1 ||
           reshape.getAllowzero() != 0 || constantLastElement(reshape.getShape()) != rowSize ||
-          !ShapedType::isDynamic(type.getShape().back()) && type.getShape().back() != rowSize)
+          (!ShapedType::isDynamic(type.getShape().back()) && type.getShape().back() != rowSize))
         return failure();
       int64_t length = shapeType.getDimSize(0);
       auto leadingType = RankedTensorType::get({length - 1}, rewriter.getI64Type());
