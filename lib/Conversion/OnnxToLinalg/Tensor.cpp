@@ -291,15 +291,17 @@ struct SliceLowering : OpRewritePattern<onnx::SliceOp> {
     if (op.getAxes()) {
       auto values = onnx::getConstantIntValues(op.getAxes());
       if (!values)
-        return rewriter.notifyMatchFailure(op, "axes are not constant");
+        return runtimeSlice(op, rewriter);
       axes = *values;
     } else {
       axes = llvm::to_vector(llvm::seq<int64_t>(0, count));
     }
     if (op.getSteps()) {
       auto values = onnx::getConstantIntValues(op.getSteps());
-      if (!values || llvm::is_contained(*values, 0))
-        return rewriter.notifyMatchFailure(op, "steps must be constant and non-zero");
+      if (!values)
+        return runtimeSlice(op, rewriter);
+      if (llvm::is_contained(*values, 0))
+        return rewriter.notifyMatchFailure(op, "steps must be non-zero");
       steps = *values;
     }
     Location loc = op.getLoc();
@@ -360,6 +362,88 @@ struct SliceLowering : OpRewritePattern<onnx::SliceOp> {
             if (strides[d] != 1)
               index = arith::MulIOp::create(b, l, index, indexConstant(b, l, strides[d]));
             coords.push_back(arith::AddIOp::create(b, l, offsetValues[d], index));
+          }
+          linalg::YieldOp::create(b, l, tensor::ExtractOp::create(b, l, data, coords).getResult());
+        });
+    replaceWithCast(rewriter, op, generic.getResult(0));
+    return success();
+  }
+
+private:
+  /// Axes or steps given as graph inputs: each dimension's offset, size and
+  /// step computed when the model runs (an axis selects among the
+  /// dimensions, a step's sign among the clamping rules), then a generic
+  /// reading data[offset + i * step] in each dimension.
+  LogicalResult runtimeSlice(onnx::SliceOp op, PatternRewriter &rewriter) const {
+    auto resultType = rankedResult(op, 0, rewriter);
+    if (failed(resultType))
+      return failure();
+    Location loc = op.getLoc();
+    Value data = op.getData();
+    int64_t rank = cast<RankedTensorType>(data.getType()).getRank();
+    int64_t count = cast<RankedTensorType>(op.getStarts().getType()).getDimSize(0);
+    Value zero = indexConstant(rewriter, loc, 0), one = indexConstant(rewriter, loc, 1);
+    Value minusOne = indexConstant(rewriter, loc, -1),
+          rankValue = indexConstant(rewriter, loc, rank);
+    SmallVector<Value> dims =
+        llvm::map_to_vector(sizesOf(rewriter, loc, data),
+                            [&](OpFoldResult s) { return toIndexValue(rewriter, loc, s); });
+    SmallVector<Value> offsets(rank, zero), sizes(dims), strides(rank, one);
+    auto select = [&](Value c, Value x, Value y) {
+      return arith::SelectOp::create(rewriter, loc, c, x, y).getResult();
+    };
+    auto cmp = [&](arith::CmpIPredicate p, Value x, Value y) {
+      return arith::CmpIOp::create(rewriter, loc, p, x, y).getResult();
+    };
+    for (int64_t i = 0; i < count; ++i) {
+      Value axis = op.getAxes() ? extractIndex(rewriter, loc, op.getAxes(), i)
+                                : indexConstant(rewriter, loc, i);
+      axis = wrapNegative(rewriter, loc, axis, rankValue);
+      Value step = op.getSteps() ? extractIndex(rewriter, loc, op.getSteps(), i) : one;
+      Value dim = zero;
+      for (int64_t d = 0; d < rank; ++d)
+        dim = select(cmp(arith::CmpIPredicate::eq, axis, indexConstant(rewriter, loc, d)), dims[d],
+                     dim);
+      Value start =
+          wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getStarts(), i), dim);
+      Value end = wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getEnds(), i), dim);
+      // Forwards: both within [0, dim]; backwards: start within
+      // [0, dim - 1], end within [-1, dim - 1].
+      Value last = arith::SubIOp::create(rewriter, loc, dim, one);
+      Value forward = cmp(arith::CmpIPredicate::sgt, step, zero);
+      Value startF = clamp(rewriter, loc, start, zero, dim),
+            endF = clamp(rewriter, loc, end, zero, dim);
+      Value startB = clamp(rewriter, loc, start, zero, last);
+      Value endB = clamp(rewriter, loc, end, minusOne, last);
+      Value length = select(forward, arith::SubIOp::create(rewriter, loc, endF, startF),
+                            arith::SubIOp::create(rewriter, loc, startB, endB));
+      length = arith::MaxSIOp::create(rewriter, loc, length, zero);
+      // A step of 0 (invalid ONNX) reads as 1 rather than dividing by zero.
+      Value magnitude = arith::MaxSIOp::create(
+          rewriter, loc, select(forward, step, arith::SubIOp::create(rewriter, loc, zero, step)),
+          one);
+      Value size = arith::CeilDivSIOp::create(rewriter, loc, length, magnitude);
+      Value offset = select(forward, startF, startB);
+      Value stride =
+          select(forward, magnitude, arith::SubIOp::create(rewriter, loc, zero, magnitude));
+      for (int64_t d = 0; d < rank; ++d) {
+        Value isAxis = cmp(arith::CmpIPredicate::eq, axis, indexConstant(rewriter, loc, d));
+        offsets[d] = select(isAxis, offset, offsets[d]);
+        sizes[d] = select(isAxis, size, sizes[d]);
+        strides[d] = select(isAxis, stride, strides[d]);
+      }
+    }
+    SmallVector<OpFoldResult> resultSizes(sizes.begin(), sizes.end());
+    Value init = emptyTensor(rewriter, loc, *resultType, resultSizes);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*resultType}, ValueRange{}, ValueRange{init},
+        SmallVector<AffineMap>{rewriter.getMultiDimIdentityMap(rank)},
+        SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange) {
+          SmallVector<Value> coords;
+          for (int64_t d = 0; d < rank; ++d) {
+            Value index = arith::MulIOp::create(b, l, linalg::IndexOp::create(b, l, d), strides[d]);
+            coords.push_back(arith::AddIOp::create(b, l, offsets[d], index));
           }
           linalg::YieldOp::create(b, l, tensor::ExtractOp::create(b, l, data, coords).getResult());
         });

@@ -174,6 +174,28 @@ func.func @slice_backwards(%x: tensor<6x4xf32>) -> tensor<3x4xf32> {
 
 // -----
 
+// Slice with axes and steps given at run time: each dimension's offset,
+// size and step selected by the axis when the model runs (the step's sign
+// picks the clamping), then a generic reading data[offset + i * step].
+// CHECK-LABEL: func @slice_runtime_axes_steps
+// CHECK-DAG: %[[AXIS:.*]] = arith.index_cast %{{.*}} : i64 to index
+// CHECK-DAG: arith.cmpi sgt
+// CHECK-DAG: arith.ceildivsi
+// CHECK: %[[INIT:.*]] = tensor.empty(%{{.*}}, %{{.*}}) : tensor<?x?xf32>
+// CHECK: linalg.generic {{.*}} outs(%[[INIT]] : tensor<?x?xf32>)
+// CHECK: linalg.index 0 : index
+// CHECK: arith.muli
+// CHECK: linalg.index 1 : index
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<6x4xf32>
+func.func @slice_runtime_axes_steps(%x: tensor<6x4xf32>, %axes: tensor<1xi64>, %steps: tensor<1xi64>) -> tensor<?x?xf32> {
+  %starts = onnx.Constant dense<5> : tensor<1xi64>
+  %ends = onnx.Constant dense<-9223372036854775808> : tensor<1xi64>
+  %0 = onnx.Slice %x, %starts, %ends axes %axes steps %steps : (tensor<6x4xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<?x?xf32>
+  return %0 : tensor<?x?xf32>
+}
+
+// -----
+
 // Unsqueeze with its axes given at run time (the backend tests' form): the
 // static result type says where the 1s go, and the data does not move, so
 // it is a reshape to that type.

@@ -10,19 +10,6 @@ func.func @dynamic_quantize(%x: tensor<4xf32>) -> tensor<4xui8> {
 
 // -----
 
-// Slice with steps known only at run time is not lowered (the direction of
-// each axis decides the clamping and the code).
-func.func @runtime_steps(%x: tensor<8xf32>, %st: tensor<1xi64>) -> tensor<?xf32> {
-  %s = onnx.Constant dense<-1> : tensor<1xi64>
-  %e = onnx.Constant dense<-9> : tensor<1xi64>
-  %a = onnx.Constant dense<0> : tensor<1xi64>
-  // expected-error @+1 {{cannot lower onnx.Slice to linalg}}
-  %y = onnx.Slice %x, %s, %e axes %a steps %st : (tensor<8xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<?xf32>
-  return %y : tensor<?xf32>
-}
-
-// -----
-
 // A result of unknown rank cannot be lowered: lowbit-infer-shapes first.
 func.func @unranked(%x: tensor<*xf32>) -> tensor<*xf32> {
   // expected-error @+1 {{cannot lower onnx.Relu to linalg}}
