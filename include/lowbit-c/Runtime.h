@@ -61,6 +61,9 @@ typedef enum {
   LOWBIT_I8 = 7,
   LOWBIT_U8 = 8,
   LOWBIT_BOOL = 9, /* one byte per element, 0 or 1 */
+  LOWBIT_U16 = 10,
+  LOWBIT_U32 = 11,
+  LOWBIT_U64 = 12,
   LOWBIT_UNSUPPORTED = 100,
 } lowbit_dtype;
 

@@ -11,7 +11,7 @@ import numpy as np
 
 MAX_RANK = 8
 _DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 4: np.int64, 5: np.int32, 6: np.int16,
-           7: np.int8, 8: np.uint8, 9: np.bool_}
+           7: np.int8, 8: np.uint8, 9: np.bool_, 10: np.uint16, 11: np.uint32, 12: np.uint64}
 try:  # NumPy has no bfloat16; ml_dtypes (which onnx depends on) does
     import ml_dtypes
     _DTYPES[3] = ml_dtypes.bfloat16

@@ -214,9 +214,9 @@ struct Tensor {
 //===----------------------------------------------------------------------===//
 
 const std::map<std::string, lowbit_dtype> kNpyTypes = {
-    {"<f4", LOWBIT_F32}, {"<f8", LOWBIT_F64}, {"<f2", LOWBIT_F16}, {"<i8", LOWBIT_I64},
-    {"<i4", LOWBIT_I32}, {"<i2", LOWBIT_I16}, {"|i1", LOWBIT_I8},  {"|u1", LOWBIT_U8},
-    {"|b1", LOWBIT_BOOL}};
+    {"<f4", LOWBIT_F32},  {"<f8", LOWBIT_F64}, {"<f2", LOWBIT_F16}, {"<i8", LOWBIT_I64},
+    {"<i4", LOWBIT_I32},  {"<i2", LOWBIT_I16}, {"|i1", LOWBIT_I8},  {"|u1", LOWBIT_U8},
+    {"|b1", LOWBIT_BOOL}, {"<u2", LOWBIT_U16}, {"<u4", LOWBIT_U32}, {"<u8", LOWBIT_U64}};
 
 bool readNpy(std::istream &in, const std::string &path, Tensor &tensor, std::string &error) {
   char magic[8];

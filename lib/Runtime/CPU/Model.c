@@ -47,19 +47,31 @@ struct lowbit_model {
 
 size_t lowbit_dtype_size(lowbit_dtype dtype) {
   switch (dtype) {
-  case LOWBIT_F64: case LOWBIT_I64: return 8;
-  case LOWBIT_F32: case LOWBIT_I32: return 4;
-  case LOWBIT_F16: case LOWBIT_BF16: case LOWBIT_I16: return 2;
+  case LOWBIT_F64:
+  case LOWBIT_I64:
+  case LOWBIT_U64:
+    return 8;
+  case LOWBIT_F32:
+  case LOWBIT_I32:
+  case LOWBIT_U32:
+    return 4;
+  case LOWBIT_F16:
+  case LOWBIT_BF16:
+  case LOWBIT_I16:
+  case LOWBIT_U16:
+    return 2;
   case LOWBIT_I8: case LOWBIT_U8: case LOWBIT_BOOL: return 1;
   default: return 0;
   }
 }
 
 static lowbit_dtype parse_dtype(const char *element) {
-  static const struct { const char *name; lowbit_dtype dtype; } table[] = {
-      {"f32", LOWBIT_F32}, {"f64", LOWBIT_F64}, {"f16", LOWBIT_F16}, {"bf16", LOWBIT_BF16},
-      {"i64", LOWBIT_I64}, {"i32", LOWBIT_I32}, {"i16", LOWBIT_I16}, {"i8", LOWBIT_I8},
-      {"ui8", LOWBIT_U8},  {"i1", LOWBIT_BOOL}};
+  static const struct { const char *name; lowbit_dtype dtype;
+  } table[] = {{"f32", LOWBIT_F32},   {"f64", LOWBIT_F64},  {"f16", LOWBIT_F16},
+               {"bf16", LOWBIT_BF16}, {"i64", LOWBIT_I64},  {"i32", LOWBIT_I32},
+               {"i16", LOWBIT_I16},   {"i8", LOWBIT_I8},    {"ui8", LOWBIT_U8},
+               {"ui16", LOWBIT_U16},  {"ui32", LOWBIT_U32}, {"ui64", LOWBIT_U64},
+               {"i1", LOWBIT_BOOL}};
   for (size_t i = 0; i < sizeof table / sizeof table[0]; ++i)
     if (strcmp(element, table[i].name) == 0)
       return table[i].dtype;

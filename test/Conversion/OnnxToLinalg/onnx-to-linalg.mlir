@@ -216,3 +216,27 @@ func.func @reduce_runtime_axes(%x: tensor<3x2x2xf32>, %axes: tensor<1xi64>) -> t
   %0 = onnx.ReduceSum %x axes %axes : (tensor<3x2x2xf32>, tensor<1xi64>) -> tensor<3x1x2xf32>
   return %0 : tensor<3x1x2xf32>
 }
+
+// -----
+
+// Unsigned integers: the body works on signless integers of the same bits
+// (unrealized casts, gone once LLVM takes over), with the unsigned forms
+// where the sign matters: division, comparisons, min/max.
+// CHECK-LABEL: func @unsigned
+// CHECK: linalg.generic
+// CHECK: ^bb0(%[[X:.*]]: ui8, %[[Y:.*]]: ui8, %{{.*}}: ui8):
+// CHECK-DAG: %[[XS:.*]] = builtin.unrealized_conversion_cast %[[X]] : ui8 to i8
+// CHECK-DAG: %[[YS:.*]] = builtin.unrealized_conversion_cast %[[Y]] : ui8 to i8
+// CHECK: %[[Q:.*]] = arith.divui %[[XS]], %[[YS]] : i8
+// CHECK: builtin.unrealized_conversion_cast %[[Q]] : i8 to ui8
+// CHECK: linalg.generic
+// CHECK: arith.cmpi ult, %{{.*}}, %{{.*}} : i16
+// CHECK: linalg.generic
+// CHECK: arith.maxui %{{.*}}, %{{.*}} : i32
+func.func @unsigned(%x: tensor<4xui8>, %y: tensor<4xui8>, %a: tensor<4xui16>, %b: tensor<4xui16>,
+                    %c: tensor<4xui32>, %d: tensor<4xui32>) -> (tensor<4xui8>, tensor<4xi1>, tensor<4xui32>) {
+  %0 = onnx.Div %x, %y : (tensor<4xui8>, tensor<4xui8>) -> tensor<4xui8>
+  %1 = onnx.Less %a, %b : (tensor<4xui16>, tensor<4xui16>) -> tensor<4xi1>
+  %2 = onnx.Max %c, %d : (tensor<4xui32>, tensor<4xui32>) -> tensor<4xui32>
+  return %0, %1, %2 : tensor<4xui8>, tensor<4xi1>, tensor<4xui32>
+}
