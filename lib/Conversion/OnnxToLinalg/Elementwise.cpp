@@ -131,6 +131,228 @@ void addFloatUnary(RewritePatternSet &patterns) {
         return FloatOp::create(b, loc, a[0]);
       });
 }
+
+//===----------------------------------------------------------------------===//
+// QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear
+//===----------------------------------------------------------------------===//
+
+/// 8- and 16-bit integers, the types the quantize ops store here.
+bool isQuantizedElement(Type t) {
+  auto integer = dyn_cast<IntegerType>(t);
+  return integer && (integer.getWidth() == 8 || integer.getWidth() == 16) &&
+         (integer.isSignless() || integer.isUnsigned());
+}
+
+/// A quantization parameter's indexing map over x's loops: a scalar (rank
+/// 0, or one element), one value per index of `axis` (1-D), or per block of
+/// `blockSize` along `axis` (x's rank); failure otherwise.
+FailureOr<AffineMap> parameterMap(Value parameter, int64_t rank, int64_t axis, int64_t blockSize) {
+  auto type = dyn_cast<RankedTensorType>(parameter.getType());
+  MLIRContext *context = parameter.getContext();
+  if (!type)
+    return failure();
+  if (type.getRank() == 0)
+    return AffineMap::get(rank, 0, {}, context);
+  if (blockSize > 0) {
+    if (type.getRank() != rank)
+      return failure();
+    SmallVector<AffineExpr> exprs;
+    for (int64_t d = 0; d < rank; ++d)
+      exprs.push_back(d == axis ? getAffineDimExpr(d, context).floorDiv(blockSize)
+                                : getAffineDimExpr(d, context));
+    return AffineMap::get(rank, 0, exprs, context);
+  }
+  if (type.getRank() != 1)
+    return failure();
+  AffineExpr index =
+      type.getDimSize(0) == 1 ? getAffineConstantExpr(0, context) : getAffineDimExpr(axis, context);
+  return AffineMap::get(rank, 0, index, context);
+}
+
+/// `v` (the bits of an integer of `type`, signless) widened to i32, or
+/// converted to f32, as its signedness says.
+Value widen(OpBuilder &b, Location loc, Value v, Type type, Type to) {
+  bool isUnsigned = type.isUnsignedInteger();
+  if (isFloat(to))
+    return isUnsigned ? arith::UIToFPOp::create(b, loc, to, v).getResult()
+                      : arith::SIToFPOp::create(b, loc, to, v).getResult();
+  if (v.getType() == to)
+    return v;
+  return isUnsigned ? arith::ExtUIOp::create(b, loc, to, v).getResult()
+                    : arith::ExtSIOp::create(b, loc, to, v).getResult();
+}
+
+Value toSignless(OpBuilder &b, Location loc, Value v) {
+  Type t = signless(v.getType());
+  return t == v.getType() ? v : UnrealizedConversionCastOp::create(b, loc, t, v).getResult(0);
+}
+
+Value fromSignless(OpBuilder &b, Location loc, Value v, Type to) {
+  return v.getType() == to ? v : UnrealizedConversionCastOp::create(b, loc, to, v).getResult(0);
+}
+
+/// saturate(round_half_even(x) + zero point) on `type`'s range, as bits.
+Value quantizeScalar(OpBuilder &b, Location loc, Value scaled, Value zeroPoint, Type type) {
+  Type f32 = b.getF32Type();
+  unsigned width = type.getIntOrFloatBitWidth();
+  double lo = type.isUnsignedInteger() ? 0.0 : -std::ldexp(1.0, width - 1);
+  double hi =
+      type.isUnsignedInteger() ? std::ldexp(1.0, width) - 1 : std::ldexp(1.0, width - 1) - 1;
+  Value q = math::RoundEvenOp::create(b, loc, scaled);
+  if (zeroPoint)
+    q = arith::AddFOp::create(b, loc, q, zeroPoint);
+  q = arith::MaximumFOp::create(b, loc, q, scalarConstant(b, loc, f32, lo));
+  q = arith::MinimumFOp::create(b, loc, q, scalarConstant(b, loc, f32, hi));
+  Value wide = arith::FPToSIOp::create(b, loc, b.getI32Type(), q);
+  return arith::TruncIOp::create(b, loc, b.getIntegerType(width), wide);
+}
+
+/// One generic over x's shape reading x and its scale (and zero point)
+/// through their maps; `body` gets them as signless values.
+template <typename OpTy>
+LogicalResult lowerQuantizeOp(OpTy op, PatternRewriter &rewriter, Value x, Value scale,
+                              Value zeroPoint, RankedTensorType resultType,
+                              function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t rank = xType.getRank();
+  int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
+  // The axis matters only for a scale with more than one value.
+  auto scaleType = cast<RankedTensorType>(scale.getType());
+  bool perTensor = scaleType.hasStaticShape() && scaleType.getNumElements() == 1;
+  if (axis < 0 || axis >= rank) {
+    if (!perTensor)
+      return rewriter.notifyMatchFailure(op, "axis out of range");
+    axis = 0;
+  }
+  SmallVector<Value> inputs{x, scale};
+  if (zeroPoint)
+    inputs.push_back(zeroPoint);
+  SmallVector<AffineMap> maps{rewriter.getMultiDimIdentityMap(rank)};
+  for (Value parameter : ArrayRef<Value>(inputs).drop_front()) {
+    FailureOr<AffineMap> map = parameterMap(parameter, rank, axis, op.getBlockSize());
+    if (failed(map))
+      return rewriter.notifyMatchFailure(op, "scale or zero point layout not supported");
+    maps.push_back(*map);
+  }
+  maps.push_back(rewriter.getMultiDimIdentityMap(rank));
+  Location loc = op.getLoc();
+  Value init = emptyTensor(rewriter, loc, resultType, sizesOf(rewriter, loc, x));
+  auto generic = linalg::GenericOp::create(
+      rewriter, loc, TypeRange{resultType}, inputs, ValueRange{init}, maps,
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        SmallVector<Value> bits;
+        for (Value arg : args.drop_back())
+          bits.push_back(toSignless(b, l, arg));
+        Value result = body(b, l, bits);
+        linalg::YieldOp::create(b, l, fromSignless(b, l, result, resultType.getElementType()));
+      });
+  rewriter.replaceOp(op, generic.getResult(0));
+  return success();
+}
+
+/// (x - zero point) * scale, the difference in i32 as ONNX defines it.
+struct DequantizeLinearLowering : OpRewritePattern<onnx::DequantizeLinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::DequantizeLinearOp op,
+                                PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto xType = dyn_cast<RankedTensorType>(op.getX().getType());
+    if (failed(resultType) || !xType || !isFloat(resultType->getElementType()))
+      return rewriter.notifyMatchFailure(op, "unknown rank or non-float result");
+    Type element = xType.getElementType();
+    if (!isQuantizedElement(element) && !element.isSignlessInteger(32))
+      return rewriter.notifyMatchFailure(op, "x is not an 8-, 16- or 32-bit integer");
+    Type result = resultType->getElementType(), i32 = rewriter.getI32Type();
+    return lowerQuantizeOp(
+        op, rewriter, op.getX(), op.getXScale(), op.getXZeroPoint(), *resultType,
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value level = widen(b, l, a[0], element, i32);
+          if (a.size() > 2)
+            level = arith::SubIOp::create(b, l, level, widen(b, l, a[2], element, i32));
+          Value value = arith::SIToFPOp::create(b, l, result, level);
+          return arith::MulFOp::create(b, l, value, convertScalar(b, l, a[1], result));
+        });
+  }
+};
+
+/// saturate(round(x / scale) + zero point) to an 8- or 16-bit integer.
+struct QuantizeLinearLowering : OpRewritePattern<onnx::QuantizeLinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::QuantizeLinearOp op,
+                                PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto xType = dyn_cast<RankedTensorType>(op.getX().getType());
+    if (failed(resultType) || !xType || !isFloat(xType.getElementType()) ||
+        !isQuantizedElement(resultType->getElementType()))
+      return rewriter.notifyMatchFailure(op, "not float to an 8- or 16-bit integer");
+    Type element = resultType->getElementType(), f32 = rewriter.getF32Type();
+    return lowerQuantizeOp(op, rewriter, op.getX(), op.getYScale(), op.getYZeroPoint(), *resultType,
+                           [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                             Value scaled =
+                                 arith::DivFOp::create(b, l, convertScalar(b, l, a[0], f32),
+                                                       convertScalar(b, l, a[1], f32));
+                             Value zeroPoint =
+                                 a.size() > 2 ? widen(b, l, a[2], element, f32) : Value();
+                             return quantizeScalar(b, l, scaled, zeroPoint, element);
+                           });
+  }
+};
+
+/// ui8 with the scale and zero point of x's range (widened to include 0):
+/// scale = (max - min) / 255, zero point = saturate(round(-min / scale)).
+struct DynamicQuantizeLinearLowering : OpRewritePattern<onnx::DynamicQuantizeLinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::DynamicQuantizeLinearOp op,
+                                PatternRewriter &rewriter) const override {
+    auto xType = dyn_cast<RankedTensorType>(op.getX().getType());
+    auto yType = rankedResult(op, 0, rewriter);
+    auto zeroPointType = dyn_cast<RankedTensorType>(op.getYZeroPoint().getType());
+    auto scaleType = dyn_cast<RankedTensorType>(op.getYScale().getType());
+    if (!xType || failed(yType) || !zeroPointType || !scaleType ||
+        !yType->getElementType().isUnsignedInteger(8) || zeroPointType.getRank() != 0 ||
+        scaleType.getRank() != 0)
+      return rewriter.notifyMatchFailure(op, "not f32 to ui8 with scalar scale and zero point");
+    Location loc = op.getLoc();
+    Type f32 = rewriter.getF32Type(), element = yType->getElementType();
+    int64_t rank = xType.getRank();
+    SmallVector<int64_t> all = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+    auto extreme = [&](bool isMax) -> Value {
+      Value init = scalarConstant(rewriter, loc, f32, isMax ? -INFINITY : INFINITY);
+      Value reduced =
+          reduceKeepDims(rewriter, loc, op.getX(), all, init,
+                         [&](OpBuilder &b, Location l, Value acc, Value v) -> Value {
+                           return isMax ? arith::MaximumFOp::create(b, l, acc, v).getResult()
+                                        : arith::MinimumFOp::create(b, l, acc, v).getResult();
+                         });
+      SmallVector<Value> zeros(rank, arith::ConstantIndexOp::create(rewriter, loc, 0));
+      Value value = tensor::ExtractOp::create(rewriter, loc, reduced, zeros);
+      Value zero = scalarConstant(rewriter, loc, f32, 0.0);
+      return isMax ? arith::MaximumFOp::create(rewriter, loc, value, zero).getResult()
+                   : arith::MinimumFOp::create(rewriter, loc, value, zero).getResult();
+    };
+    Value lo = extreme(false), hi = extreme(true);
+    Value scale = arith::DivFOp::create(rewriter, loc, arith::SubFOp::create(rewriter, loc, hi, lo),
+                                        scalarConstant(rewriter, loc, f32, 255.0));
+    Value zeroPointBits = quantizeScalar(
+        rewriter, loc,
+        arith::DivFOp::create(rewriter, loc, arith::NegFOp::create(rewriter, loc, lo), scale),
+        Value(), element);
+    Value zeroPoint = arith::UIToFPOp::create(rewriter, loc, f32, zeroPointBits);
+    Value y = elementwise(rewriter, loc, *yType, ValueRange{op.getX()},
+                          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                            Value scaled = arith::DivFOp::create(b, l, a[0], scale);
+                            return fromSignless(
+                                b, l, quantizeScalar(b, l, scaled, zeroPoint, element), element);
+                          });
+    Value scaleTensor = tensor::FromElementsOp::create(rewriter, loc, scaleType, ValueRange{scale});
+    Value zeroPointTensor = tensor::FromElementsOp::create(
+        rewriter, loc, zeroPointType,
+        ValueRange{fromSignless(rewriter, loc, zeroPointBits, element)});
+    rewriter.replaceOp(op, {y, scaleTensor, zeroPointTensor});
+    return success();
+  }
+};
 } // namespace
 
 void lowbit::detail::populateElementwisePatterns(RewritePatternSet &patterns) {
@@ -279,4 +501,6 @@ void lowbit::detail::populateElementwisePatterns(RewritePatternSet &patterns) {
   addFloatUnary<onnx::LogOp, math::LogOp>(patterns);
   addFloatUnary<onnx::ErfOp, math::ErfOp>(patterns);
   addFloatUnary<onnx::TanhOp, math::TanhOp>(patterns);
+  patterns.add<QuantizeLinearLowering, DequantizeLinearLowering, DynamicQuantizeLinearLowering>(
+      context);
 }

@@ -240,3 +240,34 @@ func.func @unsigned(%x: tensor<4xui8>, %y: tensor<4xui8>, %a: tensor<4xui16>, %b
   %2 = onnx.Max %c, %d : (tensor<4xui32>, tensor<4xui32>) -> tensor<4xui32>
   return %0, %1, %2 : tensor<4xui8>, tensor<4xi1>, tensor<4xui32>
 }
+
+// -----
+
+// QuantizeLinear per axis: x / scale rounded half to even, plus the zero
+// point, clamped to ui8's range; the scale and zero point read at x's axis
+// 1. DequantizeLinear per block of 2 along axis 1: (x - zp) in i32, times
+// the block's scale.
+// CHECK-DAG: #[[AXIS:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-DAG: #[[BLOCK:.*]] = affine_map<(d0, d1) -> (d0, d1 floordiv 2)>
+// CHECK-LABEL: func @quantize_dequantize
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[AXIS]], #[[AXIS]], #{{.*}}]
+// CHECK-DAG: arith.divf
+// CHECK-DAG: arith.uitofp %{{.*}} : i8 to f32
+// CHECK: math.roundeven
+// CHECK: arith.addf
+// CHECK: arith.maximumf
+// CHECK: arith.minimumf
+// CHECK: arith.fptosi
+// CHECK: builtin.unrealized_conversion_cast %{{.*}} : i8 to ui8
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[BLOCK]], #[[BLOCK]], #{{.*}}]
+// CHECK: arith.extsi %{{.*}} : i8 to i32
+// CHECK: arith.subi
+// CHECK: arith.sitofp %{{.*}} : i32 to f32
+// CHECK: arith.mulf
+func.func @quantize_dequantize(%x: tensor<2x4xf32>, %s: tensor<4xf32>, %z: tensor<4xui8>,
+                               %q: tensor<2x4xi8>, %bs: tensor<2x2xf32>, %bz: tensor<2x2xi8>)
+    -> (tensor<2x4xui8>, tensor<2x4xf32>) {
+  %0 = onnx.QuantizeLinear %x, %s zero_point %z {axis = 1 : i64} : (tensor<2x4xf32>, tensor<4xf32>, tensor<4xui8>) -> tensor<2x4xui8>
+  %1 = onnx.DequantizeLinear %q, %bs zero_point %bz {axis = 1 : i64, block_size = 2 : i64} : (tensor<2x4xi8>, tensor<2x2xf32>, tensor<2x2xi8>) -> tensor<2x4xf32>
+  return %0, %1 : tensor<2x4xui8>, tensor<2x4xf32>
+}

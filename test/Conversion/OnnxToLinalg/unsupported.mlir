@@ -1,11 +1,11 @@
 // RUN: lowbit-opt %s -split-input-file -verify-diagnostics -pass-pipeline='builtin.module(func.func(convert-onnx-to-linalg))' -o /dev/null
 
-// Quantization ops work on unsigned integers, which the lowering does not
-// handle yet: the op is named in the error instead of being dropped.
-func.func @dynamic_quantize(%x: tensor<4xf32>) -> tensor<4xui8> {
-  // expected-error @+1 {{cannot lower onnx.DynamicQuantizeLinear to linalg: this form is not supported yet}}
-  %y:3 = onnx.DynamicQuantizeLinear %x : (tensor<4xf32>) -> (tensor<4xui8>, tensor<f32>, tensor<ui8>)
-  return %y#0 : tensor<4xui8>
+// MatMulInteger is not lowered yet: the op is named in the error instead of
+// being dropped.
+func.func @matmul_integer(%a: tensor<2x3xui8>, %b: tensor<3x4xui8>) -> tensor<2x4xi32> {
+  // expected-error @+1 {{cannot lower onnx.MatMulInteger to linalg: this form is not supported yet}}
+  %y = onnx.MatMulInteger %a, %b : (tensor<2x3xui8>, tensor<3x4xui8>) -> tensor<2x4xi32>
+  return %y : tensor<2x4xi32>
 }
 
 // -----
