@@ -299,6 +299,69 @@ struct MatMulLowering : OpRewritePattern<onnx::MatMulOp> {
   }
 };
 
+/// MatMulInteger: (A - a_zero_point) x (B - b_zero_point) in i32, the
+/// differences taken elementwise first (a zero point per tensor, per row of
+/// A or per column of B), then an i32 contraction.
+struct MatMulIntegerLowering : OpRewritePattern<onnx::MatMulIntegerOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(onnx::MatMulIntegerOp op,
+                                PatternRewriter &rewriter) const override {
+    auto resultType = rankedResult(op, 0, rewriter);
+    auto aType = dyn_cast<RankedTensorType>(op.getA().getType());
+    auto bType = dyn_cast<RankedTensorType>(op.getB().getType());
+    if (failed(resultType) || !aType || !bType || aType.getRank() < 2 || bType.getRank() < 2 ||
+        !resultType->getElementType().isSignlessInteger(32))
+      return rewriter.notifyMatchFailure(op, "not 8-bit matrices to i32");
+    Location loc = op.getLoc();
+    Type i32 = rewriter.getI32Type();
+    // operand - zero point in i32; A's 1-D zero point is per row.
+    auto centered = [&](Value operand, Value zeroPoint, bool perRow) -> FailureOr<Value> {
+      auto type = cast<RankedTensorType>(operand.getType());
+      Type element = type.getElementType();
+      auto integer = dyn_cast<IntegerType>(element);
+      if (!integer || integer.getWidth() != 8 || integer.isSigned())
+        return failure();
+      SmallVector<Value> operands{operand};
+      if (zeroPoint) {
+        auto zeroType = dyn_cast<RankedTensorType>(zeroPoint.getType());
+        if (!zeroType || zeroType.getRank() > 1)
+          return failure();
+        if (perRow && zeroType.getRank() == 1 && zeroType.getDimSize(0) != 1) {
+          SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, zeroPoint);
+          sizes.push_back(rewriter.getIndexAttr(1));
+          zeroPoint = reshapeTo(rewriter, loc, zeroPoint,
+                                RankedTensorType::get({zeroType.getDimSize(0), 1}, element), sizes);
+        }
+        operands.push_back(zeroPoint);
+      }
+      auto widened = RankedTensorType::get(type.getShape(), i32);
+      return elementwise(
+          rewriter, loc, widened, operands,
+          [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+            auto widen = [&](Value v) -> Value {
+              if (v.getType() != signless(v.getType()))
+                v = UnrealizedConversionCastOp::create(b, l, signless(v.getType()), v).getResult(0);
+              return integer.isUnsigned() ? arith::ExtUIOp::create(b, l, i32, v).getResult()
+                                          : arith::ExtSIOp::create(b, l, i32, v).getResult();
+            };
+            Value x = widen(args[0]);
+            return args.size() > 1 ? arith::SubIOp::create(b, l, x, widen(args[1])) : x;
+          });
+    };
+    FailureOr<Value> a = centered(op.getA(), op.getAZeroPoint(), /*perRow=*/true);
+    FailureOr<Value> b = centered(op.getB(), op.getBZeroPoint(), /*perRow=*/false);
+    if (failed(a) || failed(b))
+      return rewriter.notifyMatchFailure(op, "operands are not 8-bit integers");
+    rewriter.replaceOp(op, contraction(rewriter, loc, *a, *b, *resultType, false, false));
+    return success();
+  }
+
+  static Type signless(Type t) {
+    auto integer = dyn_cast<IntegerType>(t);
+    return integer ? IntegerType::get(t.getContext(), integer.getWidth()) : t;
+  }
+};
+
 struct GemmLowering : OpRewritePattern<onnx::GemmOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::GemmOp op, PatternRewriter &rewriter) const override {
@@ -394,7 +457,7 @@ Value lowbit::detail::contraction(OpBuilder &b, Location loc, Value lhs, Value r
       b, loc, TypeRange{resultType}, ValueRange{lhs, rhs}, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nested, Location l, ValueRange args) {
         Value rhsValue = args[1];
-        if (isa<IntegerType>(rhsValue.getType()))
+        if (isa<IntegerType>(rhsValue.getType()) && isFloat(element))
           rhsValue = arith::SIToFPOp::create(nested, l, element, rhsValue);
         linalg::YieldOp::create(nested, l,
                                 add(nested, l, args[2], mul(nested, l, args[0], rhsValue)));
@@ -407,5 +470,5 @@ void lowbit::detail::populateReductionPatterns(RewritePatternSet &patterns) {
   patterns.add<ReduceLowering<onnx::ReduceMeanOp>, ReduceLowering<onnx::ReduceSumOp>,
                ReduceLowering<onnx::ReduceMaxOp>, SoftmaxLowering<onnx::SoftmaxOp, false>,
                SoftmaxLowering<onnx::LogSoftmaxOp, true>, RMSNormLowering, LayerNormLowering,
-               MatMulLowering, GemmLowering>(patterns.getContext());
+               MatMulLowering, MatMulIntegerLowering, GemmLowering>(patterns.getContext());
 }

@@ -271,3 +271,22 @@ func.func @quantize_dequantize(%x: tensor<2x4xf32>, %s: tensor<4xf32>, %z: tenso
   %1 = onnx.DequantizeLinear %q, %bs zero_point %bz {axis = 1 : i64, block_size = 2 : i64} : (tensor<2x4xi8>, tensor<2x2xf32>, tensor<2x2xi8>) -> tensor<2x4xf32>
   return %0, %1 : tensor<2x4xui8>, tensor<2x4xf32>
 }
+
+// -----
+
+// MatMulInteger: each operand widened to i32 less its zero point (A's per
+// row, B's per column), then an i32 contraction.
+// CHECK-LABEL: func @matmul_integer
+// CHECK: linalg.generic
+// CHECK: arith.extui %{{.*}} : i8 to i32
+// CHECK: arith.subi
+// CHECK: linalg.generic
+// CHECK: arith.extsi %{{.*}} : i8 to i32
+// CHECK: arith.subi
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "parallel", "parallel"]
+// CHECK: arith.muli
+// CHECK: arith.addi
+func.func @matmul_integer(%a: tensor<2x3xui8>, %b: tensor<3x4xi8>, %az: tensor<2xui8>, %bz: tensor<4xi8>) -> tensor<2x4xi32> {
+  %y = onnx.MatMulInteger %a, %b a_zero_point %az b_zero_point %bz : (tensor<2x3xui8>, tensor<3x4xi8>, tensor<2xui8>, tensor<4xi8>) -> tensor<2x4xi32>
+  return %y : tensor<2x4xi32>
+}

@@ -1,15 +1,5 @@
 // RUN: lowbit-opt %s -split-input-file -verify-diagnostics -pass-pipeline='builtin.module(func.func(convert-onnx-to-linalg))' -o /dev/null
 
-// MatMulInteger is not lowered yet: the op is named in the error instead of
-// being dropped.
-func.func @matmul_integer(%a: tensor<2x3xui8>, %b: tensor<3x4xui8>) -> tensor<2x4xi32> {
-  // expected-error @+1 {{cannot lower onnx.MatMulInteger to linalg: this form is not supported yet}}
-  %y = onnx.MatMulInteger %a, %b : (tensor<2x3xui8>, tensor<3x4xui8>) -> tensor<2x4xi32>
-  return %y : tensor<2x4xi32>
-}
-
-// -----
-
 // Casts to or from unsigned integers are not lowered yet (the body would
 // need to know which side is unsigned): named, not miscompiled.
 func.func @cast_unsigned(%x: tensor<4xf32>) -> tensor<4xui16> {
