@@ -39,7 +39,7 @@ def main():
     head_dim = DIM // HEADS
     variants = (("fp32", []), ("int8", ["--quantize=kv-cache,bits=8"]),
                 ("int8, dequantized copy", ["--quantize=kv-cache,bits=8", "--fold-dequantize=false"]),
-                ("int4 (one byte per level)", ["--quantize=kv-cache,bits=4"]),
+                ("int4 (two levels per byte)", ["--quantize=kv-cache,bits=4"]),
                 ("int4 + 16 tokens in f32", ["--quantize=kv-cache,bits=4,window=16"]))
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = make_llama(Path(tmp) / "llama.onnx", vocab=VOCAB, dim=DIM, heads=HEADS, kv_heads=KV_HEADS,
@@ -52,7 +52,7 @@ def main():
                 feeds = {"input_ids": ids}
                 for spec in model.inputs:
                     if spec.name.startswith("past."):
-                        shape = [1, KV_HEADS, 0, 1 if spec.name.endswith(".scales") else head_dim]
+                        shape = [1, KV_HEADS, 0, spec.shape[3]]  # head_dim, 1 (scales) or head_dim / 2
                         feeds[spec.name] = np.zeros(shape, spec.dtype)
                 out = model.run(feeds)
                 step = {"input_ids": np.array([[7]], np.int64),

@@ -318,6 +318,19 @@ def test_kv_cache_window_matches_numpy(tmp_path, key_scales):
         feeds = {name.replace("present.", "past.", 1): value for name, value in got.items() if name != "logits"}
 
 
+def levels_of(stored, bits):
+    """The cache's levels as stored: int8 one per byte, int4 two per byte
+    (level 2j in the low nibble of byte j, 2j + 1 in the high one, each as
+    level + 8), unpacked here in NumPy."""
+    if bits == 8:
+        return stored
+    byte = stored.astype(np.uint8).astype(np.int16)
+    levels = np.empty(stored.shape[:-1] + (2 * stored.shape[-1],), np.int16)
+    levels[..., 0::2] = (byte & 15) - 8
+    levels[..., 1::2] = (byte >> 4) - 8
+    return levels
+
+
 def fake_quantized_cache_model(onnx_path, out_path, bits):
     """The fp32 model with each new key and value rounded to the per-token
     grid the quantized cache stores (scale max|x| / (2^(bits-1) - 1), round
@@ -373,12 +386,13 @@ def test_attention_over_quantized_kv_cache_matches_onnxruntime(tmp_path, bits):
     lowbit.compile(onnx_path, library, quantize=[f"kv-cache,bits={bits}"], extra_args=["-O1"])
     model = lowbit.load(library)
     ids = prompts(11, 2, 9)
-    past = {f"past.{l}.{kind}": np.zeros((2, KV_HEADS, 0, HEAD_DIM), np.int8)
+    stored_dim = HEAD_DIM if bits == 8 else HEAD_DIM // 2
+    past = {f"past.{l}.{kind}": np.zeros((2, KV_HEADS, 0, stored_dim), np.int8)
             for l in range(LAYERS) for kind in ("key", "value")}
     past.update({f"{name}.scales": np.zeros((2, KV_HEADS, 0, 1), np.float32) for name in list(past)})
     for start, end in ((0, 6), (6, 7), (7, 8), (8, 9)):
         got = model.run({"input_ids": ids[:, start:end], **past})
-        dequantized = {name: past[name].astype(np.float32) * past[f"{name}.scales"]
+        dequantized = {name: levels_of(past[name], bits).astype(np.float32) * past[f"{name}.scales"]
                        for name in past if not name.endswith(".scales")}
         want = reference.run(["logits"], {"input_ids": ids[:, start:end], **dequantized})[0]
         error = np.abs(got["logits"] - want).max() / np.abs(want).max()

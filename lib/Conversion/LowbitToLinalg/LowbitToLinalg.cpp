@@ -140,6 +140,87 @@ struct DequantizeLowering : OpRewritePattern<lowbit::DequantizeOp> {
   }
 };
 
+/// lowbit.pack_nibbles: byte j = (level 2j + 8) | (level 2j+1 + 8) << 4,
+/// reading the two levels through maps 2j and 2j + 1 of the last loop.
+struct PackNibblesLowering : OpRewritePattern<lowbit::PackNibblesOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(lowbit::PackNibblesOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getPacked().getType());
+    int64_t rank = type.getRank();
+    MLIRContext *context = op.getContext();
+    Location loc = op.getLoc();
+    SmallVector<AffineExpr> low, high;
+    for (int64_t d = 0; d < rank; ++d) {
+      AffineExpr dim = getAffineDimExpr(d, context);
+      low.push_back(d + 1 == rank ? dim * 2 : dim);
+      high.push_back(d + 1 == rank ? dim * 2 + 1 : dim);
+    }
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getLevels());
+    sizes.back() = rewriter.getIndexAttr(type.getShape().back());
+    Value init = emptyTensor(rewriter, loc, type, sizes);
+    SmallVector<AffineMap> maps{AffineMap::get(rank, 0, low, context),
+                                AffineMap::get(rank, 0, high, context),
+                                rewriter.getMultiDimIdentityMap(rank)};
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{op.getLevels(), op.getLevels()},
+        ValueRange{init}, maps,
+        SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Type i8 = b.getI8Type();
+          Value eight = arith::ConstantOp::create(b, l, b.getIntegerAttr(i8, 8));
+          Value four = arith::ConstantOp::create(b, l, b.getIntegerAttr(i8, 4));
+          Value lo = arith::AddIOp::create(b, l, args[0], eight);
+          Value hi = arith::ShLIOp::create(b, l, arith::AddIOp::create(b, l, args[1], eight), four);
+          linalg::YieldOp::create(b, l, arith::OrIOp::create(b, l, lo, hi).getResult());
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+/// lowbit.unpack_nibbles: level k = nibble k % 2 of byte k / 2, less 8.
+struct UnpackNibblesLowering : OpRewritePattern<lowbit::UnpackNibblesOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(lowbit::UnpackNibblesOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getLevels().getType());
+    int64_t rank = type.getRank();
+    MLIRContext *context = op.getContext();
+    Location loc = op.getLoc();
+    SmallVector<AffineExpr> byte;
+    for (int64_t d = 0; d < rank; ++d) {
+      AffineExpr dim = getAffineDimExpr(d, context);
+      byte.push_back(d + 1 == rank ? dim.floorDiv(2) : dim);
+    }
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getPacked());
+    sizes.back() = rewriter.getIndexAttr(type.getShape().back());
+    Value init = emptyTensor(rewriter, loc, type, sizes);
+    SmallVector<AffineMap> maps{AffineMap::get(rank, 0, byte, context),
+                                rewriter.getMultiDimIdentityMap(rank)};
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{op.getPacked()}, ValueRange{init}, maps,
+        SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Type i8 = b.getI8Type();
+          auto constant = [&](int64_t v) {
+            return arith::ConstantOp::create(b, l, b.getIntegerAttr(i8, v));
+          };
+          // The high nibble for odd k: shift by 4 * (k % 2).
+          Value k = linalg::IndexOp::create(b, l, rank - 1);
+          Value odd = arith::RemUIOp::create(b, l, k, arith::ConstantIndexOp::create(b, l, 2));
+          Value shift = arith::IndexCastOp::create(
+              b, l, i8, arith::MulIOp::create(b, l, odd, arith::ConstantIndexOp::create(b, l, 4)));
+          Value nibble = arith::AndIOp::create(b, l, arith::ShRUIOp::create(b, l, args[0], shift),
+                                               constant(15));
+          linalg::YieldOp::create(b, l,
+                                  arith::SubIOp::create(b, l, nibble, constant(8)).getResult());
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
 /// lowbit.mixed_matmul: the MatMul contraction, converting each level in
 /// its body (lowbit-lower-to-ukernels gives it the int8-B kernel).
 struct MixedMatMulLowering : OpRewritePattern<lowbit::MixedMatMulOp> {
@@ -386,7 +467,7 @@ struct ConvertLowbitToLinalgPass
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<QuantizedMatMulLowering, DynamicQuantizeLowering, DequantizeLowering,
-                 MixedMatMulLowering>(&getContext());
+                 MixedMatMulLowering, PackNibblesLowering, UnpackNibblesLowering>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
     if (reportOpsLeft(getOperation(), getContext().getLoadedDialect<lowbit::LowbitDialect>()))

@@ -174,3 +174,26 @@ func.func @mixed_matmul(%q: tensor<?x2x1x8xf32>, %k: tensor<?x2x8x?xi8>) -> tens
   %0 = lowbit.mixed_matmul %q, %k : (tensor<?x2x1x8xf32>, tensor<?x2x8x?xi8>) -> tensor<?x2x1x?xf32>
   return %0 : tensor<?x2x1x?xf32>
 }
+
+// -----
+
+// Nibbles: packing reads levels 2j and 2j + 1 through the maps and stores
+// (l0 + 8) | (l1 + 8) << 4; unpacking reads byte k floordiv 2 and shifts by
+// 4 * (k mod 2).
+// CHECK-DAG: #[[LOW:.*]] = affine_map<(d0, d1) -> (d0, d1 * 2)>
+// CHECK-DAG: #[[HIGH:.*]] = affine_map<(d0, d1) -> (d0, d1 * 2 + 1)>
+// CHECK-DAG: #[[BYTE:.*]] = affine_map<(d0, d1) -> (d0, d1 floordiv 2)>
+// CHECK-LABEL: func @nibbles
+// CHECK: linalg.generic {indexing_maps = [#[[LOW]], #[[HIGH]], #{{.*}}]
+// CHECK: arith.shli
+// CHECK: arith.ori
+// CHECK: linalg.generic {indexing_maps = [#[[BYTE]], #{{.*}}]
+// CHECK: linalg.index 1
+// CHECK: arith.shrui
+// CHECK: arith.andi
+// CHECK: arith.subi
+func.func @nibbles(%q: tensor<3x8xi8>) -> tensor<3x8xi8> {
+  %p = lowbit.pack_nibbles %q : tensor<3x8xi8> -> tensor<3x4xi8>
+  %u = lowbit.unpack_nibbles %p : tensor<3x4xi8> -> tensor<3x8xi8>
+  return %u : tensor<3x8xi8>
+}

@@ -194,6 +194,34 @@ LogicalResult DequantizeOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// PackNibblesOp, UnpackNibblesOp
+//===----------------------------------------------------------------------===//
+
+/// `wide` and `narrow` agree but for the last dimension, `narrow`'s half of
+/// `wide`'s static even one.
+static LogicalResult verifyNibbleShapes(Operation *op, RankedTensorType wide,
+                                        RankedTensorType narrow) {
+  if (wide.getRank() < 1 || wide.getRank() != narrow.getRank())
+    return op->emitOpError("needs operand and result of the same rank, at least 1");
+  int64_t last = wide.getShape().back();
+  if (ShapedType::isDynamic(last) || last % 2 != 0 || narrow.getShape().back() != last / 2)
+    return op->emitOpError(
+        "the levels' last dimension must be static and even, the packed one half of it");
+  for (int64_t i = 0; i + 1 < wide.getRank(); ++i)
+    if (!compatible(wide.getDimSize(i), narrow.getDimSize(i)))
+      return op->emitOpError() << "dimension " << i << " differs";
+  return success();
+}
+
+LogicalResult PackNibblesOp::verify() {
+  return verifyNibbleShapes(*this, getLevels().getType(), getPacked().getType());
+}
+
+LogicalResult UnpackNibblesOp::verify() {
+  return verifyNibbleShapes(*this, getLevels().getType(), getPacked().getType());
+}
+
+//===----------------------------------------------------------------------===//
 // MixedMatMulOp
 //===----------------------------------------------------------------------===//
 

@@ -36,10 +36,11 @@ Value i64Constant(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
 }
 
 /// Makes the Shape reads of the cache `past` (the exporter's past length)
-/// see its levels and `window` together, the f32 cache's shape: the levels'
-/// shape plus the window's length at the sequence axis `axis`, computed at
-/// the function's start (reads may come before the cache's Concat).
-void countWindowInShapeReads(func::FuncOp func, Value past, Value window, int64_t axis) {
+/// see the f32 cache's shape: the levels' shape, its last dimension doubled
+/// when two levels share a byte (`packed`), plus the window's length at the
+/// sequence axis `axis` when there is a `window`; computed at the
+/// function's start (reads may come before the cache's Concat).
+void restoreShapeReads(func::FuncOp func, Value past, Value window, int64_t axis, bool packed) {
   SmallVector<onnx::ShapeOp> shapeReads;
   for (Operation *user : past.getUsers())
     if (auto shape = dyn_cast<onnx::ShapeOp>(user))
@@ -49,17 +50,24 @@ void countWindowInShapeReads(func::FuncOp func, Value past, Value window, int64_
   OpBuilder entry = OpBuilder::atBlockBegin(&func.getBody().front());
   Location loc = past.getLoc();
   int64_t rank = cast<RankedTensorType>(past.getType()).getRank();
-  SmallVector<int64_t> oneHot(rank, 0);
-  oneHot[axis] = 1;
   auto shapeType = RankedTensorType::get({rank}, entry.getI64Type());
-  Value levelsShape =
+  Value full =
       onnx::ShapeOp::create(entry, loc, shapeType, past, entry.getI64IntegerAttr(0), IntegerAttr());
-  Value windowLength = onnx::ShapeOp::create(
-      entry, loc, RankedTensorType::get({1}, entry.getI64Type()), window,
-      entry.getI64IntegerAttr(axis), entry.getI64IntegerAttr(axis + 1));
-  Value extra =
-      onnx::MulOp::create(entry, loc, shapeType, i64Constant(entry, loc, oneHot), windowLength);
-  Value full = onnx::AddOp::create(entry, loc, shapeType, levelsShape, extra);
+  if (packed) {
+    SmallVector<int64_t> doubled(rank, 1);
+    doubled.back() = 2;
+    full = onnx::MulOp::create(entry, loc, shapeType, full, i64Constant(entry, loc, doubled));
+  }
+  if (window) {
+    SmallVector<int64_t> oneHot(rank, 0);
+    oneHot[axis] = 1;
+    Value windowLength =
+        onnx::ShapeOp::create(entry, loc, RankedTensorType::get({1}, entry.getI64Type()), window,
+                              entry.getI64IntegerAttr(axis), entry.getI64IntegerAttr(axis + 1));
+    Value extra =
+        onnx::MulOp::create(entry, loc, shapeType, i64Constant(entry, loc, oneHot), windowLength);
+    full = onnx::AddOp::create(entry, loc, shapeType, full, extra);
+  }
   for (onnx::ShapeOp shape : shapeReads) {
     int64_t start = shape.getStart(), end = shape.getEnd() ? *shape.getEnd() : rank;
     start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
@@ -119,7 +127,12 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
                               << name << "' is " << type;
 
     MLIRContext *context = func.getContext();
-    auto levelsType = RankedTensorType::get(type.getShape(), IntegerType::get(context, 8));
+    // int4 levels two per byte, along head_dim (static and even).
+    bool packed = bits == 4 && !ShapedType::isDynamic(headDim) && headDim % 2 == 0;
+    SmallVector<int64_t> storedShape(type.getShape());
+    if (packed)
+      storedShape.back() = headDim / 2;
+    auto levelsType = RankedTensorType::get(storedShape, IntegerType::get(context, 8));
     SmallVector<int64_t> scaleShape(type.getShape());
     scaleShape.back() = channelScales ? headDim : 1;
     if (channelScales)
@@ -162,8 +175,9 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
 
     Value fresh = concat.getInputs()[1];
     Value recent; // with a window: the tokens that stay in f32
+    if (pastWindow || packed)
+      restoreShapeReads(func, past, pastWindow, axisValue, packed);
     if (pastWindow) {
-      countWindowInShapeReads(func, past, pastWindow, axisValue);
       // window + new; what exceeds `window` tokens, the oldest, is quantized.
       Value all = onnx::ConcatOp::create(b, loc, type, ValueRange{pastWindow, fresh},
                                          b.getI64IntegerAttr(axisValue));
@@ -222,33 +236,50 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
     } else {
       SmallVector<int64_t> freshScaleShape(freshType.getShape());
       freshScaleShape.back() = 1;
-      auto quantized = DynamicQuantizeOp::create(
-          b, loc, RankedTensorType::get(freshType.getShape(), i8),
-          RankedTensorType::get(freshScaleShape, f32), fresh, b.getI64IntegerAttr(bits));
+      // The new entries' head_dim is the cache's (the Concat needs it).
+      SmallVector<int64_t> freshShape(freshType.getShape());
+      freshShape.back() = headDim;
+      auto quantized = DynamicQuantizeOp::create(b, loc, RankedTensorType::get(freshShape, i8),
+                                                 RankedTensorType::get(freshScaleShape, f32), fresh,
+                                                 b.getI64IntegerAttr(bits));
       newLevels = quantized.getQuantized();
       newScales = quantized.getScales();
     }
     auto axis = concat.getAxisAttr();
-    auto presentLevels = onnx::ConcatOp::create(
-        b, loc, RankedTensorType::get(cast<RankedTensorType>(concat.getType()).getShape(), i8),
-        ValueRange{past, newLevels}, axis);
+    SmallVector<int64_t> presentShape(cast<RankedTensorType>(concat.getType()).getShape());
+    Value allLevels; // one level per byte, what the attention reads
+    if (packed) {
+      auto newType = cast<RankedTensorType>(newLevels.getType());
+      SmallVector<int64_t> packedShape(newType.getShape());
+      packedShape.back() = headDim / 2;
+      newLevels = PackNibblesOp::create(b, loc, RankedTensorType::get(packedShape, i8), newLevels);
+      presentShape.back() = headDim / 2;
+    }
+    auto presentLevels = onnx::ConcatOp::create(b, loc, RankedTensorType::get(presentShape, i8),
+                                                ValueRange{past, newLevels}, axis);
+    allLevels = presentLevels.getResult();
+    if (packed) {
+      presentShape.back() = headDim;
+      allLevels =
+          UnpackNibblesOp::create(b, loc, RankedTensorType::get(presentShape, i8), allLevels);
+    }
     auto presentScales =
         onnx::ConcatOp::create(b, loc, scalesType, ValueRange{pastScales, newScales}, axis);
     Value dequantized;
     if (channelScales) {
       // Levels by groups times each group's scales, broadcast over its tokens.
       Value levels =
-          onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, i8),
-                                  presentLevels, groupShape(presentLevels, {-1, window, headDim}));
+          onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, i8), allLevels,
+                                  groupShape(allLevels, {-1, window, headDim}));
       Value scales =
           onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, 1, headDim}, f32), presentScales,
                                   groupShape(presentScales, {-1, 1, headDim}));
       Value values = DequantizeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, f32),
                                           levels, scales, Value());
       dequantized = onnx::ReshapeOp::create(b, loc, concat.getType(), values,
-                                            groupShape(presentLevels, {-1, headDim}));
+                                            groupShape(allLevels, {-1, headDim}));
     } else {
-      dequantized = DequantizeOp::create(b, loc, concat.getType(), presentLevels.getResult(),
+      dequantized = DequantizeOp::create(b, loc, concat.getType(), allLevels,
                                          presentScales.getResult(), Value());
     }
     if (recent) // the recent tokens follow the older ones

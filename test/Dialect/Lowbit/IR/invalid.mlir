@@ -123,6 +123,22 @@ func.func @mixed_matmul_levels_type(%a: tensor<3x8xf32>, %b: tensor<8x5xf32>) {
 
 // -----
 
+func.func @pack_odd(%q: tensor<2x7xi8>) {
+  // expected-error @+1 {{'lowbit.pack_nibbles' op the levels' last dimension must be static and even, the packed one half of it}}
+  %p = lowbit.pack_nibbles %q : tensor<2x7xi8> -> tensor<2x3xi8>
+  return
+}
+
+// -----
+
+func.func @unpack_size(%p: tensor<2x4xi8>) {
+  // expected-error @+1 {{'lowbit.unpack_nibbles' op the levels' last dimension must be static and even, the packed one half of it}}
+  %q = lowbit.unpack_nibbles %p : tensor<2x4xi8> -> tensor<2x6xi8>
+  return
+}
+
+// -----
+
 func.func @tap_stats_shape(%x: tensor<?x4xf32>) {
   // expected-error @+1 {{'lowbit.calibration_tap' op abs_max must be f32 of shape [4] (the input's 4 channels)}}
   %0 = lowbit.calibration_tap %x {name = "q", abs_max = dense<1.0> : tensor<5xf32>} : tensor<?x4xf32>

@@ -53,6 +53,16 @@ func.func @mixed_matmul(%q: tensor<?x4x1x8xf32>, %k: tensor<?x4x8x?xi8>, %a: ten
   return
 }
 
+// int4 levels two per byte and back.
+// CHECK-LABEL: func @nibbles
+// CHECK: %[[P:.*]] = lowbit.pack_nibbles %{{.*}} : tensor<?x4x?x8xi8> -> tensor<?x4x?x4xi8>
+// CHECK: lowbit.unpack_nibbles %[[P]] : tensor<?x4x?x4xi8> -> tensor<?x4x?x8xi8>
+func.func @nibbles(%q: tensor<?x4x?x8xi8>) -> tensor<?x4x?x8xi8> {
+  %p = lowbit.pack_nibbles %q : tensor<?x4x?x8xi8> -> tensor<?x4x?x4xi8>
+  %u = lowbit.unpack_nibbles %p : tensor<?x4x?x4xi8> -> tensor<?x4x?x8xi8>
+  return %u : tensor<?x4x?x8xi8>
+}
+
 // A tap before calibration (a name only) and after (its statistics).
 // CHECK-LABEL: func @taps
 // CHECK: lowbit.calibration_tap %{{.*}} {name = "layers.0.q"} : tensor<?x4xf32>

@@ -17,7 +17,21 @@
 // CHECK: %[[KEYS:.*]] = lowbit.dequantize %[[LEVELS]], %[[ALL]]
 // CHECK: onnx.Mul %[[KEYS]], %[[KEYS]]
 // CHECK: return %{{.*}}, %[[LEVELS]], %[[ALL]]
-// FOUR: lowbit.dynamic_quantize %{{.*}} {bits = 4 : i64}
+// With bits=4 the levels are stored two per byte (head_dim 4 -> 2 bytes);
+// the shape read doubles the levels' last dimension back; new levels are
+// packed before they are appended, and the attention reads them unpacked.
+// FOUR-LABEL: func @cache
+// FOUR-SAME: %[[PAST:[^:]*]]: tensor<?x2x?x2xi8> {onnx.name = "past.0.key"}
+// FOUR-SAME: tensor<?x2x?x2xi8> {onnx.name = "present.0.key"}
+// FOUR: %[[LSHAPE:.*]] = onnx.Shape %[[PAST]] : (tensor<?x2x?x2xi8>) -> tensor<4xi64>
+// FOUR: %[[DOUBLE:.*]] = onnx.Constant dense<[1, 1, 1, 2]> : tensor<4xi64>
+// FOUR: onnx.Mul %[[LSHAPE]], %[[DOUBLE]]
+// FOUR: %[[Q:.*]], %{{.*}} = lowbit.dynamic_quantize %{{.*}} {bits = 4 : i64} : (tensor<?x2x?x4xf32>) -> (tensor<?x2x?x4xi8>, tensor<?x2x?x1xf32>)
+// FOUR: %[[P:.*]] = lowbit.pack_nibbles %[[Q]] : tensor<?x2x?x4xi8> -> tensor<?x2x?x2xi8>
+// FOUR: %[[LEVELS:.*]] = onnx.Concat %[[PAST]], %[[P]] {axis = 2 : i64}
+// FOUR: %[[U:.*]] = lowbit.unpack_nibbles %[[LEVELS]] : tensor<?x2x?x2xi8> -> tensor<?x2x?x4xi8>
+// FOUR: lowbit.dequantize %[[U]], %{{.*}}
+// FOUR: return %{{.*}}, %[[LEVELS]], %{{.*}}
 // With window=2: a third input and output, past.0.key.window (f32). The
 // shape read counts levels and window (Shape of the levels plus the
 // window's length at the sequence axis); the window and the new keys are

@@ -102,6 +102,39 @@ def Lowbit_DynamicQuantizeOp : Lowbit_Op<"dynamic_quantize", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Lowbit_PackNibblesOp : Lowbit_Op<"pack_nibbles", [Pure]> {
+  let summary = "Two 4-bit levels per byte along the last dimension";
+  let description = [{
+    Levels in [-8, 7] (one per i8), two per byte of the result: byte j of a
+    row holds level 2j in its low nibble and level 2j + 1 in its high one,
+    each as level + 8 (the layout lowbit.quantized_matmul's packed weights
+    use). The last dimension is static and even; the result's is half.
+
+    ```mlir
+    %p = lowbit.pack_nibbles %q : tensor<?x4x?x64xi8> -> tensor<?x4x?x32xi8>
+    ```
+  }];
+  let arguments = (ins Lowbit_LevelTensor:$levels);
+  let results = (outs Lowbit_LevelTensor:$packed);
+  let assemblyFormat = "$levels attr-dict `:` type($levels) `->` type($packed)";
+  let hasVerifier = 1;
+}
+
+def Lowbit_UnpackNibblesOp : Lowbit_Op<"unpack_nibbles", [Pure]> {
+  let summary = "Bytes of two 4-bit levels back to one level per i8";
+  let description = [{
+    The inverse of `lowbit.pack_nibbles`: the last dimension doubles.
+
+    ```mlir
+    %q = lowbit.unpack_nibbles %p : tensor<?x4x?x32xi8> -> tensor<?x4x?x64xi8>
+    ```
+  }];
+  let arguments = (ins Lowbit_LevelTensor:$packed);
+  let results = (outs Lowbit_LevelTensor:$levels);
+  let assemblyFormat = "$packed attr-dict `:` type($packed) `->` type($levels)";
+  let hasVerifier = 1;
+}
+
 def Lowbit_DequantizeOp : Lowbit_Op<"dequantize", [Pure]> {
   let summary = "Integer levels back to floating point";
   let description = [{

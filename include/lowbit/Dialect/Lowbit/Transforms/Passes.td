@@ -387,8 +387,13 @@ def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp
     Names keep the pattern present.X -> past.X, so a caller that feeds the
     presents back as the next step's pasts by name (lowbit-run --generate,
     --perplexity --chunk, the Python runtime) runs the quantized cache
-    without knowing its layout. With `bits = 4` the levels are in [-7, 7],
-    still one byte each.
+    without knowing its layout. With `bits = 4` the levels are in [-7, 7]
+    and stored two per byte along head_dim (`lowbit.pack_nibbles`: level 2j
+    in the low nibble of byte j, each as level + 8; head_dim static and
+    even, else one byte each): `past.X` and `present.X` are `[batch, heads,
+    seq, head_dim / 2]`, new levels are packed before they are appended, the
+    attention reads them unpacked (`lowbit.unpack_nibbles`), and Shape reads
+    of the cache see head_dim again.
 
     With `window = W`, the W most recent tokens stay in f32: a third input
     `past.X.window` `[batch, heads, <= W, head_dim]` and output
@@ -403,8 +408,9 @@ def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp
     tokens. The window fills up to G - 1 tokens; each time whole groups are
     complete they move to the levels, and `past.X.scales` is `[batch, heads,
     groups, head_dim]`, one scale per channel of each group. Values stay per
-    token. Not yet: the dequantization fused into the attention's products
-    (it is an elementwise pass over the cache each step).
+    token. lowbit-fold-dequantize-into-matmul takes the per-token
+    dequantizations (with or without a window) into the attention's
+    products; per-channel keys are still dequantized to an f32 copy first.
 
     ```mlir
     %present = onnx.Concat %past, %k {axis = 2 : i64}       // %past: tensor<?x4x?x8xf32>
