@@ -29,14 +29,18 @@ Value mul(OpBuilder &b, Location loc, Value x, Value y) {
 Value maxOf(OpBuilder &b, Location loc, Value x, Value y) {
   if (isFloat(x.getType()))
     return arith::MaximumFOp::create(b, loc, x, y);
+  if (x.getType().isInteger(1)) // bool: true is the larger (an or)
+    return arith::OrIOp::create(b, loc, x, y);
   return arith::MaxSIOp::create(b, loc, x, y);
 }
 
-/// The lowest value of a float or signed integer type.
+/// The lowest value of a float or signed integer type (false for bool).
 Value lowest(OpBuilder &b, Location loc, Type t) {
   if (auto floatType = dyn_cast<FloatType>(t))
     return arith::ConstantOp::create(
         b, loc, b.getFloatAttr(floatType, -std::numeric_limits<double>::infinity()));
+  if (t.isInteger(1))
+    return arith::ConstantOp::create(b, loc, b.getBoolAttr(false));
   return arith::ConstantOp::create(
       b, loc, b.getIntegerAttr(t, APInt::getSignedMinValue(t.getIntOrFloatBitWidth())));
 }
@@ -88,8 +92,7 @@ struct ReduceLowering : OpRewritePattern<OpTy> {
           return success();
         }
       } else if (!values) {
-        return rewriter.notifyMatchFailure(
-            op, "axes are not constant (supported when keepdims and the shapes are static)");
+        return lowerRuntimeAxes(op, rewriter, *resultType);
       } else {
         for (int64_t a : *values)
           axes.push_back(a < 0 ? a + rank : a);
@@ -102,8 +105,17 @@ struct ReduceLowering : OpRewritePattern<OpTy> {
       }
       axes = llvm::to_vector(llvm::seq<int64_t>(0, rank));
     }
+    rewriter.replaceOp(op, reduceAlong(op, rewriter, axes, *resultType));
+    return success();
+  }
+
+private:
+  /// The reduction along the constant `axes`, shaped as `resultType`.
+  static Value reduceAlong(OpTy op, PatternRewriter &rewriter, SmallVector<int64_t> axes,
+                           RankedTensorType resultType) {
     llvm::sort(axes);
     Location loc = op.getLoc();
+    auto inputType = cast<RankedTensorType>(op.getData().getType());
     Type element = inputType.getElementType();
     Value reduced;
     if constexpr (std::is_same_v<OpTy, onnx::ReduceMaxOp>) {
@@ -122,7 +134,90 @@ struct ReduceLowering : OpRewritePattern<OpTy> {
                               });
       }
     }
-    rewriter.replaceOp(op, matchResultRank(rewriter, loc, reduced, *resultType, axes));
+    Value result = matchResultRank(rewriter, loc, reduced, resultType, axes);
+    if (result.getType() != resultType)
+      result = tensor::CastOp::create(rewriter, loc, resultType, result);
+    return result;
+  }
+
+  /// Axes given at run time, a static input: every set of as many axes as
+  /// given that leaves the result's shape (where it is known; 1s in their
+  /// place with keepdims, removed without) is a candidate; each is reduced
+  /// to the result type, and the one whose axes are those given is selected
+  /// when the model runs (often there is one: [3, 4, 5] -> [5]). No axes
+  /// (an empty list) reduce all, or nothing with noop_with_empty_axes.
+  static LogicalResult lowerRuntimeAxes(OpTy op, PatternRewriter &rewriter,
+                                        RankedTensorType resultType) {
+    auto inputType = cast<RankedTensorType>(op.getData().getType());
+    auto axesType = dyn_cast<RankedTensorType>(op.getAxes().getType());
+    if (!inputType.hasStaticShape() || !axesType || !axesType.hasStaticShape() ||
+        axesType.getRank() != 1)
+      return rewriter.notifyMatchFailure(op, "axes at run time need static shapes");
+    int64_t rank = inputType.getRank(), count = axesType.getDimSize(0);
+    bool keepdims = op.getKeepdims();
+    if (count == 0) {
+      if (op.getNoopWithEmptyAxes())
+        rewriter.replaceOp(op, op.getData());
+      else
+        rewriter.replaceOp(
+            op,
+            reduceAlong(op, rewriter, llvm::to_vector(llvm::seq<int64_t>(0, rank)), resultType));
+      return success();
+    }
+    if (count > rank || resultType.getRank() != (keepdims ? rank : rank - count))
+      return rewriter.notifyMatchFailure(op, "the result's rank does not match the axes'");
+    SmallVector<SmallVector<int64_t>> candidates;
+    for (uint64_t mask = 0; mask < (uint64_t(1) << rank); ++mask) {
+      if (llvm::popcount(mask) != count)
+        continue;
+      SmallVector<int64_t> axes, shape;
+      for (int64_t d = 0; d < rank; ++d) {
+        bool reduced = mask >> d & 1;
+        if (reduced)
+          axes.push_back(d);
+        if (!reduced || keepdims)
+          shape.push_back(reduced ? 1 : inputType.getDimSize(d));
+      }
+      // The sizes match the result's (a dynamic one matches any).
+      bool fits = true;
+      for (auto [size, expected] : llvm::zip_equal(shape, resultType.getShape()))
+        fits &= ShapedType::isDynamic(expected) || size == expected;
+      if (fits)
+        candidates.push_back(axes);
+    }
+    if (candidates.empty())
+      return rewriter.notifyMatchFailure(op, "no set of axes gives the result's shape");
+    Location loc = op.getLoc();
+    Value result = reduceAlong(op, rewriter, candidates.back(), resultType);
+    if (candidates.size() > 1) {
+      // Each given axis, made non-negative.
+      Value rankValue = arith::ConstantIndexOp::create(rewriter, loc, rank);
+      Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+      SmallVector<Value> given;
+      for (int64_t i = 0; i < count; ++i) {
+        Value axis = extractIndex(rewriter, loc, op.getAxes(), i);
+        Value negative =
+            arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::slt, axis, zero);
+        given.push_back(arith::SelectOp::create(
+            rewriter, loc, negative, arith::AddIOp::create(rewriter, loc, axis, rankValue), axis));
+      }
+      for (const SmallVector<int64_t> &axes : llvm::reverse(ArrayRef(candidates).drop_back())) {
+        // The given axes (distinct, as ONNX requires) all in `axes`.
+        Value matches = arith::ConstantIntOp::create(rewriter, loc, 1, 1);
+        for (Value axis : given) {
+          Value inSet = arith::ConstantIntOp::create(rewriter, loc, 0, 1);
+          for (int64_t a : axes)
+            inSet = arith::OrIOp::create(
+                rewriter, loc, inSet,
+                arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq, axis,
+                                      arith::ConstantIndexOp::create(rewriter, loc, a)));
+          matches = arith::AndIOp::create(rewriter, loc, matches, inSet);
+        }
+        Value candidate = reduceAlong(op, rewriter, axes, resultType);
+        result = arith::SelectOp::create(rewriter, loc, matches, candidate, result);
+      }
+    }
+    rewriter.replaceOp(op, result);
     return success();
   }
 };

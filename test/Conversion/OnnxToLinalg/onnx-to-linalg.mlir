@@ -290,3 +290,20 @@ func.func @matmul_integer(%a: tensor<2x3xui8>, %b: tensor<3x4xi8>, %az: tensor<2
   %y = onnx.MatMulInteger %a, %b a_zero_point %az b_zero_point %bz : (tensor<2x3xui8>, tensor<3x4xi8>, tensor<2xui8>, tensor<4xi8>) -> tensor<2x4xi32>
   return %y : tensor<2x4xi32>
 }
+
+// -----
+
+// Reduction axes given at run time without keepdims: [3, 2, 2] -> [3, 2]
+// is axis 1 or axis 2; both are reduced and the one named by the axes
+// (made non-negative) is selected when the model runs.
+// CHECK-LABEL: func @runtime_axes_dropped
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: %[[A:.*]] = tensor.reshape
+// CHECK: %[[IS1:.*]] = arith.cmpi eq, %{{.*}}, %c1
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel"]
+// CHECK: %[[B:.*]] = tensor.reshape
+// CHECK: arith.select %[[IS1]], %[[B]], %[[A]] : tensor<3x2xf32>
+func.func @runtime_axes_dropped(%x: tensor<3x2x2xf32>, %axes: tensor<1xi64>) -> tensor<3x2xf32> {
+  %0 = onnx.ReduceSum %x axes %axes {keepdims = 0 : i64} : (tensor<3x2x2xf32>, tensor<1xi64>) -> tensor<3x2xf32>
+  return %0 : tensor<3x2xf32>
+}

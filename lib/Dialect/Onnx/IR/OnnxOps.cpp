@@ -289,10 +289,16 @@ LogicalResult lowbit::onnx::inferReduceResult(Operation *op, Value axes,
   }
   int64_t rank = shape->size();
   if (!axisValues) {
-    // Unknown axes: with keepdims the rank stays, sizes become unknown.
-    inferred.push_back(keepdims ? tensorOf(SmallVector<int64_t>(rank, kDynamic),
-                                           element)
-                                : UnrankedTensorType::get(element));
+    // Unknown axes: with keepdims the rank stays; without, it drops by their
+    // count when that is static (a non-empty list); sizes become unknown.
+    auto axesType = dyn_cast<RankedTensorType>(axes.getType());
+    int64_t count = axesType && axesType.getRank() == 1 ? axesType.getDimSize(0) : kDynamic;
+    if (keepdims)
+      inferred.push_back(tensorOf(SmallVector<int64_t>(rank, kDynamic), element));
+    else if (count != kDynamic && count > 0 && count <= rank)
+      inferred.push_back(tensorOf(SmallVector<int64_t>(rank - count, kDynamic), element));
+    else
+      inferred.push_back(UnrankedTensorType::get(element));
     return success();
   }
   if (axisValues->empty() && noopWithEmptyAxes) {
