@@ -73,6 +73,10 @@ Value reshapeTo(OpBuilder &b, Location loc, Value source, RankedTensorType resul
 
 bool isFloat(Type t);
 
+/// The signless integer of an unsigned (or signed) one's width, which arith
+/// takes; other types as they are.
+Type signless(Type t);
+
 /// C[batch..., m, n] = sum_k lhs[batch..., m, k] * rhs[batch..., k, n] (either
 /// operand transposed in its last two dimensions) as one linalg.generic
 /// marked `lowbit.contraction`; batch dimensions broadcast as numpy's. An

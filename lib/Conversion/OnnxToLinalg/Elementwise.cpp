@@ -21,13 +21,6 @@ bool isLowerableElement(Type t, bool acceptsUnsigned) {
          (acceptsUnsigned && t.isUnsignedInteger());
 }
 
-/// The signless integer of an unsigned one's width; other types as they are.
-Type signless(Type t) {
-  if (auto integer = dyn_cast<IntegerType>(t); integer && !integer.isSignless())
-    return IntegerType::get(t.getContext(), integer.getWidth());
-  return t;
-}
-
 /// A scalar body: the op, its operands (unsigned ones as signless integers
 /// of the same bits), the result element type (signless likewise), and
 /// whether some operand or the result was unsigned.

@@ -123,6 +123,12 @@ Value lowbit::detail::elementwise(OpBuilder &b, Location loc, RankedTensorType r
   return generic.getResult(0);
 }
 
+Type lowbit::detail::signless(Type t) {
+  if (auto integer = dyn_cast<IntegerType>(t); integer && !integer.isSignless())
+    return IntegerType::get(t.getContext(), integer.getWidth());
+  return t;
+}
+
 Value lowbit::detail::scalarConstant(OpBuilder &b, Location loc, Type type, double value) {
   if (auto floatType = dyn_cast<FloatType>(type))
     return arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, value));

@@ -450,11 +450,6 @@ struct MatMulIntegerLowering : OpRewritePattern<onnx::MatMulIntegerOp> {
     rewriter.replaceOp(op, contraction(rewriter, loc, *a, *b, *resultType, false, false));
     return success();
   }
-
-  static Type signless(Type t) {
-    auto integer = dyn_cast<IntegerType>(t);
-    return integer ? IntegerType::get(t.getContext(), integer.getWidth()) : t;
-  }
 };
 
 struct GemmLowering : OpRewritePattern<onnx::GemmOp> {

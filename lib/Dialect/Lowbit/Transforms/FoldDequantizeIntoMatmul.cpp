@@ -56,11 +56,6 @@ RankedTensorType withRowAxis(RankedTensorType type, Type element, int64_t axis) 
   return RankedTensorType::get(shape, element);
 }
 
-Value i64Constant(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
-  auto type = RankedTensorType::get({int64_t(values.size())}, b.getI64Type());
-  return onnx::ConstantOp::create(b, loc, cast<ElementsAttr>(DenseElementsAttr::get(type, values)));
-}
-
 /// The last element of a shape operand when it is a constant, or the last
 /// input of a Concat of them is (exporters build shapes that way).
 std::optional<int64_t> constantLastElement(Value shape) {
@@ -215,10 +210,10 @@ private:
         SmallVector<int64_t> keep(length, 1), one(length, 0);
         keep[at] = 0;
         one[at] = 1;
-        Value kept =
-            onnx::MulOp::create(rewriter, loc, shapeType, shape, i64Constant(rewriter, loc, keep));
-        shape =
-            onnx::AddOp::create(rewriter, loc, shapeType, kept, i64Constant(rewriter, loc, one));
+        Value kept = onnx::MulOp::create(rewriter, loc, shapeType, shape,
+                                         onnx::createI64Vector(rewriter, loc, keep));
+        shape = onnx::AddOp::create(rewriter, loc, shapeType, kept,
+                                    onnx::createI64Vector(rewriter, loc, one));
       }
       Value l = onnx::ExpandOp::create(rewriter, loc, newLevelsType, levels, expand.getShape());
       Value s = onnx::ExpandOp::create(
@@ -239,12 +234,13 @@ private:
         return failure();
       int64_t length = shapeType.getDimSize(0);
       auto leadingType = RankedTensorType::get({length - 1}, rewriter.getI64Type());
-      Value leading = onnx::SliceOp::create(
-          rewriter, loc, leadingType, reshape.getShape(), i64Constant(rewriter, loc, {0}),
-          i64Constant(rewriter, loc, {length - 1}), i64Constant(rewriter, loc, {0}), Value());
-      Value shape = onnx::ConcatOp::create(rewriter, loc, shapeType,
-                                           ValueRange{leading, i64Constant(rewriter, loc, {1})},
-                                           rewriter.getI64IntegerAttr(0));
+      Value leading = onnx::SliceOp::create(rewriter, loc, leadingType, reshape.getShape(),
+                                            onnx::createI64Vector(rewriter, loc, {0}),
+                                            onnx::createI64Vector(rewriter, loc, {length - 1}),
+                                            onnx::createI64Vector(rewriter, loc, {0}), Value());
+      Value shape = onnx::ConcatOp::create(
+          rewriter, loc, shapeType, ValueRange{leading, onnx::createI64Vector(rewriter, loc, {1})},
+          rewriter.getI64IntegerAttr(0));
       SmallVector<int64_t> levelsShape(type.getShape());
       levelsShape.back() = rowSize;
       auto newLevelsType = RankedTensorType::get(levelsShape, i8);
@@ -352,7 +348,7 @@ private:
       Value secondShape = onnx::ShapeOp::create(rewriter, loc, shapeType, second,
                                                 rewriter.getI64IntegerAttr(0), IntegerAttr());
       Value extra = onnx::MulOp::create(rewriter, loc, shapeType, secondShape,
-                                        i64Constant(rewriter, loc, oneHot));
+                                        onnx::createI64Vector(rewriter, loc, oneHot));
       Value full = onnx::AddOp::create(rewriter, loc, shapeType, firstShape, extra);
       int64_t start = shape.getStart(), end = shape.getEnd() ? *shape.getEnd() : rank;
       start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
@@ -361,8 +357,9 @@ private:
         rewriter.replaceOp(shape, full);
       else
         rewriter.replaceOpWithNewOp<onnx::SliceOp>(
-            shape, shape.getType(), full, i64Constant(rewriter, loc, {start}),
-            i64Constant(rewriter, loc, {end}), i64Constant(rewriter, loc, {0}), Value());
+            shape, shape.getType(), full, onnx::createI64Vector(rewriter, loc, {start}),
+            onnx::createI64Vector(rewriter, loc, {end}), onnx::createI64Vector(rewriter, loc, {0}),
+            Value());
       return success();
     }
     if (auto transpose = dyn_cast<onnx::TransposeOp>(user)) {
@@ -432,18 +429,19 @@ private:
         Value split =
             onnx::ShapeOp::create(rewriter, loc, i64Type, first, rewriter.getI64IntegerAttr(axis),
                                   rewriter.getI64IntegerAttr(axis + 1));
-        Value columns = i64Constant(rewriter, loc, {-1});
+        Value columns = onnx::createI64Vector(rewriter, loc, {-1});
         auto sliceType = [&](Value part) {
           SmallVector<int64_t> dims(aType.getShape());
           dims.back() = cast<RankedTensorType>(part.getType()).getDimSize(axis);
           return RankedTensorType::get(dims, aType.getElementType());
         };
-        Value aFirst =
-            onnx::SliceOp::create(rewriter, loc, sliceType(first), matmul.getA(),
-                                  i64Constant(rewriter, loc, {0}), split, columns, Value());
+        Value aFirst = onnx::SliceOp::create(rewriter, loc, sliceType(first), matmul.getA(),
+                                             onnx::createI64Vector(rewriter, loc, {0}), split,
+                                             columns, Value());
         Value aSecond = onnx::SliceOp::create(
             rewriter, loc, sliceType(second), matmul.getA(), split,
-            i64Constant(rewriter, loc, {std::numeric_limits<int64_t>::max()}), columns, Value());
+            onnx::createI64Vector(rewriter, loc, {std::numeric_limits<int64_t>::max()}), columns,
+            Value());
         Value a = onnx::MatMulOp::create(rewriter, loc, productType(first, -1), aFirst, first);
         Value b = onnx::MatMulOp::create(rewriter, loc, productType(second, -1), aSecond, second);
         rewriter.replaceOpWithNewOp<onnx::AddOp>(matmul, resultType, a, b);

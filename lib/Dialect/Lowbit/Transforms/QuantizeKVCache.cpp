@@ -28,13 +28,6 @@ StringRef ioName(DictionaryAttr attrs) {
   return name ? name.getValue() : StringRef();
 }
 
-/// An onnx.Constant of i64 `values` (a 1-D tensor).
-Value i64Constant(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
-  auto vectorType = RankedTensorType::get({int64_t(values.size())}, b.getI64Type());
-  return onnx::ConstantOp::create(b, loc,
-                                  cast<ElementsAttr>(DenseElementsAttr::get(vectorType, values)));
-}
-
 /// Makes the Shape reads of the cache `past` (the exporter's past length)
 /// see the f32 cache's shape: the levels' shape, its last dimension doubled
 /// when two levels share a byte (`packed`), plus the window's length at the
@@ -56,7 +49,8 @@ void restoreShapeReads(func::FuncOp func, Value past, Value window, int64_t axis
   if (packed) {
     SmallVector<int64_t> doubled(rank, 1);
     doubled.back() = 2;
-    full = onnx::MulOp::create(entry, loc, shapeType, full, i64Constant(entry, loc, doubled));
+    full = onnx::MulOp::create(entry, loc, shapeType, full,
+                               onnx::createI64Vector(entry, loc, doubled));
   }
   if (window) {
     SmallVector<int64_t> oneHot(rank, 0);
@@ -64,8 +58,8 @@ void restoreShapeReads(func::FuncOp func, Value past, Value window, int64_t axis
     Value windowLength =
         onnx::ShapeOp::create(entry, loc, RankedTensorType::get({1}, entry.getI64Type()), window,
                               entry.getI64IntegerAttr(axis), entry.getI64IntegerAttr(axis + 1));
-    Value extra =
-        onnx::MulOp::create(entry, loc, shapeType, i64Constant(entry, loc, oneHot), windowLength);
+    Value extra = onnx::MulOp::create(entry, loc, shapeType,
+                                      onnx::createI64Vector(entry, loc, oneHot), windowLength);
     full = onnx::AddOp::create(entry, loc, shapeType, full, extra);
   }
   for (onnx::ShapeOp shape : shapeReads) {
@@ -75,8 +69,9 @@ void restoreShapeReads(func::FuncOp func, Value past, Value window, int64_t axis
     Value read = full;
     if (start != 0 || end != rank) {
       OpBuilder at(shape);
-      read = onnx::SliceOp::create(at, loc, shape.getType(), full, i64Constant(at, loc, {start}),
-                                   i64Constant(at, loc, {end}), i64Constant(at, loc, {0}), Value());
+      read = onnx::SliceOp::create(
+          at, loc, shape.getType(), full, onnx::createI64Vector(at, loc, {start}),
+          onnx::createI64Vector(at, loc, {end}), onnx::createI64Vector(at, loc, {0}), Value());
     }
     shape.getResult().replaceAllUsesWith(read);
     shape.erase();
@@ -166,7 +161,9 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
     OpBuilder b(concat);
     Location loc = concat.getLoc();
     int64_t axisValue = rank - 2;
-    auto i64Vector = [&](ArrayRef<int64_t> values) { return i64Constant(b, loc, values); };
+    auto i64Vector = [&](ArrayRef<int64_t> values) {
+      return onnx::createI64Vector(b, loc, values);
+    };
     auto oneI64Type = RankedTensorType::get({1}, b.getI64Type());
     auto lengthOf = [&](Value tensor) -> Value {
       return onnx::ShapeOp::create(b, loc, oneI64Type, tensor, b.getI64IntegerAttr(axisValue),

@@ -157,6 +157,11 @@ bool isScalarLike(Value v) {
 }
 } // namespace
 
+Value lowbit::onnx::createI64Vector(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
+  auto type = RankedTensorType::get({int64_t(values.size())}, b.getI64Type());
+  return ConstantOp::create(b, loc, cast<ElementsAttr>(DenseElementsAttr::get(type, values)));
+}
+
 std::optional<SmallVector<int64_t>> lowbit::onnx::getConstantIntValues(Value v) {
   Attribute attr;
   if (!matchPattern(v, m_Constant(&attr)))

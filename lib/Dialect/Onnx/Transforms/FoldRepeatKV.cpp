@@ -76,11 +76,6 @@ FailureOr<SmallVector<Piece>> expandPieces(Value shape) {
   return shapePieces(shape, 5);
 }
 
-Value i64Constant(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
-  auto type = RankedTensorType::get({int64_t(values.size())}, b.getI64Type());
-  return ConstantOp::create(b, loc, cast<ElementsAttr>(DenseElementsAttr::get(type, values)));
-}
-
 /// Dimensions [start, end) of `value`'s shape, as an i64 vector.
 Value shapeSlice(OpBuilder &b, Location loc, Value value, int64_t start, int64_t end) {
   return ShapeOp::create(b, loc, RankedTensorType::get({end - start}, b.getI64Type()), value,
@@ -141,7 +136,7 @@ struct FoldRepeatKV : OpRewritePattern<MatMulOp> {
     // A [b, h, m, k] -> [b, kv_heads, rep, m, k].
     Value aShape = ConcatOp::create(rewriter, loc, vectorType(5),
                                     ValueRange{shapeSlice(rewriter, loc, matmul.getA(), 0, 1),
-                                               i64Constant(rewriter, loc, {kvHeads, *rep}),
+                                               createI64Vector(rewriter, loc, {kvHeads, *rep}),
                                                shapeSlice(rewriter, loc, matmul.getA(), 2, 4)},
                                     rewriter.getI64IntegerAttr(0));
     ArrayRef<int64_t> as = aType.getShape();
@@ -161,11 +156,12 @@ struct FoldRepeatKV : OpRewritePattern<MatMulOp> {
         RankedTensorType::get({rs[0], kvHeads, *rep, rs[2], rs[3]}, resultType.getElementType());
     Value product5 = MatMulOp::create(rewriter, loc, product5Type, a5, b5);
     // [b, kv_heads, rep, m, n] -> [b, h, m, n].
-    Value productShape = ConcatOp::create(rewriter, loc, vectorType(4),
-                                          ValueRange{shapeSlice(rewriter, loc, product5, 0, 1),
-                                                     i64Constant(rewriter, loc, {kvHeads * *rep}),
-                                                     shapeSlice(rewriter, loc, product5, 3, 5)},
-                                          rewriter.getI64IntegerAttr(0));
+    Value productShape =
+        ConcatOp::create(rewriter, loc, vectorType(4),
+                         ValueRange{shapeSlice(rewriter, loc, product5, 0, 1),
+                                    createI64Vector(rewriter, loc, {kvHeads * *rep}),
+                                    shapeSlice(rewriter, loc, product5, 3, 5)},
+                         rewriter.getI64IntegerAttr(0));
     rewriter.replaceOpWithNewOp<ReshapeOp>(matmul, resultType, product5, productShape);
     if (transpose)
       rewriter.eraseOp(transpose);

@@ -56,6 +56,9 @@ inline int64_t nonNegativeAxis(int64_t axis, int64_t rank) {
 /// that folds to one), or nullopt.
 std::optional<llvm::SmallVector<int64_t>> getConstantIntValues(mlir::Value v);
 
+/// An onnx.Constant holding `values` as a 1-D i64 tensor (a shape, axes).
+mlir::Value createI64Vector(mlir::OpBuilder &b, mlir::Location loc, llvm::ArrayRef<int64_t> values);
+
 /// Whether `actual` is a valid result type where `inferred` was inferred:
 /// same element type, and where both are ranked, same rank and equal sizes
 /// wherever both are static.
