@@ -77,6 +77,19 @@ bool isFloat(Type t);
 /// takes; other types as they are.
 Type signless(Type t);
 
+/// select(v < 0, v + size, v) on index values: ONNX's negative positions
+/// count from the back.
+Value wrapNegative(OpBuilder &b, Location loc, Value v, Value size);
+
+/// `v` as its signless type (the same bits, through an unrealized cast that
+/// LLVM, which has no signedness, drops), and back to `to`.
+Value toSignless(OpBuilder &b, Location loc, Value v);
+Value fromSignless(OpBuilder &b, Location loc, Value v, Type to);
+
+/// `v` (the signless bits of an integer of `type`) widened to the integer
+/// `to`, or converted to the float `to`, as `type`'s signedness says.
+Value widen(OpBuilder &b, Location loc, Value v, Type type, Type to);
+
 /// C[batch..., m, n] = sum_k lhs[batch..., m, k] * rhs[batch..., k, n] (either
 /// operand transposed in its last two dimensions) as one linalg.generic
 /// marked `lowbit.contraction`; batch dimensions broadcast as numpy's. An

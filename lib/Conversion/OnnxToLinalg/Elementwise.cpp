@@ -51,18 +51,13 @@ struct ElementwiseLowering : OpRewritePattern<OpTy> {
     if (!isLowerableElement(type->getElementType(), acceptsUnsigned))
       return rewriter.notifyMatchFailure(op, "unsupported result element type");
     Type element = type->getElementType();
-    auto cast = [](OpBuilder &b, Location loc, Value v, Type to) -> Value {
-      if (v.getType() == to)
-        return v;
-      return UnrealizedConversionCastOp::create(b, loc, to, v).getResult(0);
-    };
     Value result = elementwise(
         rewriter, op.getLoc(), *type, op->getOperands(),
         [&](OpBuilder &b, Location loc, ValueRange args) {
           SmallVector<Value> bits;
           for (Value arg : args)
-            bits.push_back(cast(b, loc, arg, signless(arg.getType())));
-          return cast(b, loc, fn(op, b, loc, bits, signless(element), isUnsigned), element);
+            bits.push_back(toSignless(b, loc, arg));
+          return fromSignless(b, loc, fn(op, b, loc, bits, signless(element), isUnsigned), element);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -160,28 +155,6 @@ FailureOr<AffineMap> parameterMap(Value parameter, int64_t rank, int64_t axis, i
   AffineExpr index =
       type.getDimSize(0) == 1 ? getAffineConstantExpr(0, context) : getAffineDimExpr(axis, context);
   return AffineMap::get(rank, 0, index, context);
-}
-
-/// `v` (the bits of an integer of `type`, signless) widened to i32, or
-/// converted to f32, as its signedness says.
-Value widen(OpBuilder &b, Location loc, Value v, Type type, Type to) {
-  bool isUnsigned = type.isUnsignedInteger();
-  if (isFloat(to))
-    return isUnsigned ? arith::UIToFPOp::create(b, loc, to, v).getResult()
-                      : arith::SIToFPOp::create(b, loc, to, v).getResult();
-  if (v.getType() == to)
-    return v;
-  return isUnsigned ? arith::ExtUIOp::create(b, loc, to, v).getResult()
-                    : arith::ExtSIOp::create(b, loc, to, v).getResult();
-}
-
-Value toSignless(OpBuilder &b, Location loc, Value v) {
-  Type t = signless(v.getType());
-  return t == v.getType() ? v : UnrealizedConversionCastOp::create(b, loc, t, v).getResult(0);
-}
-
-Value fromSignless(OpBuilder &b, Location loc, Value v, Type to) {
-  return v.getType() == to ? v : UnrealizedConversionCastOp::create(b, loc, to, v).getResult(0);
 }
 
 /// saturate(round_half_even(x) + zero point) on `type`'s range, as bits.

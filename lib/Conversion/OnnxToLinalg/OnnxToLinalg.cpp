@@ -129,6 +129,31 @@ Type lowbit::detail::signless(Type t) {
   return t;
 }
 
+Value lowbit::detail::wrapNegative(OpBuilder &b, Location loc, Value v, Value size) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value negative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, zero);
+  return arith::SelectOp::create(b, loc, negative, arith::AddIOp::create(b, loc, v, size), v);
+}
+
+Value lowbit::detail::toSignless(OpBuilder &b, Location loc, Value v) {
+  return fromSignless(b, loc, v, signless(v.getType()));
+}
+
+Value lowbit::detail::fromSignless(OpBuilder &b, Location loc, Value v, Type to) {
+  return v.getType() == to ? v : UnrealizedConversionCastOp::create(b, loc, to, v).getResult(0);
+}
+
+Value lowbit::detail::widen(OpBuilder &b, Location loc, Value v, Type type, Type to) {
+  bool isUnsigned = type.isUnsignedInteger();
+  if (isFloat(to))
+    return isUnsigned ? arith::UIToFPOp::create(b, loc, to, v).getResult()
+                      : arith::SIToFPOp::create(b, loc, to, v).getResult();
+  if (v.getType() == to)
+    return v;
+  return isUnsigned ? arith::ExtUIOp::create(b, loc, to, v).getResult()
+                    : arith::ExtSIOp::create(b, loc, to, v).getResult();
+}
+
 Value lowbit::detail::scalarConstant(OpBuilder &b, Location loc, Type type, double value) {
   if (auto floatType = dyn_cast<FloatType>(type))
     return arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, value));

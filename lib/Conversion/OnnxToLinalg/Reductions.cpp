@@ -192,15 +192,10 @@ private:
     if (candidates.size() > 1) {
       // Each given axis, made non-negative.
       Value rankValue = arith::ConstantIndexOp::create(rewriter, loc, rank);
-      Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
       SmallVector<Value> given;
-      for (int64_t i = 0; i < count; ++i) {
-        Value axis = extractIndex(rewriter, loc, op.getAxes(), i);
-        Value negative =
-            arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::slt, axis, zero);
-        given.push_back(arith::SelectOp::create(
-            rewriter, loc, negative, arith::AddIOp::create(rewriter, loc, axis, rankValue), axis));
-      }
+      for (int64_t i = 0; i < count; ++i)
+        given.push_back(
+            wrapNegative(rewriter, loc, extractIndex(rewriter, loc, op.getAxes(), i), rankValue));
       for (const SmallVector<int64_t> &axes : llvm::reverse(ArrayRef(candidates).drop_back())) {
         // The given axes (distinct, as ONNX requires) all in `axes`.
         Value matches = arith::ConstantIntOp::create(rewriter, loc, 1, 1);
@@ -433,14 +428,9 @@ struct MatMulIntegerLowering : OpRewritePattern<onnx::MatMulIntegerOp> {
       return elementwise(
           rewriter, loc, widened, operands,
           [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-            auto widen = [&](Value v) -> Value {
-              if (v.getType() != signless(v.getType()))
-                v = UnrealizedConversionCastOp::create(b, l, signless(v.getType()), v).getResult(0);
-              return integer.isUnsigned() ? arith::ExtUIOp::create(b, l, i32, v).getResult()
-                                          : arith::ExtSIOp::create(b, l, i32, v).getResult();
-            };
-            Value x = widen(args[0]);
-            return args.size() > 1 ? arith::SubIOp::create(b, l, x, widen(args[1])) : x;
+            auto wide = [&](Value v) { return widen(b, l, toSignless(b, l, v), element, i32); };
+            Value x = wide(args[0]);
+            return args.size() > 1 ? arith::SubIOp::create(b, l, x, wide(args[1])) : x;
           });
     };
     FailureOr<Value> a = centered(op.getA(), op.getAZeroPoint(), /*perRow=*/true);

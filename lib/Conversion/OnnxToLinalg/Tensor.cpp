@@ -26,13 +26,6 @@ Value indexConstant(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
-/// select(v < 0, v + size, v): ONNX's negative positions count from the back.
-Value wrapNegative(OpBuilder &b, Location loc, Value v, Value size) {
-  Value zero = indexConstant(b, loc, 0);
-  Value negative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, zero);
-  return arith::SelectOp::create(b, loc, negative, arith::AddIOp::create(b, loc, v, size), v);
-}
-
 Value clamp(OpBuilder &b, Location loc, Value v, Value lo, Value hi) {
   return arith::MinSIOp::create(b, loc, arith::MaxSIOp::create(b, loc, v, lo), hi);
 }

@@ -67,6 +67,62 @@ std::optional<int64_t> constantLastElement(Value shape) {
   return values->back();
 }
 
+/// Where a layout op moves one tracked axis of its input (the scales' row
+/// axis, or the tokens of a window Concat), and the input's shape after it.
+struct MovedAxis {
+  int64_t axis;
+  SmallVector<int64_t> shape;
+};
+
+/// The layout op `op` (data first) applied to `data` instead, as `type`.
+Value layoutOf(PatternRewriter &rewriter, Operation *op, Value data, Type type) {
+  Operation *copy = rewriter.clone(*op);
+  copy->setOperand(0, data);
+  copy->getResult(0).setType(type);
+  return copy->getResult(0);
+}
+
+/// Through a Transpose (no perm: reversed).
+std::optional<MovedAxis> throughTranspose(onnx::TransposeOp transpose, ArrayRef<int64_t> shape,
+                                          int64_t axis) {
+  int64_t rank = shape.size();
+  SmallVector<int64_t> perm;
+  if (auto attr = transpose.getPermAttr())
+    perm.assign(attr.asArrayRef().begin(), attr.asArrayRef().end());
+  else
+    for (int64_t i = rank - 1; i >= 0; --i)
+      perm.push_back(i);
+  auto at = llvm::find(perm, axis);
+  if (int64_t(perm.size()) != rank || at == perm.end())
+    return std::nullopt;
+  MovedAxis moved{int64_t(at - perm.begin()), {}};
+  for (int64_t p : perm)
+    moved.shape.push_back(shape[p]);
+  return moved;
+}
+
+/// Through an Unsqueeze with constant axes: past each inserted 1 before it.
+std::optional<MovedAxis> throughUnsqueeze(onnx::UnsqueezeOp unsqueeze, ArrayRef<int64_t> shape,
+                                          int64_t axis) {
+  std::optional<SmallVector<int64_t>> axes = onnx::getConstantIntValues(unsqueeze.getAxes());
+  if (!axes)
+    return std::nullopt;
+  int64_t rank = shape.size() + axes->size();
+  SmallVector<bool> inserted(rank, false);
+  for (int64_t a : *axes)
+    if (a >= -rank && a < rank)
+      inserted[a < 0 ? a + rank : a] = true;
+  if (llvm::count(inserted, true) != int64_t(axes->size()))
+    return std::nullopt;
+  MovedAxis moved{-1, {}};
+  for (int64_t i = 0, kept = 0; i < rank; ++i) {
+    if (!inserted[i] && kept == axis)
+      moved.axis = i;
+    moved.shape.push_back(inserted[i] ? 1 : shape[kept++]);
+  }
+  return moved;
+}
+
 /// The numpy broadcast of two static-or-dynamic shapes (right-aligned).
 SmallVector<int64_t> broadcastShape(ArrayRef<int64_t> x, ArrayRef<int64_t> y) {
   size_t rank = std::max(x.size(), y.size());
@@ -130,64 +186,21 @@ private:
                                                  shape.getStartAttr(), shape.getEndAttr());
       return success();
     }
-    if (auto transpose = dyn_cast<onnx::TransposeOp>(user)) {
-      auto type = resultType(transpose);
-      int64_t rank = type ? type.getRank() : 0;
-      SmallVector<int64_t> perm;
-      if (auto attr = transpose.getPermAttr())
-        perm.assign(attr.asArrayRef().begin(), attr.asArrayRef().end());
-      else
-        for (int64_t i = rank - 1; i >= 0; --i)
-          perm.push_back(i);
-      auto at = llvm::find(perm, axis);
-      if (!type || at == perm.end())
+    ArrayRef<int64_t> levelsShape = cast<RankedTensorType>(levels.getType()).getShape();
+    // The levels' shape moved (the result type may know less), the scales'
+    // with 1 on the moved row axis.
+    auto moveBoth = [&](Operation *op, std::optional<MovedAxis> moved) {
+      if (!moved)
         return failure();
-      int64_t newAxis = at - perm.begin();
-      // The levels' shape permuted (the result type may know less).
-      ArrayRef<int64_t> levelsShape = cast<RankedTensorType>(levels.getType()).getShape();
-      SmallVector<int64_t> shape;
-      for (int64_t p : perm)
-        shape.push_back(levelsShape[p]);
-      auto newLevelsType = RankedTensorType::get(shape, i8);
-      Value l =
-          onnx::TransposeOp::create(rewriter, loc, newLevelsType, levels, transpose.getPermAttr());
-      Value s = onnx::TransposeOp::create(rewriter, loc,
-                                          withRowAxis(newLevelsType, scaleElement, newAxis), scales,
-                                          transpose.getPermAttr());
-      return replaceBy(l, s);
-    }
-    if (auto unsqueeze = dyn_cast<onnx::UnsqueezeOp>(user)) {
-      auto type = resultType(unsqueeze);
-      std::optional<SmallVector<int64_t>> axes = onnx::getConstantIntValues(unsqueeze.getAxes());
-      if (!type || !axes)
-        return failure();
-      // The row axis moves past each inserted axis before it.
-      int64_t rank = type.getRank();
-      SmallVector<bool> inserted(rank, false);
-      for (int64_t a : *axes)
-        if (a >= -rank && a < rank)
-          inserted[a < 0 ? a + rank : a] = true;
-      if (llvm::count(inserted, true) + cast<RankedTensorType>(levels.getType()).getRank() != rank)
-        return failure();
-      int64_t newAxis = -1;
-      for (int64_t i = 0, kept = 0; i < rank; ++i)
-        if (!inserted[i] && kept++ == axis)
-          newAxis = i;
-      if (newAxis < 0)
-        return failure();
-      // The levels' shape with the inserted 1s.
-      ArrayRef<int64_t> levelsShape = cast<RankedTensorType>(levels.getType()).getShape();
-      SmallVector<int64_t> shape;
-      for (int64_t i = 0, kept = 0; i < rank; ++i)
-        shape.push_back(inserted[i] ? 1 : levelsShape[kept++]);
-      auto newLevelsType = RankedTensorType::get(shape, i8);
-      Value l =
-          onnx::UnsqueezeOp::create(rewriter, loc, newLevelsType, levels, unsqueeze.getAxes());
-      Value s = onnx::UnsqueezeOp::create(rewriter, loc,
-                                          withRowAxis(newLevelsType, scaleElement, newAxis), scales,
-                                          unsqueeze.getAxes());
-      return replaceBy(l, s);
-    }
+      auto newLevelsType = RankedTensorType::get(moved->shape, i8);
+      return replaceBy(
+          layoutOf(rewriter, op, levels, newLevelsType),
+          layoutOf(rewriter, op, scales, withRowAxis(newLevelsType, scaleElement, moved->axis)));
+    };
+    if (auto transpose = dyn_cast<onnx::TransposeOp>(user))
+      return moveBoth(transpose, throughTranspose(transpose, levelsShape, axis));
+    if (auto unsqueeze = dyn_cast<onnx::UnsqueezeOp>(user))
+      return moveBoth(unsqueeze, throughUnsqueeze(unsqueeze, levelsShape, axis));
     if (auto expand = dyn_cast<onnx::ExpandOp>(user)) {
       // The scales expand to the same shape but for 1 on the row axis, which
       // must keep its size.
@@ -350,59 +363,26 @@ private:
       Value extra = onnx::MulOp::create(rewriter, loc, shapeType, secondShape,
                                         onnx::createI64Vector(rewriter, loc, oneHot));
       Value full = onnx::AddOp::create(rewriter, loc, shapeType, firstShape, extra);
-      int64_t start = shape.getStart(), end = shape.getEnd() ? *shape.getEnd() : rank;
-      start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
-      end = std::clamp<int64_t>(end < 0 ? end + rank : end, 0, rank);
-      if (start == 0 && end == rank)
-        rewriter.replaceOp(shape, full);
-      else
-        rewriter.replaceOpWithNewOp<onnx::SliceOp>(
-            shape, shape.getType(), full, onnx::createI64Vector(rewriter, loc, {start}),
-            onnx::createI64Vector(rewriter, loc, {end}), onnx::createI64Vector(rewriter, loc, {0}),
-            Value());
+      rewriter.replaceOp(shape, onnx::shapeReadOf(rewriter, shape, full, rank));
       return success();
     }
-    if (auto transpose = dyn_cast<onnx::TransposeOp>(user)) {
-      auto resultType = dyn_cast<RankedTensorType>(transpose.getType());
-      auto perm = transpose.getPermAttr();
-      if (!resultType || !perm)
+    // Unsqueeze and Transpose: each part moved, concatenated on the moved
+    // token axis.
+    ArrayRef<int64_t> concatShape = cast<RankedTensorType>(concat.getType()).getShape();
+    auto splitLayout = [&](Operation *op, std::optional<MovedAxis> moved) {
+      auto resultType = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+      if (!moved || !resultType)
         return failure();
-      int64_t newAxis = llvm::find(perm.asArrayRef(), axis) - perm.asArrayRef().begin();
-      SmallVector<int64_t> shape;
-      for (int64_t p : perm.asArrayRef())
-        shape.push_back(cast<RankedTensorType>(concat.getType()).getDimSize(p));
-      Value a = onnx::TransposeOp::create(rewriter, loc,
-                                          partType(first, resultType, shape, newAxis), first, perm);
-      Value b = onnx::TransposeOp::create(
-          rewriter, loc, partType(second, resultType, shape, newAxis), second, perm);
-      return concatOf(a, b, newAxis);
-    }
-    if (auto unsqueeze = dyn_cast<onnx::UnsqueezeOp>(user)) {
-      auto resultType = dyn_cast<RankedTensorType>(unsqueeze.getType());
-      std::optional<SmallVector<int64_t>> axes = onnx::getConstantIntValues(unsqueeze.getAxes());
-      if (!resultType || !axes)
-        return failure();
-      int64_t outRank = resultType.getRank();
-      SmallVector<bool> inserted(outRank, false);
-      for (int64_t a : *axes)
-        if (a >= -outRank && a < outRank)
-          inserted[a < 0 ? a + outRank : a] = true;
-      if (llvm::count(inserted, true) + rank != outRank)
-        return failure();
-      int64_t newAxis = -1;
-      SmallVector<int64_t> shape;
-      for (int64_t i = 0, kept = 0; i < outRank; ++i) {
-        if (!inserted[i] && kept == axis)
-          newAxis = i;
-        shape.push_back(inserted[i] ? 1
-                                    : cast<RankedTensorType>(concat.getType()).getDimSize(kept++));
-      }
-      Value a = onnx::UnsqueezeOp::create(
-          rewriter, loc, partType(first, resultType, shape, newAxis), first, unsqueeze.getAxes());
-      Value b = onnx::UnsqueezeOp::create(
-          rewriter, loc, partType(second, resultType, shape, newAxis), second, unsqueeze.getAxes());
-      return concatOf(a, b, newAxis);
-    }
+      Value a =
+          layoutOf(rewriter, op, first, partType(first, resultType, moved->shape, moved->axis));
+      Value b =
+          layoutOf(rewriter, op, second, partType(second, resultType, moved->shape, moved->axis));
+      return concatOf(a, b, moved->axis);
+    };
+    if (auto transpose = dyn_cast<onnx::TransposeOp>(user))
+      return splitLayout(transpose, throughTranspose(transpose, concatShape, axis));
+    if (auto unsqueeze = dyn_cast<onnx::UnsqueezeOp>(user))
+      return splitLayout(unsqueeze, throughUnsqueeze(unsqueeze, concatShape, axis));
     if (auto matmul = dyn_cast<onnx::MatMulOp>(user)) {
       auto resultType = dyn_cast<RankedTensorType>(matmul.getType());
       auto aType = dyn_cast<RankedTensorType>(matmul.getA().getType());

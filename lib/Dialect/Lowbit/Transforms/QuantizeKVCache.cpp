@@ -11,7 +11,6 @@
 
 #include "mlir/IR/Builders.h"
 
-#include <algorithm>
 #include <limits>
 
 namespace lowbit {
@@ -63,17 +62,8 @@ void restoreShapeReads(func::FuncOp func, Value past, Value window, int64_t axis
     full = onnx::AddOp::create(entry, loc, shapeType, full, extra);
   }
   for (onnx::ShapeOp shape : shapeReads) {
-    int64_t start = shape.getStart(), end = shape.getEnd() ? *shape.getEnd() : rank;
-    start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
-    end = std::clamp<int64_t>(end < 0 ? end + rank : end, 0, rank);
-    Value read = full;
-    if (start != 0 || end != rank) {
-      OpBuilder at(shape);
-      read = onnx::SliceOp::create(
-          at, loc, shape.getType(), full, onnx::createI64Vector(at, loc, {start}),
-          onnx::createI64Vector(at, loc, {end}), onnx::createI64Vector(at, loc, {0}), Value());
-    }
-    shape.getResult().replaceAllUsesWith(read);
+    OpBuilder at(shape);
+    shape.getResult().replaceAllUsesWith(onnx::shapeReadOf(at, shape, full, rank));
     shape.erase();
   }
 }

@@ -162,6 +162,15 @@ Value lowbit::onnx::createI64Vector(OpBuilder &b, Location loc, ArrayRef<int64_t
   return ConstantOp::create(b, loc, cast<ElementsAttr>(DenseElementsAttr::get(type, values)));
 }
 
+Value lowbit::onnx::shapeReadOf(OpBuilder &b, ShapeOp read, Value fullShape, int64_t rank) {
+  auto [start, end] = read.getDimRange(rank);
+  if (start == 0 && end == rank)
+    return fullShape;
+  Location loc = read.getLoc();
+  return SliceOp::create(b, loc, read.getType(), fullShape, createI64Vector(b, loc, {start}),
+                         createI64Vector(b, loc, {end}), createI64Vector(b, loc, {0}), Value());
+}
+
 std::optional<SmallVector<int64_t>> lowbit::onnx::getConstantIntValues(Value v) {
   Attribute attr;
   if (!matchPattern(v, m_Constant(&attr)))

@@ -74,4 +74,11 @@ mlir::Type meetTypes(mlir::Type a, mlir::Type b);
 #define GET_OP_CLASSES
 #include "lowbit/Dialect/Onnx/IR/OnnxOps.h.inc"
 
+namespace lowbit::onnx {
+/// What the Shape read `read` returns, taken from `fullShape` (all `rank`
+/// sizes of the tensor it reads, computed otherwise): `fullShape` itself,
+/// or its slice [start, end).
+mlir::Value shapeReadOf(mlir::OpBuilder &b, ShapeOp read, mlir::Value fullShape, int64_t rank);
+} // namespace lowbit::onnx
+
 #endif // LOWBIT_DIALECT_ONNX_IR_ONNX_H
