@@ -7,8 +7,10 @@ A synthetic LLaMA-shaped model (lowbit.testing.synthetic.make_llama: dim
 512, 8 heads, 4 kv heads, 4 layers) compiled several ways: fp32 cache,
 `--quantize=kv-cache,bits=8`, the same with `--fold-dequantize=false`
 (attention over an f32 copy of the dequantized cache, what the fold into
-QK^T and PV removes), `--quantize=kv-cache,bits=4`, and
-`--quantize=kv-cache,bits=4,window=16` (the 16 most recent tokens in f32).
+QK^T and PV removes), `--quantize=kv-cache,bits=4`,
+`--quantize=kv-cache,bits=4,window=16` (the 16 most recent tokens in f32),
+and KIVI's keys, `--quantize=kv-cache,bits=8,window=16,key-scales=channel`
+(a scale per channel and group of 16 keys), with and without the fold.
 A prompt fills the cache, then single-token decode steps are timed (the
 presents of the prompt fed as pasts), all variants in alternating rounds.
 Reports the cache's bytes per token (levels, scales and window as stored),
@@ -40,7 +42,11 @@ def main():
     variants = (("fp32", []), ("int8", ["--quantize=kv-cache,bits=8"]),
                 ("int8, dequantized copy", ["--quantize=kv-cache,bits=8", "--fold-dequantize=false"]),
                 ("int4 (two levels per byte)", ["--quantize=kv-cache,bits=4"]),
-                ("int4 + 16 tokens in f32", ["--quantize=kv-cache,bits=4,window=16"]))
+                ("int4 + 16 tokens in f32", ["--quantize=kv-cache,bits=4,window=16"]),
+                ("int8, keys per channel (KIVI, groups of 16)",
+                 ["--quantize=kv-cache,bits=8,window=16,key-scales=channel"]),
+                ("int8, keys per channel, dequantized copy",
+                 ["--quantize=kv-cache,bits=8,window=16,key-scales=channel", "--fold-dequantize=false"]))
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = make_llama(Path(tmp) / "llama.onnx", vocab=VOCAB, dim=DIM, heads=HEADS, kv_heads=KV_HEADS,
                                layers=LAYERS, ffn=1376, ctx=args.context + 64)

@@ -9,6 +9,7 @@
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 
@@ -24,6 +25,7 @@ constexpr StringLiteral kMarker = "lowbit.contraction";
 constexpr StringLiteral kQuantizedMarker = "lowbit.quantized_contraction";
 constexpr StringLiteral kMatmulF32 = "lowbit_uk_matmul_f32";
 constexpr StringLiteral kMatmulF32I8 = "lowbit_uk_matmul_f32_i8";
+constexpr StringLiteral kMatmulF32I4 = "lowbit_uk_matmul_f32_i4";
 constexpr StringLiteral kQuantizedMatmulF32 = "lowbit_uk_quantized_matmul_f32";
 
 /// One operand of a contraction: its buffer, and for each of its dimensions
@@ -35,18 +37,60 @@ struct Operand {
 
 /// The operands of a marked contraction that the fp32 kernel can run, with
 /// loops (batch..., k, m, n) as convert-onnx-to-linalg builds them; B may
-/// hold int8 levels (lowbit.mixed_matmul).
+/// hold int8 levels (lowbit.mixed_matmul), one per byte or two (int4, along
+/// B's last dimension in memory, the loop `nibbleLoop` picking the nibble).
 struct Contraction {
   Operand a, b, c;
   int64_t kLoop, mLoop, nLoop;
   bool levelsB = false;
+  std::optional<int64_t> nibbleLoop;
 };
 
+/// Whether `v` is the integer constant `expected`.
+bool isConstantInt(Value v, int64_t expected) {
+  APInt value;
+  return matchPattern(v, m_ConstantInt(&value)) && value.getSExtValue() == expected;
+}
+
+/// The loop whose index picks the nibble of `byte` that `level` is, as
+/// detail::nibbleLevel builds it: ((byte >> ((index & 1) << 2)) & 15) - 8.
+std::optional<int64_t> matchNibbleLevel(Value level, Value byte) {
+  auto sub = level.getDefiningOp<arith::SubIOp>();
+  auto mask = sub ? sub.getLhs().getDefiningOp<arith::AndIOp>() : arith::AndIOp();
+  auto shifted = mask ? mask.getLhs().getDefiningOp<arith::ShRUIOp>() : arith::ShRUIOp();
+  auto shift = shifted && shifted.getLhs() == byte ? shifted.getRhs().getDefiningOp<arith::ShLIOp>()
+                                                   : arith::ShLIOp();
+  auto odd = shift ? shift.getLhs().getDefiningOp<arith::AndIOp>() : arith::AndIOp();
+  auto cast = odd ? odd.getLhs().getDefiningOp<arith::IndexCastOp>() : arith::IndexCastOp();
+  auto index = cast ? cast.getIn().getDefiningOp<linalg::IndexOp>() : linalg::IndexOp();
+  if (!index || !isConstantInt(sub.getRhs(), 8) || !isConstantInt(mask.getRhs(), 15) ||
+      !isConstantInt(shift.getRhs(), 2) || !isConstantInt(odd.getRhs(), 1))
+    return std::nullopt;
+  return index.getDim();
+}
+
 /// `out + x * y` (in either order) over the block's three arguments, y
-/// converted from an integer first when `levelsB`.
-bool isMultiplyAccumulate(linalg::GenericOp op, bool levelsB) {
+/// converted from an integer first when `levelsB` (and taken out of its
+/// nibble before that when `nibbleLoop` is given: set to the loop that
+/// picks it).
+bool isMultiplyAccumulate(linalg::GenericOp op, bool levelsB,
+                          std::optional<int64_t> *nibbleLoop = nullptr) {
   Block &body = op.getRegion().front();
-  if (body.getNumArguments() != 3 || body.getOperations().size() != (levelsB ? 4u : 3u))
+  if (body.getNumArguments() != 3)
+    return false;
+  auto convert = dyn_cast<arith::SIToFPOp>(&body.front());
+  std::optional<int64_t> nibble;
+  if (levelsB && nibbleLoop) {
+    for (Operation &candidate : body)
+      if (auto c = dyn_cast<arith::SIToFPOp>(&candidate))
+        convert = c;
+    nibble = convert ? matchNibbleLevel(convert.getIn(), body.getArgument(1)) : std::nullopt;
+  }
+  // Ops besides constants: yield, add, mul; the conversion; the seven of
+  // nibbleLevel.
+  size_t expected = 3 + (levelsB ? 1 : 0) + (nibble ? 7 : 0);
+  if (size_t(llvm::count_if(body, [](Operation &o) { return !isa<arith::ConstantOp>(o); })) !=
+      expected)
     return false;
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   auto add = yield.getNumOperands() == 1
@@ -61,18 +105,28 @@ bool isMultiplyAccumulate(linalg::GenericOp op, bool levelsB) {
     return false;
   Value x = body.getArgument(0), y = body.getArgument(1);
   if (levelsB) {
-    auto convert = dyn_cast<arith::SIToFPOp>(&body.front());
-    if (!convert || convert.getIn() != y)
+    if (!convert || (!nibble && convert.getIn() != y))
       return false;
     y = convert.getResult();
   }
+  if (nibbleLoop)
+    *nibbleLoop = nibble;
   return (mul.getLhs() == x && mul.getRhs() == y) || (mul.getLhs() == y && mul.getRhs() == x);
 }
 
-/// The loop of each result of `map` (-1 for a constant 0), or failure.
-FailureOr<SmallVector<int64_t>> loopsOf(AffineMap map) {
+/// The loop of each result of `map` (-1 for a constant 0), or failure. With
+/// `halved`, one result may be a loop floordiv 2 (bytes of two nibbles):
+/// its position is set there.
+FailureOr<SmallVector<int64_t>> loopsOf(AffineMap map, std::optional<int64_t> *halved = nullptr) {
   SmallVector<int64_t> loops;
   for (AffineExpr expr : map.getResults()) {
+    auto half = dyn_cast<AffineBinaryOpExpr>(expr);
+    if (halved && !*halved && half && half.getKind() == AffineExprKind::FloorDiv &&
+        isa<AffineDimExpr>(half.getLHS()) &&
+        half.getRHS() == getAffineConstantExpr(2, map.getContext())) {
+      *halved = loops.size();
+      expr = half.getLHS();
+    }
     if (auto dim = dyn_cast<AffineDimExpr>(expr))
       loops.push_back(dim.getPosition());
     else if (auto constant = dyn_cast<AffineConstantExpr>(expr); constant && constant.getValue() == 0)
@@ -88,7 +142,8 @@ std::optional<Contraction> matchContraction(linalg::GenericOp op) {
     return std::nullopt;
   auto bType = dyn_cast<MemRefType>(op->getOperand(1).getType());
   bool levelsB = bType && bType.getElementType().isInteger(8);
-  if (!isMultiplyAccumulate(op, levelsB))
+  std::optional<int64_t> nibbleLoop;
+  if (!isMultiplyAccumulate(op, levelsB, &nibbleLoop))
     return std::nullopt;
   for (OpOperand &operand : op->getOpOperands()) {
     auto type = dyn_cast<MemRefType>(operand.get().getType());
@@ -97,18 +152,28 @@ std::optional<Contraction> matchContraction(linalg::GenericOp op) {
       return std::nullopt;
   }
   int64_t loops = op.getNumLoops();
-  Contraction match{{}, {}, {}, loops - 3, loops - 2, loops - 1, levelsB};
+  Contraction match{{}, {}, {}, loops - 3, loops - 2, loops - 1, levelsB, nibbleLoop};
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
   for (int64_t i = 0; i < loops; ++i)
     if ((iterators[i] == utils::IteratorType::reduction) != (i == match.kLoop))
       return std::nullopt;
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   Operand *operands[] = {&match.a, &match.b, &match.c};
+  std::optional<int64_t> halved;
   for (int i = 0; i < 3; ++i) {
-    FailureOr<SmallVector<int64_t>> operandLoops = loopsOf(maps[i]);
+    FailureOr<SmallVector<int64_t>> operandLoops = loopsOf(maps[i], i == 1 ? &halved : nullptr);
     if (failed(operandLoops))
       return std::nullopt;
     *operands[i] = {op->getOperand(i), *operandLoops};
+  }
+  // Nibbles: bytes along B's last dimension, contiguous (the kernel counts
+  // levels: byte stride 1 there, twice the byte strides elsewhere).
+  if (nibbleLoop || halved) {
+    int64_t rank = bType.getRank(), offset;
+    SmallVector<int64_t> strides;
+    if (!nibbleLoop || halved != rank - 1 || match.b.loops.back() != *nibbleLoop ||
+        failed(bType.getStridesAndOffset(strides, offset)) || strides.back() != 1)
+      return std::nullopt;
   }
   // C is indexed (batch..., m, n); A's and B's last two dimensions are
   // {m, k} and {k, n} in either order; their leading ones batch loops.
@@ -213,6 +278,13 @@ void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp ke
       return x.loops[0] == rowLoop ? std::pair(x.rowStride, x.colStride)
                                    : std::pair(x.colStride, x.rowStride);
     };
+    if (match.nibbleLoop) {
+      // Count B in levels: its last dimension (stride 1) holds two a byte.
+      Value two = arith::ConstantIntOp::create(b, l, b.getI64Type(), 2);
+      auto doubled = [&](Value v) { return arith::MulIOp::create(b, l, v, two).getResult(); };
+      bm.offset = doubled(bm.offset);
+      bm.rowStride = doubled(bm.rowStride);
+    }
     auto [aRow, aCol] = oriented(a, match.mLoop);
     auto [bRow, bCol] = oriented(bm, match.kLoop);
     Value k = a.loops[0] == match.kLoop ? a.sizes[0] : a.sizes[1];
@@ -455,9 +527,10 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       std::optional<Contraction> match = matchContraction(op);
       if (!match)
         continue;
-      lowerToCall(op, *match,
-                  declareKernel(module, rewriter, match->levelsB ? kMatmulF32I8 : kMatmulF32, 15),
-                  rewriter);
+      StringRef kernel = match->nibbleLoop ? kMatmulF32I4
+                         : match->levelsB  ? kMatmulF32I8
+                                           : kMatmulF32;
+      lowerToCall(op, *match, declareKernel(module, rewriter, kernel, 15), rewriter);
       ++numLowered;
     }
     for (linalg::GenericOp op : quantized) {

@@ -403,12 +403,14 @@ def test_attention_over_quantized_kv_cache_matches_onnxruntime(tmp_path, bits):
 
 
 @pytest.mark.parametrize("step", ["kv-cache,bits=8", "kv-cache,bits=4,window=3",
+                                  "kv-cache,bits=8,window=4,key-scales=channel",
                                   "kv-cache,bits=4,window=3,key-scales=channel"],
-                         ids=["int8", "int4-window", "int4-window-channel-keys"])
+                         ids=["int8", "int4-window", "int8-window-channel-keys",
+                              "int4-window-channel-keys"])
 def test_attention_reading_levels_equals_attention_over_a_dequantized_copy(tmp_path, step):
     """The fold of the cache's dequantize into QK^T and PV (and, with a
     window, the split of each product into the levels' part and the
-    window's) changes no result: a prompt and 3 decode steps give the same
+    window's; for KIVI keys, QK^T per group of tokens) changes no result: a prompt and 3 decode steps give the same
     logits as the same model compiled with --fold-dequantize=false, which
     dequantizes the cache to f32 first (fp32 rounding apart: 1e-5 of the
     largest logit; measured below 1e-6)."""

@@ -365,3 +365,81 @@ func.func @levels_b_other_body(%x: memref<?x64xf32>, %w: memref<64x9xi8>, %y: me
   }
   return
 }
+
+// -----
+
+#a = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d2)>
+#b = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d2 floordiv 2)>
+#c = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
+
+// K^T over an int4 cache read as its bytes (convert-lowbit-to-linalg's
+// fused unpacking): the int4-B kernel, B's offset and byte strides doubled
+// into levels (the bytes' own dimension, stride 1, holds two each).
+// CHECK: func.func private @lowbit_uk_matmul_f32_i4(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-LABEL: func @int4_keys
+// CHECK: %[[BV:.*]] = memref.subview %arg1
+// CHECK: %{{.*}}, %[[BOFF:.*]], %{{.*}}:2, %[[BST:.*]]:2 = memref.extract_strided_metadata %[[BV]]
+// CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : i64
+// CHECK-DAG: %[[BO:.*]] = arith.index_cast %[[BOFF]] : index to i64
+// CHECK-DAG: %[[BRS:.*]] = arith.index_cast %[[BST]]#0 : index to i64
+// CHECK-DAG: %[[BCS:.*]] = arith.index_cast %[[BST]]#1 : index to i64
+// CHECK-DAG: %[[LO:.*]] = arith.muli %[[BO]], %[[TWO]] : i64
+// CHECK-DAG: %[[LRS:.*]] = arith.muli %[[BRS]], %[[TWO]] : i64
+// CHECK: call @lowbit_uk_matmul_f32_i4(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[LO]], %[[BCS]], %[[LRS]],
+// CHECK-NOT: linalg.generic
+func.func @int4_keys(%q: memref<?x2x1x4xf32>, %k: memref<?x2x?x2xi8>, %s: memref<?x2x1x?xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]}
+      ins(%q, %k : memref<?x2x1x4xf32>, memref<?x2x?x2xi8>) outs(%s : memref<?x2x1x?xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %byte: i8, %out: f32):
+    %c1 = arith.constant 1 : i8
+    %c2 = arith.constant 2 : i8
+    %c15 = arith.constant 15 : i8
+    %c8 = arith.constant 8 : i8
+    %i = linalg.index 2 : index
+    %0 = arith.index_cast %i : index to i8
+    %1 = arith.andi %0, %c1 : i8
+    %2 = arith.shli %1, %c2 : i8
+    %3 = arith.shrui %byte, %2 : i8
+    %4 = arith.andi %3, %c15 : i8
+    %5 = arith.subi %4, %c8 : i8
+    %6 = arith.sitofp %5 : i8 to f32
+    %7 = arith.mulf %in, %6 : f32
+    %8 = arith.addf %out, %7 : f32
+    linalg.yield %8 : f32
+  }
+  return
+}
+
+// -----
+
+#a = affine_map<(d0, d1, d2) -> (d1, d0)>
+#b = affine_map<(d0, d1, d2) -> (d0 floordiv 2, d2)>
+#c = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// Nibbles along a dimension that is not the bytes' last (adjacent levels
+// a row apart): not the kernel's layout, left as loops.
+// CHECK-LABEL: func @int4_not_contiguous
+// CHECK-NOT: call
+// CHECK: linalg.generic
+func.func @int4_not_contiguous(%p: memref<1x8xf32>, %v: memref<4x8xi8>, %o: memref<1x8xf32>) {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%p, %v : memref<1x8xf32>, memref<4x8xi8>) outs(%o : memref<1x8xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %byte: i8, %out: f32):
+    %c1 = arith.constant 1 : i8
+    %c2 = arith.constant 2 : i8
+    %c15 = arith.constant 15 : i8
+    %c8 = arith.constant 8 : i8
+    %i = linalg.index 0 : index
+    %0 = arith.index_cast %i : index to i8
+    %1 = arith.andi %0, %c1 : i8
+    %2 = arith.shli %1, %c2 : i8
+    %3 = arith.shrui %byte, %2 : i8
+    %4 = arith.andi %3, %c15 : i8
+    %5 = arith.subi %4, %c8 : i8
+    %6 = arith.sitofp %5 : i8 to f32
+    %7 = arith.mulf %in, %6 : f32
+    %8 = arith.addf %out, %7 : f32
+    linalg.yield %8 : f32
+  }
+  return
+}

@@ -33,7 +33,8 @@ private:
 struct Shape {
   int64_t m, n, k;
   bool transposeA, transposeB, stridedC;
-  bool levelsB = false; // B as int8 levels (lowbit_uk_matmul_f32_i8)
+  bool levelsB = false;  // B as int8 levels (lowbit_uk_matmul_f32_i8)
+  bool nibblesB = false; // B as int4 levels two per byte (lowbit_uk_matmul_f32_i4)
 };
 
 /// Runs `variant` and the reference on the same random problem and compares
@@ -58,6 +59,16 @@ void check(Variant variant, const Shape &s) {
     for (size_t i = 0; i < b.size(); ++i) {
       b[i] = std::round(b[i] * 127);
       levels[i] = int8_t(b[i]);
+    }
+  // Nibbles: B rounded to integers in [-8, 7], stored as level + 8 two per
+  // byte from level index `first` (odd for odd m: a run may start mid-byte).
+  int64_t first = s.m % 2 ? 3 : 2;
+  std::vector<uint8_t> nibbles((first + b.size()) / 2 + 1, 0);
+  if (s.nibblesB)
+    for (size_t i = 0; i < b.size(); ++i) {
+      b[i] = std::min(7.0f, std::floor(b[i] * 8));
+      int64_t at = first + int64_t(i);
+      nibbles[at / 2] |= uint8_t((int(b[i]) + 8) << (4 * (at % 2)));
     }
   // Row-major C with padded rows, or column-major C with padded columns.
   int64_t cRowStride = s.stridedC ? 1 : s.n + 5, cColStride = s.stridedC ? s.m + 2 : 1;
@@ -84,6 +95,11 @@ void check(Variant variant, const Shape &s) {
     p.b = nullptr;
     p.b_levels = levels.data();
   }
+  if (s.nibblesB) {
+    p.b = nullptr;
+    p.b_nibbles = nibbles.data();
+    p.b_level0 = first;
+  }
   variant(&p, workspace.aligned());
   std::vector<bool> inC(c.size(), false);
   for (int64_t i = 0; i < s.m; ++i)
@@ -105,7 +121,7 @@ void check(Variant variant, const Shape &s) {
   }
 }
 
-void checkAll(Variant variant, bool levelsB = false) {
+void checkAll(Variant variant, bool levelsB = false, bool nibblesB = false) {
   // m: around the small-m path (<= 4) and the 8- and 6-row tiles; n: around
   // the 16-, 32- and 64-column vectors; k: around the 4-row unroll and the
   // 256-row block.
@@ -113,7 +129,8 @@ void checkAll(Variant variant, bool levelsB = false) {
     for (int64_t n : {1, 7, 8, 15, 16, 17, 31, 32, 33, 65})
       for (int64_t k : {1, 3, 4, 5, 257})
         for (int variation = 0; variation < 4; ++variation)
-          check(variant, {m, n, k, variation == 1, variation == 2, variation == 3, levelsB});
+          check(variant,
+                {m, n, k, variation == 1, variation == 2, variation == 3, levelsB, nibblesB});
 }
 
 TEST(MatmulF32, Avx512MatchesReference) {
@@ -141,6 +158,19 @@ TEST(MatmulF32, Int8LevelsMatchReference) {
            /*levelsB=*/true);
 }
 
+TEST(MatmulF32, Int4LevelsMatchReference) {
+  // B as int4 levels two per byte (both parities of the first level, K^T's
+  // transposed B and V's row-major one) against the reference on the same
+  // values as floats.
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw"))
+    checkAll(lowbit_uk_matmul_f32_avx512, false, /*nibblesB=*/true);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    checkAll(lowbit_uk_matmul_f32_avx2, false, /*nibblesB=*/true);
+  checkAll([](const lowbit_uk_matmul_f32_params *p, float *) { lowbit_uk_matmul_f32_reference(p); },
+           false, /*nibblesB=*/true);
+}
+
 TEST(MatmulF32, WideBlocks) {
   // Several 256 x 4096 packed blocks: k and n past one block each.
   Variant variant = nullptr;
@@ -153,6 +183,17 @@ TEST(MatmulF32, WideBlocks) {
     GTEST_SKIP() << "no vectorized variant on this CPU";
   check(variant, {9, 4100, 600, false, false, false});
   check(variant, {3, 4100, 600, false, false, false});
+}
+
+TEST(MatmulF32, Int4EntryPointCountsLevels) {
+  // Bytes 0x59, 0xFA hold levels 1, -3, 2, 7 (low nibble first, + 8). From
+  // level offset 1, k = 3 down a column (row stride 1): B = [-3; 2; 7], so
+  // C = 5 + [1 2 3] . B = 5 + 22.
+  uint8_t bytes[] = {0x59, 0xFA};
+  float a[] = {1, 2, 3}, c[] = {5};
+  lowbit_uk_matmul_f32_i4(reinterpret_cast<intptr_t>(a), 0, 3, 1, reinterpret_cast<intptr_t>(bytes),
+                          1, 1, 3, reinterpret_cast<intptr_t>(c), 0, 1, 1, 1, 1, 3);
+  EXPECT_EQ(c[0], 27);
 }
 
 TEST(MatmulF32, EntryPointAcceptsEmptyProblems) {

@@ -141,7 +141,11 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     is i8, converted to f32 in the body (convert-lowbit-to-linalg's form of
     `lowbit.mixed_matmul`: attention over a quantized KV cache), calls
     `lowbit_uk_matmul_f32_i8` with the same arguments; it converts B's
-    levels as it packs them, so no f32 copy of B is ever written.
+    levels as it packs them, so no f32 copy of B is ever written. One whose
+    B holds int4 levels two per byte (the body takes nibble `index % 2` of
+    byte `index floordiv 2` along B's last, contiguous dimension: an int4
+    KV cache) calls `lowbit_uk_matmul_f32_i4`, B's offset and strides
+    counted in levels.
 
     Likewise each `linalg.generic` marked `lowbit.quantized_contraction`
     (convert-lowbit-to-linalg's form of `lowbit.quantized_matmul`) with f32

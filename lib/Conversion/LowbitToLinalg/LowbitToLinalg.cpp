@@ -179,22 +179,39 @@ struct PackNibblesLowering : OpRewritePattern<lowbit::PackNibblesOp> {
   }
 };
 
-/// lowbit.unpack_nibbles: level k = nibble k % 2 of byte k / 2, less 8.
+/// The unpacking a lowbit.mixed_matmul reads its levels through, when the
+/// contraction can take the bytes instead: packed along one of the levels'
+/// last two dimensions (the reduction, or the columns).
+lowbit::UnpackNibblesOp fusableUnpack(lowbit::MixedMatMulOp op) {
+  auto unpack = op.getLevels().getDefiningOp<lowbit::UnpackNibblesOp>();
+  if (!unpack || unpack.getPackedAxis() < unpack.getLevels().getType().getRank() - 2)
+    return {};
+  return unpack;
+}
+
+/// lowbit.unpack_nibbles: level k (along `axis`) = nibble k % 2 of byte
+/// k / 2, less 8. Left to the mixed_matmuls that read it when they all
+/// take the bytes themselves.
 struct UnpackNibblesLowering : OpRewritePattern<lowbit::UnpackNibblesOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(lowbit::UnpackNibblesOp op,
                                 PatternRewriter &rewriter) const override {
+    if (!op->use_empty() && llvm::all_of(op->getUsers(), [&](Operation *user) {
+          auto matmul = dyn_cast<lowbit::MixedMatMulOp>(user);
+          return matmul && fusableUnpack(matmul) == op;
+        }))
+      return rewriter.notifyMatchFailure(op, "read in place by its products");
     auto type = cast<RankedTensorType>(op.getLevels().getType());
-    int64_t rank = type.getRank();
+    int64_t rank = type.getRank(), axis = op.getPackedAxis();
     MLIRContext *context = op.getContext();
     Location loc = op.getLoc();
     SmallVector<AffineExpr> byte;
     for (int64_t d = 0; d < rank; ++d) {
       AffineExpr dim = getAffineDimExpr(d, context);
-      byte.push_back(d + 1 == rank ? dim.floorDiv(2) : dim);
+      byte.push_back(d == axis ? dim.floorDiv(2) : dim);
     }
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, op.getPacked());
-    sizes.back() = rewriter.getIndexAttr(type.getShape().back());
+    sizes[axis] = rewriter.getIndexAttr(type.getDimSize(axis));
     Value init = emptyTensor(rewriter, loc, type, sizes);
     SmallVector<AffineMap> maps{AffineMap::get(rank, 0, byte, context),
                                 rewriter.getMultiDimIdentityMap(rank)};
@@ -202,19 +219,8 @@ struct UnpackNibblesLowering : OpRewritePattern<lowbit::UnpackNibblesOp> {
         rewriter, loc, TypeRange{type}, ValueRange{op.getPacked()}, ValueRange{init}, maps,
         SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
         [&](OpBuilder &b, Location l, ValueRange args) {
-          Type i8 = b.getI8Type();
-          auto constant = [&](int64_t v) {
-            return arith::ConstantOp::create(b, l, b.getIntegerAttr(i8, v));
-          };
-          // The high nibble for odd k: shift by 4 * (k % 2).
-          Value k = linalg::IndexOp::create(b, l, rank - 1);
-          Value odd = arith::RemUIOp::create(b, l, k, arith::ConstantIndexOp::create(b, l, 2));
-          Value shift = arith::IndexCastOp::create(
-              b, l, i8, arith::MulIOp::create(b, l, odd, arith::ConstantIndexOp::create(b, l, 4)));
-          Value nibble = arith::AndIOp::create(b, l, arith::ShRUIOp::create(b, l, args[0], shift),
-                                               constant(15));
           linalg::YieldOp::create(b, l,
-                                  arith::SubIOp::create(b, l, nibble, constant(8)).getResult());
+                                  nibbleLevel(b, l, args[0], linalg::IndexOp::create(b, l, axis)));
         });
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
@@ -222,14 +228,23 @@ struct UnpackNibblesLowering : OpRewritePattern<lowbit::UnpackNibblesOp> {
 };
 
 /// lowbit.mixed_matmul: the MatMul contraction, converting each level in
-/// its body (lowbit-lower-to-ukernels gives it the int8-B kernel).
+/// its body (lowbit-lower-to-ukernels gives it the int8-B kernel). Levels
+/// unpacked from nibbles along the reduction or the columns are read as
+/// the bytes they are, each level taken out of its byte in the body (the
+/// int4-B kernel).
 struct MixedMatMulLowering : OpRewritePattern<lowbit::MixedMatMulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(lowbit::MixedMatMulOp op,
                                 PatternRewriter &rewriter) const override {
     auto type = cast<RankedTensorType>(op.getResult().getType());
-    rewriter.replaceOp(op, contraction(rewriter, op.getLoc(), op.getLhs(), op.getLevels(), type,
-                                       /*transposeLhs=*/false, /*transposeRhs=*/false));
+    Value levels = op.getLevels();
+    std::optional<int64_t> nibbleDim;
+    if (lowbit::UnpackNibblesOp unpack = fusableUnpack(op)) {
+      levels = unpack.getPacked();
+      nibbleDim = unpack.getPackedAxis();
+    }
+    rewriter.replaceOp(op, contraction(rewriter, op.getLoc(), op.getLhs(), levels, type,
+                                       /*transposeLhs=*/false, /*transposeRhs=*/false, nibbleDim));
     return success();
   }
 };

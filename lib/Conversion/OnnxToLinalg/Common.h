@@ -93,9 +93,17 @@ Value widen(OpBuilder &b, Location loc, Value v, Type type, Type to);
 /// C[batch..., m, n] = sum_k lhs[batch..., m, k] * rhs[batch..., k, n] (either
 /// operand transposed in its last two dimensions) as one linalg.generic
 /// marked `lowbit.contraction`; batch dimensions broadcast as numpy's. An
-/// integer `rhs` is converted to float in the body.
+/// integer `rhs` is converted to float in the body. With `nibbleDim` (one of
+/// rhs's last two dimensions, not transposed), rhs holds int4 levels two per
+/// byte along that dimension (lowbit.unpack_nibbles's layout) and the body
+/// takes each level out of its byte.
 Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensorType resultType,
-                  bool transposeLhs, bool transposeRhs);
+                  bool transposeLhs, bool transposeRhs, std::optional<int64_t> nibbleDim = {});
+
+/// The i8 level held in nibble `index % 2` of `byte` (low nibble first, as
+/// level + 8): ((byte >> 4 * (index & 1)) & 15) - 8. lowbit-lower-to-ukernels
+/// recognizes exactly this sequence.
+Value nibbleLevel(OpBuilder &b, Location loc, Value byte, Value index);
 
 /// Reports each op of `dialect` left under `root` ("cannot lower ... to
 /// linalg"); true if there was any.

@@ -9,6 +9,8 @@
 
 #include "Common.h"
 
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+
 #include <limits>
 
 using namespace mlir;
@@ -483,9 +485,22 @@ struct GemmLowering : OpRewritePattern<onnx::GemmOp> {
 /// flight stay in cache). The op is marked `lowbit.contraction` for that pass.
 /// An integer `rhs` (lowbit.mixed_matmul's levels) is converted to the
 /// result's float type in the body, so the contraction reads it as it is.
+Value lowbit::detail::nibbleLevel(OpBuilder &b, Location loc, Value byte, Value index) {
+  Type i8 = b.getI8Type();
+  auto constant = [&](int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i8, v));
+  };
+  Value odd =
+      arith::AndIOp::create(b, loc, arith::IndexCastOp::create(b, loc, i8, index), constant(1));
+  Value shift = arith::ShLIOp::create(b, loc, odd, constant(2));
+  Value nibble =
+      arith::AndIOp::create(b, loc, arith::ShRUIOp::create(b, loc, byte, shift), constant(15));
+  return arith::SubIOp::create(b, loc, nibble, constant(8));
+}
+
 Value lowbit::detail::contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
-                                  RankedTensorType resultType, bool transposeLhs,
-                                  bool transposeRhs) {
+                                  RankedTensorType resultType, bool transposeLhs, bool transposeRhs,
+                                  std::optional<int64_t> nibbleDim) {
   MLIRContext *context = b.getContext();
   auto lhsType = cast<RankedTensorType>(lhs.getType()),
        rhsType = cast<RankedTensorType>(rhs.getType());
@@ -511,8 +526,15 @@ Value lowbit::detail::contraction(OpBuilder &b, Location loc, Value lhs, Value r
     resultExprs.push_back(dim(i));
   resultExprs.push_back(dim(mLoop));
   resultExprs.push_back(dim(nLoop));
-  SmallVector<AffineMap> maps{operandMap(lhsType, true, transposeLhs),
-                              operandMap(rhsType, false, transposeRhs),
+  AffineMap rhsMap = operandMap(rhsType, false, transposeRhs);
+  // The loop that indexes the packed dimension, whose parity picks the nibble.
+  std::optional<int64_t> nibbleLoop;
+  if (nibbleDim) {
+    AffineExpr packed = rhsMap.getResult(*nibbleDim);
+    nibbleLoop = cast<AffineDimExpr>(packed).getPosition();
+    rhsMap = rhsMap.replace(packed, packed.floorDiv(2), rhsMap.getNumDims(), 0);
+  }
+  SmallVector<AffineMap> maps{operandMap(lhsType, true, transposeLhs), rhsMap,
                               AffineMap::get(rank + 1, 0, resultExprs, context)};
   // Result sizes: batch from whichever operand has it, m from lhs, n from rhs.
   SmallVector<OpFoldResult> lhsSizes = sizesOf(b, loc, lhs), rhsSizes = sizesOf(b, loc, rhs);
@@ -529,6 +551,11 @@ Value lowbit::detail::contraction(OpBuilder &b, Location loc, Value lhs, Value r
   int64_t lr = lhsType.getRank(), rr = rhsType.getRank();
   sizes.push_back(lhsSizes[transposeLhs ? lr - 1 : lr - 2]);
   sizes.push_back(rhsSizes[transposeRhs ? rr - 2 : rr - 1]);
+  if (nibbleDim == rr - 1)
+    sizes.back() =
+        arith::MulIOp::create(b, loc, getValueOrCreateConstantIndexOp(b, loc, sizes.back()),
+                              arith::ConstantIndexOp::create(b, loc, 2))
+            .getResult();
   Type element = resultType.getElementType();
   Value init = filledTensor(b, loc, resultType, sizes, scalarConstant(b, loc, element, 0));
   SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
@@ -537,6 +564,9 @@ Value lowbit::detail::contraction(OpBuilder &b, Location loc, Value lhs, Value r
       b, loc, TypeRange{resultType}, ValueRange{lhs, rhs}, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nested, Location l, ValueRange args) {
         Value rhsValue = args[1];
+        if (nibbleLoop)
+          rhsValue =
+              nibbleLevel(nested, l, rhsValue, linalg::IndexOp::create(nested, l, *nibbleLoop));
         if (isa<IntegerType>(rhsValue.getType()) && isFloat(element))
           rhsValue = arith::SIToFPOp::create(nested, l, element, rhsValue);
         linalg::YieldOp::create(nested, l,

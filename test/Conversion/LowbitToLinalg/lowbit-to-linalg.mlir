@@ -197,3 +197,32 @@ func.func @nibbles(%q: tensor<3x8xi8>) -> tensor<3x8xi8> {
   %u = lowbit.unpack_nibbles %p : tensor<3x4xi8> -> tensor<3x8xi8>
   return %u : tensor<3x8xi8>
 }
+
+// -----
+
+// A product over levels unpacked along its reduction (K^T's head_dim) or
+// its columns (V's) reads the bytes: k floordiv 2 (or n floordiv 2) in B's
+// map, the nibble picked by that loop's index in the body; no unpacked copy.
+// CHECK-DAG: #[[KB:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2 floordiv 2, d4)>
+// CHECK-DAG: #[[VB:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4 floordiv 2)>
+// CHECK-LABEL: func @mixed_matmul_nibbles
+// CHECK-NOT: lowbit.
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[KB]], #{{.*}}]
+// CHECK-SAME: ins(%arg0, %arg1 : tensor<?x2x1x8xf32>, tensor<?x2x4x?xi8>)
+// CHECK: ^bb0(%{{.*}}: f32, %[[BYTE:.*]]: i8, %{{.*}}: f32):
+// CHECK: %[[K:.*]] = linalg.index 2 : index
+// CHECK: arith.index_cast %[[K]] : index to i8
+// CHECK: arith.shrui %[[BYTE]]
+// CHECK: arith.sitofp
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[VB]], #{{.*}}]
+// CHECK-SAME: ins(%arg2, %arg3 : tensor<?x2x1x?xf32>, tensor<?x2x?x4xi8>)
+// CHECK: linalg.index 4 : index
+// CHECK-NOT: linalg.generic
+func.func @mixed_matmul_nibbles(%q: tensor<?x2x1x8xf32>, %kt: tensor<?x2x4x?xi8>,
+                                %p: tensor<?x2x1x?xf32>, %v: tensor<?x2x?x4xi8>) -> (tensor<?x2x1x?xf32>, tensor<?x2x1x8xf32>) {
+  %k = lowbit.unpack_nibbles %kt {axis = 2 : i64} : tensor<?x2x4x?xi8> -> tensor<?x2x8x?xi8>
+  %s = lowbit.mixed_matmul %q, %k : (tensor<?x2x1x8xf32>, tensor<?x2x8x?xi8>) -> tensor<?x2x1x?xf32>
+  %l = lowbit.unpack_nibbles %v : tensor<?x2x?x4xi8> -> tensor<?x2x?x8xi8>
+  %o = lowbit.mixed_matmul %p, %l : (tensor<?x2x1x?xf32>, tensor<?x2x?x8xi8>) -> tensor<?x2x1x8xf32>
+  return %s, %o : tensor<?x2x1x?xf32>, tensor<?x2x1x8xf32>
+}

@@ -197,28 +197,31 @@ LogicalResult DequantizeOp::verify() {
 // PackNibblesOp, UnpackNibblesOp
 //===----------------------------------------------------------------------===//
 
-/// `wide` and `narrow` agree but for the last dimension, `narrow`'s half of
+/// `wide` and `narrow` agree but for dimension `axis`, `narrow`'s half of
 /// `wide`'s static even one.
 static LogicalResult verifyNibbleShapes(Operation *op, RankedTensorType wide,
-                                        RankedTensorType narrow) {
+                                        RankedTensorType narrow, int64_t axis) {
   if (wide.getRank() < 1 || wide.getRank() != narrow.getRank())
     return op->emitOpError("needs operand and result of the same rank, at least 1");
-  int64_t last = wide.getShape().back();
-  if (ShapedType::isDynamic(last) || last % 2 != 0 || narrow.getShape().back() != last / 2)
-    return op->emitOpError(
-        "the levels' last dimension must be static and even, the packed one half of it");
-  for (int64_t i = 0; i + 1 < wide.getRank(); ++i)
-    if (!compatible(wide.getDimSize(i), narrow.getDimSize(i)))
+  if (axis < 0 || axis >= wide.getRank())
+    return op->emitOpError("axis out of range for rank ") << wide.getRank();
+  int64_t size = wide.getDimSize(axis);
+  if (ShapedType::isDynamic(size) || size % 2 != 0 || narrow.getDimSize(axis) != size / 2)
+    return op->emitOpError() << "the levels' dimension " << axis
+                             << " must be static and even, the packed one half of it";
+  for (int64_t i = 0; i < wide.getRank(); ++i)
+    if (i != axis && !compatible(wide.getDimSize(i), narrow.getDimSize(i)))
       return op->emitOpError() << "dimension " << i << " differs";
   return success();
 }
 
 LogicalResult PackNibblesOp::verify() {
-  return verifyNibbleShapes(*this, getLevels().getType(), getPacked().getType());
+  return verifyNibbleShapes(*this, getLevels().getType(), getPacked().getType(),
+                            getLevels().getType().getRank() - 1);
 }
 
 LogicalResult UnpackNibblesOp::verify() {
-  return verifyNibbleShapes(*this, getLevels().getType(), getPacked().getType());
+  return verifyNibbleShapes(*this, getLevels().getType(), getPacked().getType(), getPackedAxis());
 }
 
 //===----------------------------------------------------------------------===//

@@ -82,6 +82,25 @@ Value layoutOf(PatternRewriter &rewriter, Operation *op, Value data, Type type) 
   return copy->getResult(0);
 }
 
+/// The layout op `op` applied to `levels`, as `type`. Levels unpacked from
+/// nibbles move as the bytes they are and are unpacked after `op`, along
+/// the axis `move` takes the packed one to: the product that reads them
+/// then reads the bytes (convert-lowbit-to-linalg fuses the unpacking).
+Value layoutOfLevels(PatternRewriter &rewriter, Operation *op, Value levels, RankedTensorType type,
+                     function_ref<std::optional<MovedAxis>(int64_t)> move) {
+  auto unpack = levels.getDefiningOp<UnpackNibblesOp>();
+  std::optional<MovedAxis> packed = unpack ? move(unpack.getPackedAxis()) : std::nullopt;
+  if (!packed || ShapedType::isDynamic(type.getDimSize(packed->axis)) ||
+      type.getDimSize(packed->axis) % 2 != 0)
+    return layoutOf(rewriter, op, levels, type);
+  SmallVector<int64_t> bytesShape(type.getShape());
+  bytesShape[packed->axis] /= 2;
+  Value bytes = layoutOf(rewriter, op, unpack.getPacked(),
+                         RankedTensorType::get(bytesShape, type.getElementType()));
+  return UnpackNibblesOp::create(rewriter, op->getLoc(), type, bytes,
+                                 rewriter.getI64IntegerAttr(packed->axis));
+}
+
 /// Through a Transpose (no perm: reversed).
 std::optional<MovedAxis> throughTranspose(onnx::TransposeOp transpose, ArrayRef<int64_t> shape,
                                           int64_t axis) {
@@ -189,18 +208,22 @@ private:
     ArrayRef<int64_t> levelsShape = cast<RankedTensorType>(levels.getType()).getShape();
     // The levels' shape moved (the result type may know less), the scales'
     // with 1 on the moved row axis.
-    auto moveBoth = [&](Operation *op, std::optional<MovedAxis> moved) {
+    // `move` says where `op` takes an axis of the levels.
+    auto moveBoth = [&](Operation *op, function_ref<std::optional<MovedAxis>(int64_t)> move) {
+      std::optional<MovedAxis> moved = move(axis);
       if (!moved)
         return failure();
       auto newLevelsType = RankedTensorType::get(moved->shape, i8);
       return replaceBy(
-          layoutOf(rewriter, op, levels, newLevelsType),
+          layoutOfLevels(rewriter, op, levels, newLevelsType, move),
           layoutOf(rewriter, op, scales, withRowAxis(newLevelsType, scaleElement, moved->axis)));
     };
     if (auto transpose = dyn_cast<onnx::TransposeOp>(user))
-      return moveBoth(transpose, throughTranspose(transpose, levelsShape, axis));
+      return moveBoth(transpose,
+                      [&](int64_t a) { return throughTranspose(transpose, levelsShape, a); });
     if (auto unsqueeze = dyn_cast<onnx::UnsqueezeOp>(user))
-      return moveBoth(unsqueeze, throughUnsqueeze(unsqueeze, levelsShape, axis));
+      return moveBoth(unsqueeze,
+                      [&](int64_t a) { return throughUnsqueeze(unsqueeze, levelsShape, a); });
     if (auto expand = dyn_cast<onnx::ExpandOp>(user)) {
       // The scales expand to the same shape but for 1 on the row axis, which
       // must keep its size.
@@ -299,6 +322,241 @@ private:
   }
 };
 
+/// The Shape op reading dimensions [start, end) of `x` (end: to the last).
+Value shapeSlice(PatternRewriter &rewriter, Location loc, Value x, int64_t start,
+                 std::optional<int64_t> end) {
+  int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+  auto type = RankedTensorType::get({end.value_or(rank) - start}, rewriter.getI64Type());
+  return onnx::ShapeOp::create(rewriter, loc, type, x, rewriter.getI64IntegerAttr(start),
+                               end ? rewriter.getI64IntegerAttr(*end) : IntegerAttr());
+}
+
+/// The Reshape of `x` merging its dimensions `axis` and `axis + 1`, in the
+/// form mergedAxis recognizes: shape Concat(Shape(x)[:axis], [-1],
+/// Shape(x)[axis + 2:]).
+Value mergeAxes(PatternRewriter &rewriter, Location loc, Value x, int64_t axis, Type resultType) {
+  int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+  SmallVector<Value> parts;
+  if (axis > 0)
+    parts.push_back(shapeSlice(rewriter, loc, x, 0, axis));
+  parts.push_back(onnx::createI64Vector(rewriter, loc, {-1}));
+  if (axis + 2 < rank)
+    parts.push_back(shapeSlice(rewriter, loc, x, axis + 2, std::nullopt));
+  auto shapeType = RankedTensorType::get({rank - 1}, rewriter.getI64Type());
+  Value shape =
+      onnx::ConcatOp::create(rewriter, loc, shapeType, parts, rewriter.getI64IntegerAttr(0));
+  return onnx::ReshapeOp::create(rewriter, loc, resultType, x, shape,
+                                 rewriter.getI64IntegerAttr(0));
+}
+
+/// The axis `a` a Reshape provably merges with `a + 1` of its input `x`
+/// (the KIVI keys' [.., groups, group, d] -> [.., tokens, d]): its shape is
+/// Concat(Shape(y)[:a], [-1, trailing...]) with the trailing dimensions
+/// static and equal to x's after a + 1, or Concat(Shape(y)[:a], [-1],
+/// Shape(y)[a + 2:]) (as mergeAxes writes it), y being x or the levels x
+/// dequantizes (of x's shape).
+std::optional<int64_t> mergedAxis(onnx::ReshapeOp reshape) {
+  Value x = reshape.getData();
+  auto inType = dyn_cast<RankedTensorType>(x.getType());
+  auto outType = dyn_cast<RankedTensorType>(reshape.getType());
+  auto concat = reshape.getShape().getDefiningOp<onnx::ConcatOp>();
+  if (!inType || !outType || outType.getRank() + 1 != inType.getRank() || !concat ||
+      reshape.getAllowzero() != 0 || concat.getInputs().size() < 2)
+    return std::nullopt;
+  auto sameShapeAsX = [&](Value y) {
+    auto dequantize = x.getDefiningOp<DequantizeOp>();
+    return y == x || (dequantize && y == dequantize.getQuantized());
+  };
+  auto leading = concat.getInputs()[0].getDefiningOp<onnx::ShapeOp>();
+  if (!leading || !sameShapeAsX(leading.getData()) || leading.getStart() != 0 || !leading.getEnd())
+    return std::nullopt;
+  int64_t axis = *leading.getEnd();
+  std::optional<SmallVector<int64_t>> tail = onnx::getConstantIntValues(concat.getInputs()[1]);
+  if (axis < 0 || axis + 2 > inType.getRank() || !tail || tail->empty() || tail->front() != -1)
+    return std::nullopt;
+  if (concat.getInputs().size() == 2) {
+    // [-1, trailing...]: the trailing sizes are x's.
+    if (int64_t(tail->size()) != inType.getRank() - axis - 1)
+      return std::nullopt;
+    for (size_t i = 1; i < tail->size(); ++i)
+      if (inType.getDimSize(axis + 1 + i) != (*tail)[i])
+        return std::nullopt;
+    return axis;
+  }
+  auto trailing = concat.getInputs()[2].getDefiningOp<onnx::ShapeOp>();
+  if (concat.getInputs().size() != 3 || tail->size() != 1 || !trailing ||
+      !sameShapeAsX(trailing.getData()) || trailing.getStart() != axis + 2 || trailing.getEnd())
+    return std::nullopt;
+  return axis;
+}
+
+/// `type`'s shape with dimension `axis` split into `first` and `second`.
+RankedTensorType splitAxis(RankedTensorType type, int64_t axis, int64_t first, int64_t second) {
+  SmallVector<int64_t> shape(type.getShape());
+  shape[axis] = second;
+  shape.insert(shape.begin() + axis, first);
+  return RankedTensorType::get(shape, type.getElementType());
+}
+
+/// A per-row dequantize, or Transpose/Unsqueeze of one (as SinkTokenMerge
+/// leaves it).
+bool isGroupedDequantize(Value x) {
+  while (Operation *op = x.getDefiningOp()) {
+    if (auto dequantize = dyn_cast<DequantizeOp>(op))
+      return rowAxis(dequantize).has_value();
+    if (!isa<onnx::TransposeOp, onnx::UnsqueezeOp>(op))
+      return false;
+    x = op->getOperand(0);
+  }
+  return false;
+}
+
+/// KIVI keys: scales per channel and group of tokens, so the dequantize is
+/// per row only in the grouped form [.., groups, group, d] that a Reshape
+/// then merges into tokens. The merge moves below the Unsqueeze and
+/// Transpose that read it (each applied to the grouped form), its Shape
+/// reads read the levels so merged, and at a MatMul that reads the tokens
+/// as B's columns (K^T) the product runs per group: A (unsqueezed) against
+/// each group's [d, group] slice, batched, the groups then merged back
+/// into the columns. The dequantize is then per row of each group's B (one
+/// scale per channel) and folds as SinkDequantize does.
+struct SinkTokenMerge : OpRewritePattern<onnx::ReshapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(onnx::ReshapeOp merge, PatternRewriter &rewriter) const override {
+    std::optional<int64_t> axis = mergedAxis(merge);
+    if (!axis || !isGroupedDequantize(merge.getData()))
+      return rewriter.notifyMatchFailure(merge, "not a merge of a dequantize's groups");
+    bool changed = false;
+    for (Operation *user : llvm::to_vector(merge->getUsers())) {
+      rewriter.setInsertionPoint(user);
+      if (succeeded(sinkInto(user, merge, *axis, rewriter)))
+        changed = true;
+    }
+    if (!changed)
+      return rewriter.notifyMatchFailure(merge, "no user to move below");
+    if (merge->use_empty())
+      rewriter.eraseOp(merge);
+    return success();
+  }
+
+private:
+  LogicalResult sinkInto(Operation *user, onnx::ReshapeOp merge, int64_t axis,
+                         PatternRewriter &rewriter) const {
+    Location loc = user->getLoc();
+    Value grouped = merge.getData();
+    auto groupedType = cast<RankedTensorType>(grouped.getType());
+    int64_t groups = groupedType.getDimSize(axis), group = groupedType.getDimSize(axis + 1);
+    auto resultType = dyn_cast<RankedTensorType>(user->getResult(0).getType());
+    if (!resultType)
+      return failure();
+    if (auto shape = dyn_cast<onnx::ShapeOp>(user)) {
+      auto dequantize = grouped.getDefiningOp<DequantizeOp>();
+      if (!dequantize)
+        return failure();
+      auto levelsType =
+          cast<RankedTensorType>(merge.getType())
+              .clone(cast<RankedTensorType>(dequantize.getQuantized().getType()).getElementType());
+      Value levels = onnx::ReshapeOp::create(rewriter, loc, levelsType, dequantize.getQuantized(),
+                                             merge.getShape(), merge.getAllowzeroAttr());
+      rewriter.modifyOpInPlace(shape, [&] { shape->setOperand(0, levels); });
+      return success();
+    }
+    if (auto transpose = dyn_cast<onnx::TransposeOp>(user)) {
+      auto perm = transpose.getPermAttr();
+      if (!perm)
+        return failure();
+      SmallVector<int64_t> groupedPerm;
+      int64_t at = -1;
+      for (int64_t p : perm.asArrayRef()) {
+        if (p == axis) {
+          at = groupedPerm.size();
+          groupedPerm.append({axis, axis + 1});
+        } else {
+          groupedPerm.push_back(p < axis ? p : p + 1);
+        }
+      }
+      auto copy = cast<onnx::TransposeOp>(rewriter.clone(*transpose));
+      copy.setPermAttr(rewriter.getDenseI64ArrayAttr(groupedPerm));
+      copy->setOperand(0, grouped);
+      copy.getResult().setType(splitAxis(resultType, at, groups, group));
+      rewriter.replaceOp(user, mergeAxes(rewriter, loc, copy.getResult(), at, resultType));
+      return success();
+    }
+    if (auto unsqueeze = dyn_cast<onnx::UnsqueezeOp>(user)) {
+      std::optional<SmallVector<int64_t>> axes = onnx::getConstantIntValues(unsqueeze.getAxes());
+      int64_t rank = resultType.getRank();
+      if (!axes)
+        return failure();
+      SmallVector<bool> inserted(rank, false);
+      for (int64_t a : *axes)
+        if (a >= -rank && a < rank)
+          inserted[a < 0 ? a + rank : a] = true;
+      // The merged input dimension's place in the result; every inserted
+      // axis after it moves one further in the grouped result.
+      int64_t at = -1;
+      for (int64_t i = 0, kept = 0; i < rank; ++i)
+        if (!inserted[i] && kept++ == axis)
+          at = i;
+      if (at < 0 || llvm::count(inserted, true) != int64_t(axes->size()))
+        return failure();
+      SmallVector<int64_t> groupedAxes;
+      for (int64_t i = 0; i < rank; ++i)
+        if (inserted[i])
+          groupedAxes.push_back(i < at ? i : i + 1);
+      Value moved =
+          onnx::UnsqueezeOp::create(rewriter, loc, splitAxis(resultType, at, groups, group),
+                                    grouped, onnx::createI64Vector(rewriter, loc, groupedAxes));
+      rewriter.replaceOp(user, mergeAxes(rewriter, loc, moved, at, resultType));
+      return success();
+    }
+    if (auto matmul = dyn_cast<onnx::MatMulOp>(user)) {
+      // C[.., m, (g, i)] = sum_k A[.., m, k] Y[.., k, g, i]: per group g,
+      // A[.., 1, m, k] times Y^T[.., g, k, i], then (g, m, i) -> (m, g, i).
+      int64_t rank = groupedType.getRank(); // B's rank + 1
+      auto aType = dyn_cast<RankedTensorType>(matmul.getA().getType());
+      if (matmul.getB() != merge.getResult() || matmul.getA() == merge.getResult() || !aType ||
+          aType.getRank() < 2 || axis != rank - 2)
+        return failure();
+      SmallVector<int64_t> perm = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+      std::swap(perm[rank - 3], perm[rank - 2]); // (k, g, i) -> (g, k, i)
+      Value input = grouped;
+      if (auto inner = grouped.getDefiningOp<onnx::TransposeOp>(); inner && inner.getPermAttr()) {
+        // One transpose of the inner one's input: perm composed.
+        ArrayRef<int64_t> innerPerm = inner.getPermAttr().asArrayRef();
+        for (int64_t &p : perm)
+          p = innerPerm[p];
+        input = inner.getData();
+      }
+      SmallVector<int64_t> bShape(groupedType.getShape());
+      std::swap(bShape[rank - 3], bShape[rank - 2]);
+      Value b = onnx::TransposeOp::create(
+          rewriter, loc, RankedTensorType::get(bShape, groupedType.getElementType()), input,
+          rewriter.getDenseI64ArrayAttr(perm));
+      SmallVector<int64_t> aShape(aType.getShape());
+      aShape.insert(aShape.end() - 2, 1);
+      Value a = onnx::UnsqueezeOp::create(
+          rewriter, loc, RankedTensorType::get(aShape, aType.getElementType()), matmul.getA(),
+          onnx::createI64Vector(rewriter, loc, {-3}));
+      // Product [.., g, m, i]: the result's batch, then g, m, i.
+      int64_t resultRank = resultType.getRank();
+      SmallVector<int64_t> productShape(resultType.getShape().drop_back(2));
+      productShape.append({groups, resultType.getDimSize(resultRank - 2), group});
+      Value product = onnx::MatMulOp::create(
+          rewriter, loc, RankedTensorType::get(productShape, resultType.getElementType()), a, b);
+      SmallVector<int64_t> outPerm = llvm::to_vector(llvm::seq<int64_t>(0, resultRank + 1));
+      std::swap(outPerm[resultRank - 2], outPerm[resultRank - 1]); // (g, m, i) -> (m, g, i)
+      std::swap(productShape[resultRank - 2], productShape[resultRank - 1]);
+      Value columns = onnx::TransposeOp::create(
+          rewriter, loc, RankedTensorType::get(productShape, resultType.getElementType()), product,
+          rewriter.getDenseI64ArrayAttr(outPerm));
+      rewriter.replaceOp(user, mergeAxes(rewriter, loc, columns, resultRank - 1, resultType));
+      return success();
+    }
+    return failure();
+  }
+};
+
 /// A KV cache with a window: Concat(dequantize(levels, scales), recent)
 /// along the tokens. The Unsqueeze and Transpose that read it apply to each
 /// part, the Shape reads add the parts' lengths, and a MatMul that reads it
@@ -317,7 +575,10 @@ struct SplitWindowConcat : OpRewritePattern<onnx::ConcatOp> {
     int64_t axis = concat.getAxis() < 0 ? concat.getAxis() + rank : concat.getAxis();
     auto dequantize = concat.getInputs()[0].getDefiningOp<DequantizeOp>();
     std::optional<int64_t> row = dequantize ? rowAxis(dequantize) : std::nullopt;
-    if (!row || *row == axis)
+    // Or KIVI keys: groups of a dequantize merged into the tokens.
+    auto merge = concat.getInputs()[0].getDefiningOp<onnx::ReshapeOp>();
+    bool kivi = merge && isGroupedDequantize(merge.getData()) && mergedAxis(merge) == axis;
+    if (!kivi && (!row || *row == axis))
       return rewriter.notifyMatchFailure(concat, "not a per-row dequantize and a window");
     bool changed = false;
     for (Operation *user : llvm::to_vector(concat->getUsers())) {
@@ -436,7 +697,7 @@ struct FoldDequantizeIntoMatmulPass
     : lowbit::impl::FoldDequantizeIntoMatmulPassBase<FoldDequantizeIntoMatmulPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<SinkDequantize, SplitWindowConcat>(&getContext());
+    patterns.add<SinkDequantize, SinkTokenMerge, SplitWindowConcat>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

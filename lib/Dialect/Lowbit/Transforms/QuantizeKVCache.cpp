@@ -254,17 +254,29 @@ struct QuantizeKVCachePass : lowbit::impl::QuantizeKVCachePassBase<QuantizeKVCac
         onnx::ConcatOp::create(b, loc, scalesType, ValueRange{pastScales, newScales}, axis);
     Value dequantized;
     if (channelScales) {
-      // Levels by groups times each group's scales, broadcast over its tokens.
-      Value levels =
-          onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, i8), allLevels,
-                                  groupShape(allLevels, {-1, window, headDim}));
+      // Levels by groups times each group's scales, broadcast over its
+      // tokens. Packed levels are grouped as bytes, then unpacked (so that
+      // the attention can read the bytes).
+      Value levels;
+      if (packed) {
+        Value bytes = onnx::ReshapeOp::create(
+            b, loc, grouped({b0, h0, dyn, window, headDim / 2}, i8), presentLevels,
+            groupShape(presentLevels, {-1, window, headDim / 2}));
+        levels = UnpackNibblesOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, i8), bytes);
+      } else {
+        levels =
+            onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, i8), allLevels,
+                                    groupShape(allLevels, {-1, window, headDim}));
+      }
       Value scales =
           onnx::ReshapeOp::create(b, loc, grouped({b0, h0, dyn, 1, headDim}, f32), presentScales,
                                   groupShape(presentScales, {-1, 1, headDim}));
       Value values = DequantizeOp::create(b, loc, grouped({b0, h0, dyn, window, headDim}, f32),
                                           levels, scales, Value());
+      // The shape read of `values` itself shows this Reshape merges
+      // (groups, window) into tokens (lowbit-fold-dequantize-into-matmul).
       dequantized = onnx::ReshapeOp::create(b, loc, concat.getType(), values,
-                                            groupShape(allLevels, {-1, headDim}));
+                                            groupShape(values, {-1, headDim}));
     } else {
       dequantized = DequantizeOp::create(b, loc, concat.getType(), allLevels,
                                          presentScales.getResult(), Value());

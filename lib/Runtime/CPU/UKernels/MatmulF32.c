@@ -23,15 +23,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Level i of int4 bytes: nibble i % 2 of byte i / 2, less 8. */
+INLINE float nibble_level(const uint8_t *bytes, int64_t i) {
+  return (float)((bytes[i >> 1] >> ((i & 1) << 2) & 15) - 8);
+}
+
+/* Element `at` (k * b_row_stride + j * b_col_stride) of B, whichever form
+ * it has. */
+INLINE float b_at(const lowbit_uk_matmul_f32_params *p, int64_t at) {
+  if (p->b_nibbles)
+    return nibble_level(p->b_nibbles, p->b_level0 + at);
+  return p->b_levels ? (float)p->b_levels[at] : p->b[at];
+}
+
+/* Levels [first, first + count) of int4 bytes as floats (vectorized: pairs
+ * of levels from whole bytes, an odd first or last one on its own). */
+INLINE void nibbles_to_floats(const uint8_t *bytes, int64_t first, int64_t count, float *out) {
+  if (count > 0 && (first & 1)) {
+    *out++ = nibble_level(bytes, first++);
+    --count;
+  }
+  const uint8_t *b = bytes + first / 2;
+  int64_t pairs = count / 2;
+  for (int64_t t = 0; t < pairs; ++t) {
+    out[2 * t] = (float)((b[t] & 15) - 8);
+    out[2 * t + 1] = (float)((b[t] >> 4) - 8);
+  }
+  if (count & 1)
+    out[count - 1] = nibble_level(bytes, first + count - 1);
+}
+
 void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p) {
   for (int64_t i = 0; i < p->m; ++i)
     for (int64_t j = 0; j < p->n; ++j) {
       float sum = 0;
-      for (int64_t k = 0; k < p->k; ++k) {
-        int64_t at = k * p->b_row_stride + j * p->b_col_stride;
+      for (int64_t k = 0; k < p->k; ++k)
         sum += p->a[i * p->a_row_stride + k * p->a_col_stride] *
-               (p->b_levels ? (float)p->b_levels[at] : p->b[at]);
-      }
+               b_at(p, k * p->b_row_stride + j * p->b_col_stride);
       p->c[i * p->c_row_stride + j * p->c_col_stride] += sum;
     }
 }
@@ -97,8 +125,8 @@ INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars
  * cases beyond MR cannot happen, and compile as 1-row tiles). */
 #define ROWS(R, MR) ((R) <= (MR) ? (R) : 1)
 
-/* Element (k, j) of B, f32 or int8 levels converted. */
-#define B_AT(p, at) ((p)->b_levels ? (float)(p)->b_levels[at] : (p)->b[at])
+/* Levels converted per run, on the stack, by the small-m paths over int4 B. */
+#define NIBBLE_RUN 256
 
 /* Few rows of A and B transposed (its k contiguous: attention's K^T):
  * each element of C is a dot product along k, B read once, in memory
@@ -111,7 +139,17 @@ INLINE void small_m_dots(const lowbit_uk_matmul_f32_params *p) {
     for (int64_t i = 0; i < p->m; ++i) {
       const float *a = p->a + i * p->a_row_stride;
       float lanes[8] = {0};
-      if (p->b_levels) {
+      if (p->b_nibbles) {
+        /* A run of B's column at a time, as floats. */
+        float run[NIBBLE_RUN];
+        for (int64_t k0 = 0; k0 < k8; k0 += NIBBLE_RUN) {
+          int64_t count = min64(NIBBLE_RUN, k8 - k0);
+          nibbles_to_floats(p->b_nibbles, p->b_level0 + column + k0, count, run);
+          for (int64_t k = 0; k < count; k += 8)
+            for (int l = 0; l < 8; ++l)
+              lanes[l] += a[k0 + k + l] * run[k + l];
+        }
+      } else if (p->b_levels) {
         const int8_t *b = p->b_levels + column;
         for (int64_t k = 0; k < k8; k += 8)
           for (int l = 0; l < 8; ++l)
@@ -125,7 +163,7 @@ INLINE void small_m_dots(const lowbit_uk_matmul_f32_params *p) {
       float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
                   ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
       for (int64_t k = k8; k < p->k; ++k)
-        sum += a[k] * B_AT(p, column + k);
+        sum += a[k] * b_at(p, column + k);
       p->c[i * p->c_row_stride + j] += sum;
     }
   }
@@ -134,6 +172,22 @@ INLINE void small_m_dots(const lowbit_uk_matmul_f32_params *p) {
 /* Few rows of A and int8 levels in B's rows (attention's V): each row of B
  * converted and added into the rows of C, read once, in memory order. */
 INLINE void small_m_levels(const lowbit_uk_matmul_f32_params *p) {
+  if (p->b_nibbles) {
+    /* int4: a run of the row converted once for all the rows of A. */
+    float run[NIBBLE_RUN];
+    for (int64_t k = 0; k < p->k; ++k)
+      for (int64_t j0 = 0; j0 < p->n; j0 += NIBBLE_RUN) {
+        int64_t count = min64(NIBBLE_RUN, p->n - j0);
+        nibbles_to_floats(p->b_nibbles, p->b_level0 + k * p->b_row_stride + j0, count, run);
+        for (int64_t i = 0; i < p->m; ++i) {
+          float a = p->a[i * p->a_row_stride + k * p->a_col_stride];
+          float *c = p->c + i * p->c_row_stride + j0;
+          for (int64_t j = 0; j < count; ++j) /* vectorized */
+            c[j] += a * run[j];
+        }
+      }
+    return;
+  }
   for (int64_t k = 0; k < p->k; ++k) {
     const int8_t *b = p->b_levels + k * p->b_row_stride;
     for (int64_t i = 0; i < p->m; ++i) {
@@ -156,11 +210,13 @@ INLINE void small_m_levels(const lowbit_uk_matmul_f32_params *p) {
       small_m_dots(p);                                                                             \
       return;                                                                                      \
     }                                                                                              \
-    if (p->m <= SMALL_M && p->b_levels && p->b_col_stride == 1 && p->c_col_stride == 1) {          \
+    if (p->m <= SMALL_M && (p->b_levels || p->b_nibbles) && p->b_col_stride == 1 &&                \
+        p->c_col_stride == 1) {                                                                    \
       small_m_levels(p);                                                                           \
       return;                                                                                      \
     }                                                                                              \
-    if (p->m <= SMALL_M && !p->b_levels && p->b_col_stride == 1 && p->c_col_stride == 1) {         \
+    if (p->m <= SMALL_M && !p->b_levels && !p->b_nibbles && p->b_col_stride == 1 &&                \
+        p->c_col_stride == 1) {                                                                    \
       switch (p->m) {                                                                              \
       case 1:                                                                                      \
         SMALL_M_KERNEL(1, p);                                                                      \
@@ -273,11 +329,27 @@ INLINE void pack_b_levels(const int8_t *b, int64_t row_stride, int64_t col_strid
         out[k * nr + j] = j0 + j < nc ? (float)b[k * row_stride + (j0 + j) * col_stride] : 0.0f;
 }
 
-/* Packs the kc x nc block of B at (k0, j0), f32 or int8 levels. */
+/* pack_b for int4 levels (element (k, j) level first + k * row_stride + j *
+ * col_stride), each converted exactly to float. */
+INLINE void pack_b_nibbles(const uint8_t *bytes, int64_t first, int64_t row_stride,
+                           int64_t col_stride, int64_t kc, int64_t nc, const int64_t nr,
+                           float *out) {
+  for (int64_t j0 = 0; j0 < nc; j0 += nr, out += kc * nr)
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t j = 0; j < nr; ++j)
+        out[k * nr + j] = j0 + j < nc
+                              ? nibble_level(bytes, first + k * row_stride + (j0 + j) * col_stride)
+                              : 0.0f;
+}
+
+/* Packs the kc x nc block of B at (k0, j0), f32, int8 or int4 levels. */
 INLINE void pack_block(const lowbit_uk_matmul_f32_params *p, int64_t k0, int64_t j0, int64_t kc,
                        int64_t nc, const int64_t nr, float *out) {
   int64_t at = k0 * p->b_row_stride + j0 * p->b_col_stride;
-  if (p->b_levels)
+  if (p->b_nibbles)
+    pack_b_nibbles(p->b_nibbles, p->b_level0 + at, p->b_row_stride, p->b_col_stride, kc, nc, nr,
+                   out);
+  else if (p->b_levels)
     pack_b_levels(p->b_levels + at, p->b_row_stride, p->b_col_stride, kc, nc, nr, out);
   else
     pack_b(p->b + at, p->b_row_stride, p->b_col_stride, kc, nc, nr, out);
@@ -420,7 +492,9 @@ static void run_slice(void *context, int index) {
     p.c += begin * p.c_row_stride;
   } else {
     p.n = min64(s->chunk, p.n - begin);
-    if (p.b_levels)
+    if (p.b_nibbles)
+      p.b_level0 += begin * p.b_col_stride;
+    else if (p.b_levels)
       p.b_levels += begin * p.b_col_stride;
     else
       p.b += begin * p.b_col_stride;
@@ -493,5 +567,28 @@ void lowbit_uk_matmul_f32_i8(int64_t a_address, int64_t a_offset, int64_t a_row_
                                    n,
                                    k,
                                    (const int8_t *)(intptr_t)b_address + b_offset};
+  run_parallel(p);
+}
+
+void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                             int64_t m, int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_params p = {(const float *)(intptr_t)a_address + a_offset,
+                                   a_row_stride,
+                                   a_col_stride,
+                                   NULL,
+                                   b_row_stride,
+                                   b_col_stride,
+                                   (float *)(intptr_t)c_address + c_offset,
+                                   c_row_stride,
+                                   c_col_stride,
+                                   m,
+                                   n,
+                                   k,
+                                   NULL,
+                                   (const uint8_t *)(intptr_t)b_address,
+                                   b_offset};
   run_parallel(p);
 }

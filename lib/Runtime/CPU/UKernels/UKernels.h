@@ -33,6 +33,12 @@ typedef struct {
   /* Non-NULL: B is these int8 levels (b unused, same strides), each
    * converted exactly to float (lowbit_uk_matmul_f32_i8). */
   const int8_t *b_levels;
+  /* Non-NULL: B is int4 levels two per byte (b unused; strides in levels):
+   * element (k, j) is level i = b_level0 + k * b_row_stride + j *
+   * b_col_stride, held in byte i / 2 (the low nibble for even i) as level +
+   * 8 (lowbit_uk_matmul_f32_i4, lowbit.unpack_nibbles's layout). */
+  const uint8_t *b_nibbles;
+  int64_t b_level0;
 } lowbit_uk_matmul_f32_params;
 
 /* Floats of workspace the vectorized variants need: a packed block of B,
@@ -69,6 +75,15 @@ void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_str
  * cache, lowbit.mixed_matmul. The vectorized variants convert B as they
  * pack it. */
 void lowbit_uk_matmul_f32_i8(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                             int64_t m, int64_t n, int64_t k);
+
+/* lowbit_uk_matmul_f32 with B holding int4 levels two per byte (b_address
+ * the bytes; offset and strides counted in levels, the levels of a byte
+ * adjacent: one of B's strides is 1): attention over an int4 KV cache. */
+void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                              int64_t a_col_stride, int64_t b_address, int64_t b_offset,
                              int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
                              int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,

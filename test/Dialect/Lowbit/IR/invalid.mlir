@@ -124,7 +124,7 @@ func.func @mixed_matmul_levels_type(%a: tensor<3x8xf32>, %b: tensor<8x5xf32>) {
 // -----
 
 func.func @pack_odd(%q: tensor<2x7xi8>) {
-  // expected-error @+1 {{'lowbit.pack_nibbles' op the levels' last dimension must be static and even, the packed one half of it}}
+  // expected-error @+1 {{'lowbit.pack_nibbles' op the levels' dimension 1 must be static and even, the packed one half of it}}
   %p = lowbit.pack_nibbles %q : tensor<2x7xi8> -> tensor<2x3xi8>
   return
 }
@@ -132,8 +132,24 @@ func.func @pack_odd(%q: tensor<2x7xi8>) {
 // -----
 
 func.func @unpack_size(%p: tensor<2x4xi8>) {
-  // expected-error @+1 {{'lowbit.unpack_nibbles' op the levels' last dimension must be static and even, the packed one half of it}}
+  // expected-error @+1 {{'lowbit.unpack_nibbles' op the levels' dimension 1 must be static and even, the packed one half of it}}
   %q = lowbit.unpack_nibbles %p : tensor<2x4xi8> -> tensor<2x6xi8>
+  return
+}
+
+// -----
+
+func.func @unpack_axis_size(%p: tensor<2x4xi8>) {
+  // expected-error @+1 {{'lowbit.unpack_nibbles' op the levels' dimension 0 must be static and even, the packed one half of it}}
+  %q = lowbit.unpack_nibbles %p {axis = 0 : i64} : tensor<2x4xi8> -> tensor<2x8xi8>
+  return
+}
+
+// -----
+
+func.func @unpack_axis_range(%p: tensor<2x4xi8>) {
+  // expected-error @+1 {{'lowbit.unpack_nibbles' op axis out of range for rank 2}}
+  %q = lowbit.unpack_nibbles %p {axis = 2 : i64} : tensor<2x4xi8> -> tensor<2x8xi8>
   return
 }
 

@@ -57,10 +57,12 @@ func.func @mixed_matmul(%q: tensor<?x4x1x8xf32>, %k: tensor<?x4x8x?xi8>, %a: ten
 // CHECK-LABEL: func @nibbles
 // CHECK: %[[P:.*]] = lowbit.pack_nibbles %{{.*}} : tensor<?x4x?x8xi8> -> tensor<?x4x?x4xi8>
 // CHECK: lowbit.unpack_nibbles %[[P]] : tensor<?x4x?x4xi8> -> tensor<?x4x?x8xi8>
-func.func @nibbles(%q: tensor<?x4x?x8xi8>) -> tensor<?x4x?x8xi8> {
+// CHECK: lowbit.unpack_nibbles %{{.*}} {axis = -2 : i64} : tensor<?x4x4x?xi8> -> tensor<?x4x8x?xi8>
+func.func @nibbles(%q: tensor<?x4x?x8xi8>, %t: tensor<?x4x4x?xi8>) -> (tensor<?x4x?x8xi8>, tensor<?x4x8x?xi8>) {
   %p = lowbit.pack_nibbles %q : tensor<?x4x?x8xi8> -> tensor<?x4x?x4xi8>
   %u = lowbit.unpack_nibbles %p : tensor<?x4x?x4xi8> -> tensor<?x4x?x8xi8>
-  return %u : tensor<?x4x?x8xi8>
+  %v = lowbit.unpack_nibbles %t {axis = -2 : i64} : tensor<?x4x4x?xi8> -> tensor<?x4x8x?xi8>
+  return %u, %v : tensor<?x4x?x8xi8>, tensor<?x4x8x?xi8>
 }
 
 // A tap before calibration (a name only) and after (its statistics).

@@ -123,16 +123,30 @@ def Lowbit_PackNibblesOp : Lowbit_Op<"pack_nibbles", [Pure]> {
 def Lowbit_UnpackNibblesOp : Lowbit_Op<"unpack_nibbles", [Pure]> {
   let summary = "Bytes of two 4-bit levels back to one level per i8";
   let description = [{
-    The inverse of `lowbit.pack_nibbles`: the last dimension doubles.
+    The inverse of `lowbit.pack_nibbles` along dimension `axis` (negative:
+    counted from the end; the default is the last): that dimension doubles,
+    level k of it being nibble k % 2 of byte k / 2, less 8. An axis other
+    than the last arises when the packed bytes are transposed before they
+    are read (`lowbit-fold-dequantize-into-matmul` moves the unpacking
+    below the layout ops, so that `lowbit.mixed_matmul` reads the bytes).
 
     ```mlir
     %q = lowbit.unpack_nibbles %p : tensor<?x4x?x32xi8> -> tensor<?x4x?x64xi8>
+    %t = lowbit.unpack_nibbles %pt {axis = 2 : i64} : tensor<?x4x32x?xi8> -> tensor<?x4x64x?xi8>
     ```
   }];
-  let arguments = (ins Lowbit_LevelTensor:$packed);
+  let arguments = (ins Lowbit_LevelTensor:$packed, DefaultValuedAttr<I64Attr, "-1">:$axis);
   let results = (outs Lowbit_LevelTensor:$levels);
   let assemblyFormat = "$packed attr-dict `:` type($packed) `->` type($levels)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// `axis` in [0, rank).
+    int64_t getPackedAxis() {
+      int64_t rank = getLevels().getType().getRank();
+      int64_t axis = static_cast<int64_t>(getAxis()); // I64Attr reads as uint64_t
+      return axis < 0 ? axis + rank : axis;
+    }
+  }];
 }
 
 def Lowbit_DequantizeOp : Lowbit_Op<"dequantize", [Pure]> {

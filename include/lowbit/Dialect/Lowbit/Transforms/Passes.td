@@ -347,13 +347,28 @@ def FoldDequantizeIntoMatmulPass
     are, summed over the matching columns of A, cut where the levels end),
     the levels' product then folding as above.
 
+    Levels unpacked from nibbles (an int4 cache) move as their bytes, the
+    `lowbit.unpack_nibbles` following each Transpose and Unsqueeze along
+    the moved axis; the product then reads the bytes (convert-lowbit-to-
+    linalg fuses an unpacking along B's rows or columns into it).
+
+    KIVI keys (scales per channel and group of G tokens) are per row only
+    in the grouped form `[.., groups, G, d]`, which a Reshape merges into
+    tokens; that Reshape moves below the Unsqueeze and Transpose that read
+    it (when its shape proves the merge: `Concat(Shape(x)[:a], [-1, ..])`
+    of its own input x), and at K^T's MatMul the product runs per group:
+    `Q` unsqueezed before its rows, times each group's `[d, G]` slice,
+    batched over the groups, whose columns then merge back. Each group's
+    dequantize is then per row of its B (a scale per channel) and folds as
+    above: `(Q * s_g) L_g^T`.
+
     Only per-row dequantizes move: no zero points, scales of the levels'
     shape with 1 on one axis (a dynamic dimension is taken to match the
     levels', as lowbit.dynamic_quantize's scales do). A Reshape must keep
-    that axis last and its size; an Expand must keep its size. Anything else
-    (keys with per-channel scales over groups of tokens) keeps its
-    dequantize where it is. The lowbitc pipeline runs it before lowering,
-    after lowbit-fold-repeat-kv has removed GQA's Expand and Reshape.
+    that axis last and its size; an Expand must keep its size. Anything
+    else keeps its dequantize where it is. The lowbitc pipeline runs it
+    before lowering, after lowbit-fold-repeat-kv has removed GQA's Expand
+    and Reshape.
 
     ```mlir
     %k = lowbit.dequantize %q, %s : (tensor<?x4x?x8xi8>, tensor<?x4x?x1xf32>) -> tensor<?x4x?x8xf32>
@@ -392,8 +407,9 @@ def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp
     in the low nibble of byte j, each as level + 8; head_dim static and
     even, else one byte each): `past.X` and `present.X` are `[batch, heads,
     seq, head_dim / 2]`, new levels are packed before they are appended, the
-    attention reads them unpacked (`lowbit.unpack_nibbles`), and Shape reads
-    of the cache see head_dim again.
+    attention reads them through `lowbit.unpack_nibbles` (which
+    lowbit-fold-dequantize-into-matmul moves next to the products, so that
+    they read the bytes), and Shape reads of the cache see head_dim again.
 
     With `window = W`, the W most recent tokens stay in f32: a third input
     `past.X.window` `[batch, heads, <= W, head_dim]` and output
@@ -408,9 +424,9 @@ def QuantizeKVCachePass : Pass<"lowbit-quantize-kv-cache", "::mlir::func::FuncOp
     tokens. The window fills up to G - 1 tokens; each time whole groups are
     complete they move to the levels, and `past.X.scales` is `[batch, heads,
     groups, head_dim]`, one scale per channel of each group. Values stay per
-    token. lowbit-fold-dequantize-into-matmul takes the per-token
-    dequantizations (with or without a window) into the attention's
-    products; per-channel keys are still dequantized to an f32 copy first.
+    token. lowbit-fold-dequantize-into-matmul takes the dequantizations
+    (per token or per channel, with or without a window) into the
+    attention's products.
 
     ```mlir
     %present = onnx.Concat %past, %k {axis = 2 : i64}       // %past: tensor<?x4x?x8xf32>
