@@ -185,17 +185,6 @@ TEST(MatmulF32, WideBlocks) {
   check(variant, {3, 4100, 600, false, false, false});
 }
 
-TEST(MatmulF32, Int4EntryPointCountsLevels) {
-  // Bytes 0x59, 0xFA hold levels 1, -3, 2, 7 (low nibble first, + 8). From
-  // level offset 1, k = 3 down a column (row stride 1): B = [-3; 2; 7], so
-  // C = 5 + [1 2 3] . B = 5 + 22.
-  uint8_t bytes[] = {0x59, 0xFA};
-  float a[] = {1, 2, 3}, c[] = {5};
-  lowbit_uk_matmul_f32_i4(reinterpret_cast<intptr_t>(a), 0, 3, 1, reinterpret_cast<intptr_t>(bytes),
-                          1, 1, 3, reinterpret_cast<intptr_t>(c), 0, 1, 1, 1, 1, 3);
-  EXPECT_EQ(c[0], 27);
-}
-
 TEST(MatmulF32, EntryPointAcceptsEmptyProblems) {
   float c = 1;
   lowbit_uk_matmul_f32(0, 0, 1, 1, 0, 0, 1, 1, reinterpret_cast<intptr_t>(&c), 0, 1, 1, 1, 1, 0);
@@ -230,6 +219,20 @@ TEST(MatmulF32, Int8EntryPointHonoursOffsets) {
   EXPECT_EQ(c[3], 26);
   EXPECT_EQ(c[4], -8);
 }
+
+TEST(MatmulF32, Int4EntryPointCountsLevels) {
+  // After EntryPointHonoursOffsetsAndTheVariantCap: the first computing call
+  // fixes the variant for the process (the shards of this binary run several
+  // tests each).
+  // Bytes 0x59, 0xFA hold levels 1, -3, 2, 7 (low nibble first, + 8). From
+  // level offset 1, k = 3 down a column (row stride 1): B = [-3; 2; 7], so
+  // C = 5 + [1 2 3] . B = 5 + 22.
+  uint8_t bytes[] = {0x59, 0xFA};
+  float a[] = {1, 2, 3}, c[] = {5};
+  lowbit_uk_matmul_f32_i4(reinterpret_cast<intptr_t>(a), 0, 3, 1, reinterpret_cast<intptr_t>(bytes),
+                          1, 1, 3, reinterpret_cast<intptr_t>(c), 0, 1, 1, 1, 1, 3);
+  EXPECT_EQ(c[0], 27);
+}
 } // namespace
 
 namespace {
@@ -242,6 +245,10 @@ struct QuantizedShape {
   bool int8Activations = false; // rows of A on their int8 grid, activation_bits 8
   bool staticScale = false;      // ... all rows on one grid (activation_scale)
   int64_t outliers = 0;          // fp32 outlier channels (a split layer)
+  // One-byte levels over their whole range [-128, 127] (else [-8, 7]), the
+  // first output channel all -128 against rows of -127 where its level
+  // products are largest (what vpmaddubsw's int16 pairs must hold).
+  bool wideLevels = false;
 };
 
 /// As `check` for the fp32 kernel: the variant against the reference on one
@@ -281,8 +288,16 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
     x = 0.01f + 0.1f * std::fabs(uniform(rng));
   for (float &x : c)
     x = uniform(rng);
+  std::uniform_int_distribution<int> wideLevel(-128, 127);
   for (int8_t &x : q)
-    x = int8_t(level(rng));
+    x = int8_t(s.wideLevels ? wideLevel(rng) : level(rng));
+  if (s.wideLevels && s.int8Activations) {
+    for (int64_t k = 0; k < s.k; ++k)
+      q[k] = -128;
+    float scale = a[0] / 127; // row 0's grid: its first level is 127
+    for (int64_t k = 1; k < s.k; ++k)
+      a[k] = -127 * scale;
+  }
   for (int8_t &x : zeros)
     x = int8_t(level(rng));
   std::vector<float> expected = c, initial = c;
@@ -403,6 +418,47 @@ TEST(QuantizedMatmulF32, VnniMatchesReference) {
       checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
                      {m, 33, 172, 32, true, nibbles, false, /*staticScale=*/true});
   checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
+                 {5, 33, 172, 32, true, true, true, false, /*outliers=*/3});
+}
+
+TEST(QuantizedMatmulF32, Avx2Int8MatchesReference) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    GTEST_SKIP() << "this CPU has no AVX2";
+  // As the VNNI variant: exact integer products (vpmaddubsw cannot
+  // saturate with these operands), float sums within the same bound. Rows
+  // 1, 2 and more take different tiles; groups below, at and above the
+  // 32-level vector, ragged K.
+  for (int64_t m : {1, 2, 3, 5})
+    for (int64_t n : {1, 4, 7, 33})
+      for (auto [k, group] : {std::pair<int64_t, int64_t>{172, 32},
+                              {172, 172},
+                              {64, 16},
+                              {7, 3},
+                              {300, 128},
+                              {130, 64},
+                              {100, 50}})
+        for (bool zeros : {false, true})
+          for (bool nibbles : {false, true})
+            if (!nibbles || group % 2 == 0)
+              checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
+                             {m, n, k, group, zeros, nibbles, true});
+  checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8, {2, 5, 4101, 128, true, true, true});
+  // One row over levels two per byte with K a multiple of 64 and groups of
+  // a multiple of 32: the decode path over even/odd halves, eight groups at
+  // a time and the rest (here 2, 2, 1 groups) one by one.
+  for (auto [k, group] : {std::pair<int64_t, int64_t>{320, 32}, {640, 64}, {1152, 128}, {256, 32}})
+    for (bool zeros : {false, true})
+      for (int64_t n : {1, 9})
+        checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
+                       {1, n, k, group, zeros, /*nibbles=*/true, true});
+  for (int64_t m : {1, 2, 5})
+    checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
+                   {m, 9, 172, 32, true, false, true, false, 0, /*wideLevels=*/true});
+  for (int64_t m : {1, 5})
+    for (bool nibbles : {false, true})
+      checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
+                     {m, 33, 172, 32, true, nibbles, false, /*staticScale=*/true});
+  checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
                  {5, 33, 172, 32, true, true, true, false, /*outliers=*/3});
 }
 

@@ -255,39 +255,85 @@ INLINE AVX2 __m256 load_levels_avx2(const int8_t *row, int64_t k, int64_t count,
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)source)));
 }
 
-INLINE AVX2 void levels_tile_avx2(const int mr, const int nr,
-                                  const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
-                                  int64_t j0) {
+/* mr rows by nb channels: per group, sum_k x q in float (the levels
+ * converted exactly), then scaled once: s (sum x q) - z s (sum x). */
+INLINE AVX2 void levels_subtile_avx2(const int mr, const int nb,
+                                     const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
+                                     int64_t j0) {
+  const int nibbles = p->level_bits == 4;
   __m256 acc[4][4];
   for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j)
+    for (int j = 0; j < nb; ++j)
       acc[i][j] = _mm256_setzero_ps();
+  const int8_t *rows[4];
+  for (int j = 0; j < nb; ++j)
+    rows[j] = p->q + (j0 + j) * p->q_row_stride;
   for (int64_t k0 = 0, g = 0; k0 < p->k; k0 += p->group_size, ++g) {
     int64_t k1 = min64(p->k, k0 + p->group_size);
-    __m256 scale[4], offset[4]; /* w = q * s - z * s, as in the AVX-512 tile */
-    for (int j = 0; j < nr; ++j) {
-      float sc = p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride];
-      float zero = p->zeros ? (float)p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0.0f;
-      scale[j] = _mm256_set1_ps(sc);
-      offset[j] = _mm256_set1_ps(-zero * sc);
+    __m256 sum[4][4], xsum[4];
+    for (int i = 0; i < mr; ++i) {
+      xsum[i] = _mm256_setzero_ps();
+      for (int j = 0; j < nb; ++j)
+        sum[i][j] = _mm256_setzero_ps();
     }
-    for (int64_t k = k0; k < k1; k += 8) {
+    int64_t k = k0;
+    if (!nibbles)
+      for (; k + 8 <= k1; k += 8) {
+        __m256 w[4];
+        for (int j = 0; j < nb; ++j)
+          w[j] = _mm256_cvtepi32_ps(
+              _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(rows[j] + k))));
+        for (int i = 0; i < mr; ++i) {
+          __m256 x = _mm256_loadu_ps(p->a + (i0 + i) * p->a_row_stride + k);
+          if (p->zeros)
+            xsum[i] = _mm256_add_ps(xsum[i], x);
+          for (int j = 0; j < nb; ++j)
+            sum[i][j] = _mm256_fmadd_ps(x, w[j], sum[i][j]);
+        }
+      }
+    for (; k < k1; k += 8) { /* levels two per byte, or the group's last < 8 */
       __m256i mask = mask8(k1 - k);
       __m256 w[4];
-      for (int j = 0; j < nr; ++j)
-        w[j] = _mm256_fmadd_ps(load_levels_avx2(p->q + (j0 + j) * p->q_row_stride, k, k1 - k,
-                                                p->level_bits == 4),
-                               scale[j], offset[j]);
+      for (int j = 0; j < nb; ++j)
+        w[j] = load_levels_avx2(rows[j], k, k1 - k, nibbles);
       for (int i = 0; i < mr; ++i) {
         __m256 x = _mm256_maskload_ps(p->a + (i0 + i) * p->a_row_stride + k, mask);
-        for (int j = 0; j < nr; ++j)
-          acc[i][j] = _mm256_fmadd_ps(x, w[j], acc[i][j]);
+        if (p->zeros)
+          xsum[i] = _mm256_add_ps(xsum[i], x);
+        for (int j = 0; j < nb; ++j)
+          sum[i][j] = _mm256_fmadd_ps(x, w[j], sum[i][j]);
+      }
+    }
+    for (int j = 0; j < nb; ++j) {
+      float sc = p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride];
+      __m256 scale = _mm256_set1_ps(sc);
+      __m256 zs = _mm256_set1_ps(
+          p->zeros ? (float)p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] * sc : 0.0f);
+      for (int i = 0; i < mr; ++i) {
+        acc[i][j] = _mm256_fmadd_ps(sum[i][j], scale, acc[i][j]);
+        if (p->zeros)
+          acc[i][j] = _mm256_fnmadd_ps(xsum[i], zs, acc[i][j]);
       }
     }
   }
   for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j)
+    for (int j = 0; j < nb; ++j)
       p->c[(i0 + i) * p->c_row_stride + j0 + j] += reduce_avx2(acc[i][j]);
+}
+
+/* The levels tile in sub-tiles that 16 registers hold: 1 row by 4
+ * channels, 2 by 2, or 3-4 rows by 1. */
+INLINE AVX2 void levels_tile_avx2(const int mr, const int nr,
+                                  const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
+                                  int64_t j0) {
+  const int nb = mr == 1 ? 4 : mr == 2 ? 2 : 1;
+  if (nr % nb == 0) {
+    for (int j = 0; j < nr; j += nb)
+      levels_subtile_avx2(mr, nb, p, i0, j0 + j);
+  } else {
+    for (int j = 0; j < nr; ++j)
+      levels_subtile_avx2(mr, 1, p, i0, j0 + j);
+  }
 }
 
 INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
@@ -564,12 +610,389 @@ VNNI void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f
   add_outlier_product(p);
 }
 
+/*===--- int8 activations (AVX2) --------------------------------------------===*/
+
+/* The int8 path where there is no VNNI: vpmaddubsw multiplies unsigned by
+ * signed bytes into adjacent pairs summed in int16 (saturating), vpmaddwd
+ * by ones sums those pairs into int32. The saturation decides the
+ * operands. Levels stored two per byte go in as level + 8 <= 15 (a pair
+ * sums at most 2 * 15 * 127 = 3810), the offset taken back through each
+ * group's sum of activation levels as the VNNI path does; one-byte levels
+ * go in as |q| <= 128 with the activations' signs flipped where q < 0 (a
+ * pair sums at most 2 * 128 * 127 = 32512 < 32768), exact without an
+ * offset. */
+
+/* Rows of A as int8 levels (zero-padded to a multiple of 64), as
+ * quantize_rows_vnni lays them out: the same levels, round half to even. */
+INLINE AVX2 quantized_rows quantize_rows_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
+                                              int64_t i0, int64_t rows, float *workspace) {
+  quantized_rows r;
+  r.padded_k = (p->k + 63) / 64 * 64;
+  r.groups = (p->k + p->group_size - 1) / p->group_size;
+  r.levels = (int8_t *)workspace;
+  r.scales = (float *)(r.levels + rows * r.padded_k);
+  r.sums = (int32_t *)(r.scales + rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float *a = p->a + (i0 + i) * p->a_row_stride;
+    float scale = p->activation_scale; /* static, or this row's own: */
+    if (scale == 0) {
+      float m = 0;
+      for (int64_t k = 0; k < p->k; ++k) /* vectorized */
+        m = m > __builtin_fabsf(a[k]) ? m : __builtin_fabsf(a[k]);
+      scale = m == 0 ? 1.0f : m / 127.0f;
+    }
+    r.scales[i] = scale;
+    int8_t *out = r.levels + i * r.padded_k;
+    for (int64_t k = 0; k < p->k; ++k) {
+      float level = __builtin_rintf(a[k] / scale); /* ties to even, as roundscale */
+      out[k] = (int8_t)(level < -127 ? -127 : level > 127 ? 127 : level);
+    }
+    memset(out + p->k, 0, (size_t)(r.padded_k - p->k));
+    for (int64_t g = 0; g < r.groups; ++g) {
+      int32_t sum = 0;
+      for (int64_t k = g * p->group_size, end = min64(p->k, k + p->group_size); k < end; ++k)
+        sum += out[k];
+      r.sums[i * r.groups + g] = sum;
+    }
+  }
+  return r;
+}
+
+/* 32 bytes of which the first `count` (0..32) are kept: a mask for the
+ * tail of a group. */
+static const int8_t tail_mask_bytes[64] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                           -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                           -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+INLINE AVX2 __m256i tail_mask_avx2(int64_t count) {
+  return _mm256_loadu_si256((const __m256i *)(tail_mask_bytes + 32 - count));
+}
+
+/* Weight levels k .. k + 31 of a row (`row`: its levels), as the unsigned
+ * operand: level + 8 for two per byte (spread to one per byte in order),
+ * the levels themselves (signed) for one per byte. Past the row's end
+ * (k + 32 > p->k) the bytes are copied first, so that nothing past the
+ * row is read; what lies past `count` meets zero activations. */
+INLINE AVX2 __m256i load_weights_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
+                                      const int8_t *row, int64_t k) {
+  if (p->level_bits == 4) {
+    __m128i packed;
+    if (k + 32 > p->k) {
+      int8_t bytes[16] = {0};
+      memcpy(bytes, row + k / 2, (size_t)((p->k - k + 1) / 2));
+      packed = _mm_loadu_si128((const __m128i *)bytes);
+    } else {
+      packed = _mm_loadu_si128((const __m128i *)(row + k / 2));
+    }
+    __m256i pairs = _mm256_cvtepu8_epi16(packed);
+    return _mm256_or_si256(_mm256_and_si256(pairs, _mm256_set1_epi16(0x0F)),
+                           _mm256_slli_epi16(_mm256_and_si256(pairs, _mm256_set1_epi16(0xF0)), 4));
+  }
+  if (k + 32 > p->k) {
+    int8_t bytes[32] = {0};
+    memcpy(bytes, row + k, (size_t)(p->k - k));
+    return _mm256_loadu_si256((const __m256i *)bytes);
+  }
+  return _mm256_loadu_si256((const __m256i *)(row + k));
+}
+
+/* The int32 lanes of sum w * x over 32 bytes (see above for the operands). */
+INLINE AVX2 __m256i dot_avx2(__m256i w, __m256i x, int nibbles) {
+  __m256i pairs = nibbles ? _mm256_maddubs_epi16(w, x)
+                          : _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+/* mr rows of A by nr output channels: per group, integer dot products over
+ * 32 levels at a time, the exact group sum converted once and scaled. */
+INLINE AVX2 void int8_tile_avx2(const int mr, const int nr,
+                                const lowbit_uk_quantized_matmul_f32_params *p,
+                                const quantized_rows *r, int64_t i0, int64_t rows0, int64_t j0) {
+  const int nibbles = p->level_bits == 4;
+  __m256 acc[4][4];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      acc[i][j] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < r->groups; ++g) {
+    int64_t k0 = g * p->group_size, k1 = min64(p->k, k0 + p->group_size);
+    __m256i dot[4][4];
+    for (int i = 0; i < mr; ++i)
+      for (int j = 0; j < nr; ++j)
+        dot[i][j] = _mm256_setzero_si256();
+    for (int64_t k = k0; k < k1; k += 32) {
+      int64_t count = min64(32, k1 - k);
+      __m256i x[4];
+      for (int i = 0; i < mr; ++i) {
+        x[i] = _mm256_loadu_si256((const __m256i *)(r->levels + (rows0 + i) * r->padded_k + k));
+        if (count < 32)
+          x[i] = _mm256_and_si256(x[i], tail_mask_avx2(count));
+      }
+      for (int j = 0; j < nr; ++j) {
+        __m256i w = load_weights_avx2(p, p->q + (j0 + j) * p->q_row_stride, k);
+        for (int i = 0; i < mr; ++i)
+          dot[i][j] = _mm256_add_epi32(dot[i][j], dot_avx2(w, x[i], nibbles));
+      }
+    }
+    /* sum (q - z) x = dot - offset * sum x, in integers, in lane 0. */
+    for (int j = 0; j < nr; ++j) {
+      float scale = p->scales[(j0 + j) * p->s_row_stride + g * p->s_col_stride];
+      int32_t zero = p->zeros ? p->zeros[(j0 + j) * p->z_row_stride + g * p->z_col_stride] : 0;
+      int32_t offset = (nibbles ? 8 : 0) + zero;
+      __m256 vscale = _mm256_set1_ps(scale);
+      for (int i = 0; i < mr; ++i) {
+        __m256i taken =
+            _mm256_setr_epi32(offset * r->sums[(rows0 + i) * r->groups + g], 0, 0, 0, 0, 0, 0, 0);
+        acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot[i][j], taken)), vscale,
+                                    acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j)
+      p->c[(i0 + i) * p->c_row_stride + j0 + j] += r->scales[rows0 + i] * reduce_avx2(acc[i][j]);
+}
+
+/* Lane g of the result: the sum of the 8 lanes of d[g]. */
+INLINE AVX2 __m256i sum_lanes8_avx2(const __m256i d[8]) {
+  __m256i t0 = _mm256_hadd_epi32(d[0], d[1]), t1 = _mm256_hadd_epi32(d[2], d[3]);
+  __m256i t2 = _mm256_hadd_epi32(d[4], d[5]), t3 = _mm256_hadd_epi32(d[6], d[7]);
+  /* u0 lanes: d0..d3's sums of lanes 0-3, then of lanes 4-7; u1: d4..d7. */
+  __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                          _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+/* One row of A by one output channel for groups of a multiple of 32 levels
+ * (decode): each group's dot product in its own int32 vector, eight groups
+ * at a time; their sums gathered into one vector's lanes, the offsets
+ * taken back there in integers (exact), and one conversion and one
+ * multiply by eight contiguous scales serve the eight groups. */
+INLINE AVX2 float int8_row_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
+                                const quantized_rows *r, int64_t row, int64_t j,
+                                const int nibbles) {
+  const int8_t *x = r->levels + row * r->padded_k;
+  const int8_t *q = p->q + j * p->q_row_stride;
+  const float *scales = p->scales + j * p->s_row_stride;
+  const int8_t *zeros = p->zeros ? p->zeros + j * p->z_row_stride : NULL;
+  const int32_t *sums = r->sums + row * r->groups;
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i bias = _mm256_set1_epi32(nibbles ? 8 : 0);
+  for (int64_t g0 = 0; g0 < r->groups; g0 += 8) {
+    int64_t count = min64(8, r->groups - g0);
+    __m256i dot[8];
+    for (int g = 0; g < 8; ++g)
+      dot[g] = _mm256_setzero_si256();
+    if (count == 8 && (g0 + 8) * p->group_size <= p->k) {
+      /* Eight whole groups: vector t of each in turn (the eight sums stay
+       * in registers), the weights read in place. */
+      for (int64_t t = 0; t < p->group_size; t += 32) {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g) {
+          int64_t k = (g0 + g) * p->group_size + t;
+          __m256i w;
+          if (nibbles) {
+            __m256i pairs = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(q + k / 2)));
+            w = _mm256_or_si256(
+                _mm256_and_si256(pairs, _mm256_set1_epi16(0x0F)),
+                _mm256_slli_epi16(_mm256_and_si256(pairs, _mm256_set1_epi16(0xF0)), 4));
+          } else {
+            w = _mm256_loadu_si256((const __m256i *)(q + k));
+          }
+          dot[g] = _mm256_add_epi32(
+              dot[g], dot_avx2(w, _mm256_loadu_si256((const __m256i *)(x + k)), nibbles));
+        }
+      }
+    } else {
+      for (int g = 0; g < count; ++g) {
+        int64_t k0 = (g0 + g) * p->group_size, k1 = min64(p->k, k0 + p->group_size);
+        for (int64_t k = k0; k < k1; k += 32) {
+          __m256i levels = _mm256_loadu_si256((const __m256i *)(x + k));
+          if (k1 - k < 32)
+            levels = _mm256_and_si256(levels, tail_mask_avx2(k1 - k));
+          dot[g] = _mm256_add_epi32(dot[g], dot_avx2(load_weights_avx2(p, q, k), levels, nibbles));
+        }
+      }
+    }
+    __m256 s;
+    __m256i sum, offset;
+    if (count == 8) {
+      s = _mm256_loadu_ps(scales + g0);
+      sum = _mm256_loadu_si256((const __m256i *)(sums + g0));
+      offset = zeros ? _mm256_add_epi32(bias, _mm256_cvtepi8_epi32(
+                                                  _mm_loadl_epi64((const __m128i *)(zeros + g0))))
+                     : bias;
+    } else {
+      /* The last groups; zeros past them (those lanes add nothing). */
+      float sv[8] = {0};
+      int32_t sumv[8] = {0}, zv[8] = {0};
+      for (int64_t g = 0; g < count; ++g) {
+        sv[g] = scales[g0 + g];
+        sumv[g] = sums[g0 + g];
+        zv[g] = zeros ? zeros[g0 + g] : 0;
+      }
+      s = _mm256_loadu_ps(sv);
+      sum = _mm256_loadu_si256((const __m256i *)sumv);
+      offset = _mm256_add_epi32(bias, _mm256_loadu_si256((const __m256i *)zv));
+    }
+    __m256i exact = _mm256_sub_epi32(sum_lanes8_avx2(dot), _mm256_mullo_epi32(offset, sum));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), s, acc);
+  }
+  return reduce_avx2(acc);
+}
+
+/* Decode over levels two per byte, groups of a multiple of 32, K a
+ * multiple of 64: 32 bytes of weights hold levels 64b .. 64b + 63, even
+ * ones in the low nibbles, odd ones in the high; masking and one shift
+ * give the two halves (three instructions for 64 levels, no spreading)
+ * when the row of activations is laid out to match: per 64-level block,
+ * its 32 even levels, then its 32 odd ones (`split`, from
+ * split_even_odd). Lane l of a block's int32 dot then sums levels 64b + 8l
+ * .. 64b + 8l + 7: lanes 0-3 the block's first 32 levels, 4-7 the rest. */
+INLINE AVX2 void split_even_odd(const int8_t *x, int64_t padded_k, int8_t *split) {
+  for (int64_t b = 0; b < padded_k; b += 64)
+    for (int i = 0; i < 32; ++i) {
+      split[b + i] = x[b + 2 * i];
+      split[b + 32 + i] = x[b + 2 * i + 1];
+    }
+}
+
+INLINE AVX2 __m256i block_dot_avx2(const int8_t *q, const int8_t *split, int64_t k) {
+  __m256i bytes = _mm256_loadu_si256((const __m256i *)(q + k / 2));
+  __m256i low = _mm256_and_si256(bytes, _mm256_set1_epi8(0x0F));
+  __m256i high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), _mm256_set1_epi8(0x0F));
+  __m256i ones = _mm256_set1_epi16(1);
+  __m256i even = _mm256_madd_epi16(
+      _mm256_maddubs_epi16(low, _mm256_loadu_si256((const __m256i *)(split + k))), ones);
+  __m256i odd = _mm256_madd_epi16(
+      _mm256_maddubs_epi16(high, _mm256_loadu_si256((const __m256i *)(split + k + 32))), ones);
+  return _mm256_add_epi32(even, odd);
+}
+
+INLINE AVX2 float int8_row_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
+                                        const quantized_rows *r, const int8_t *split, int64_t row,
+                                        int64_t j) {
+  const int8_t *x = r->levels + row * r->padded_k;
+  const int8_t *q = p->q + j * p->q_row_stride;
+  const float *scales = p->scales + j * p->s_row_stride;
+  const int8_t *zeros = p->zeros ? p->zeros + j * p->z_row_stride : NULL;
+  const int32_t *sums = r->sums + row * r->groups;
+  const int64_t gs = p->group_size;
+  __m256 acc = _mm256_setzero_ps();
+  int64_t g0 = 0;
+  for (; g0 + 8 <= r->groups; g0 += 8) {
+    __m256i exact;
+    if (gs == 32) {
+      /* Four blocks, two groups each: the hadds leave groups 0, 2, 4, 6,
+       * then 1, 3, 5, 7, put back in order. */
+      __m256i d[4];
+#pragma GCC unroll 4
+      for (int b = 0; b < 4; ++b)
+        d[b] = block_dot_avx2(q, split, g0 * 32 + 64 * b);
+      __m256i u = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+      exact = _mm256_permutevar8x32_epi32(u, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    } else {
+      __m256i d[8];
+#pragma GCC unroll 8
+      for (int g = 0; g < 8; ++g)
+        d[g] = _mm256_setzero_si256();
+      for (int64_t t = 0; t < gs; t += 64)
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g)
+          d[g] = _mm256_add_epi32(d[g], block_dot_avx2(q, split, (g0 + g) * gs + t));
+      exact = sum_lanes8_avx2(d);
+    }
+    __m256i offset = _mm256_set1_epi32(8);
+    if (zeros)
+      offset = _mm256_add_epi32(
+          offset, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + g0))));
+    exact = _mm256_sub_epi32(
+        exact, _mm256_mullo_epi32(offset, _mm256_loadu_si256((const __m256i *)(sums + g0))));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), _mm256_loadu_ps(scales + g0), acc);
+  }
+  float sum = reduce_avx2(acc);
+  /* The last groups (fewer than eight), level by level in natural order. */
+  for (int64_t g = g0; g < r->groups; ++g) {
+    int32_t dot = 0;
+    for (int64_t k = g * gs, end = min64(p->k, k + gs); k < end; ++k)
+      dot += ((((uint8_t)q[k / 2]) >> (4 * (k % 2))) & 15) * x[k];
+    int32_t offset = 8 + (zeros ? zeros[g] : 0);
+    sum += (float)(dot - offset * sums[g]) * scales[g];
+  }
+  return sum;
+}
+
+/* The int8 path on AVX2: rows quantized in blocks that fit the workspace;
+ * one row by 4 channels (decode), 2 by 2, or up to 4 rows by one channel
+ * (each weight vector spread once for all of them), 16 registers. */
+AVX2 void lowbit_uk_quantized_matmul_f32_avx2_int8(const lowbit_uk_quantized_matmul_f32_params *p,
+                                                   float *workspace) {
+  int64_t padded_k = (p->k + 63) / 64 * 64, groups = (p->k + p->group_size - 1) / p->group_size;
+  int64_t bytes_per_row = padded_k + 4 + 4 * groups;
+  int64_t block = min64(p->m, (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 / bytes_per_row / 2 * 2);
+  if (block < 1 || p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
+      (p->level_bits != 8 && p->level_bits != 4) || (p->level_bits == 4 && p->group_size % 2)) {
+    lowbit_uk_quantized_matmul_f32_avx2(p, workspace);
+    return;
+  }
+  for (int64_t b0 = 0; b0 < p->m; b0 += block) {
+    int64_t rows = min64(block, p->m - b0);
+    quantized_rows r = quantize_rows_avx2(p, b0, rows, workspace);
+    int64_t j = 0;
+    int contiguous = p->s_col_stride == 1 && (!p->zeros || p->z_col_stride == 1);
+    if (rows == 1 && p->level_bits == 4 && p->group_size % 32 == 0 && p->k % 64 == 0 &&
+        contiguous && 2 * bytes_per_row <= (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4) {
+      int8_t *split = (int8_t *)(r.sums + r.groups);
+      split_even_odd(r.levels, r.padded_k, split);
+      float *c = p->c + b0 * p->c_row_stride;
+      for (; j < p->n; ++j)
+        c[j] += r.scales[0] * int8_row_nibbles_avx2(p, &r, split, 0, j);
+    } else if (rows == 1 && p->group_size % 32 == 0 && contiguous) {
+      float *c = p->c + b0 * p->c_row_stride;
+      if (p->level_bits == 4)
+        for (; j < p->n; ++j)
+          c[j] += r.scales[0] * int8_row_avx2(p, &r, 0, j, 1);
+      else
+        for (; j < p->n; ++j)
+          c[j] += r.scales[0] * int8_row_avx2(p, &r, 0, j, 0);
+    } else if (rows == 1) {
+      for (; j + 4 <= p->n; j += 4)
+        int8_tile_avx2(1, 4, p, &r, b0, 0, j);
+      for (; j < p->n; ++j)
+        int8_tile_avx2(1, 1, p, &r, b0, 0, j);
+    } else if (rows == 2) {
+      for (; j + 2 <= p->n; j += 2)
+        int8_tile_avx2(2, 2, p, &r, b0, 0, j);
+      for (; j < p->n; ++j)
+        int8_tile_avx2(2, 1, p, &r, b0, 0, j);
+    } else {
+      for (; j < p->n; ++j)
+        for (int64_t i = 0; i < rows; i += 4)
+          switch (min64(4, rows - i)) {
+          case 4:
+            int8_tile_avx2(4, 1, p, &r, b0 + i, i, j);
+            break;
+          case 3:
+            int8_tile_avx2(3, 1, p, &r, b0 + i, i, j);
+            break;
+          case 2:
+            int8_tile_avx2(2, 1, p, &r, b0 + i, i, j);
+            break;
+          default:
+            int8_tile_avx2(1, 1, p, &r, b0 + i, i, j);
+            break;
+          }
+    }
+  }
+  add_outlier_product(p);
+}
+
 /*===--- Dispatch and threads ------------------------------------------------===*/
 
 static void run_variant(const lowbit_uk_quantized_matmul_f32_params *p) {
   int isa = lowbit_uk_isa();
   if (p->activation_bits == 8 && isa == LOWBIT_UK_AVX512_VNNI)
     lowbit_uk_quantized_matmul_f32_vnni(p, lowbit_uk_workspace());
+  else if (p->activation_bits == 8 && isa >= LOWBIT_UK_AVX2)
+    lowbit_uk_quantized_matmul_f32_avx2_int8(p, lowbit_uk_workspace());
   else if (isa >= LOWBIT_UK_AVX512)
     lowbit_uk_quantized_matmul_f32_avx512(p, lowbit_uk_workspace());
   else if (isa == LOWBIT_UK_AVX2)

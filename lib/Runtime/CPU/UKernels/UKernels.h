@@ -134,6 +134,9 @@ void lowbit_uk_quantized_matmul_f32_avx2(const lowbit_uk_quantized_matmul_f32_pa
 /* Requires AVX-512 VNNI; the int8-activation path (one-byte levels). */
 void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
                                          float *workspace);
+/* Requires AVX2; the int8-activation path without VNNI (vpmaddubsw). */
+void lowbit_uk_quantized_matmul_f32_avx2_int8(const lowbit_uk_quantized_matmul_f32_params *p,
+                                              float *workspace);
 
 /* The entry point the generated code calls (z_address 0: no zero points;
  * activation_scale_bits: the f32 bit pattern of activation_scale; oa_*,
