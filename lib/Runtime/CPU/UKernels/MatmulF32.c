@@ -113,6 +113,15 @@ INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars
       acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
     }
   }
+  /* A whole tile with plain stores (masked ones are microcoded on AMD). */
+  if (_mm256_movemask_ps(_mm256_castsi256_ps(mask1)) == 0xFF) {
+    for (int i = 0; i < mr; ++i) {
+      float *row = c + i * crs;
+      _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), acc[i][0]));
+      _mm256_storeu_ps(row + 8, _mm256_add_ps(_mm256_loadu_ps(row + 8), acc[i][1]));
+    }
+    return;
+  }
   for (int i = 0; i < mr; ++i) {
     float *row = c + i * crs;
     _mm256_maskstore_ps(row, mask0, _mm256_add_ps(_mm256_maskload_ps(row, mask0), acc[i][0]));
@@ -394,26 +403,42 @@ DEFINE_F32_VARIANT(lowbit_uk_matmul_f32_avx512, AVX512, MR512, NR512, __mmask16,
 /*===--- AVX2 ----------------------------------------------------------------===*/
 
 INLINE AVX2 void small_m_avx2(const int mr, const lowbit_uk_matmul_f32_params *p) {
-  const int64_t brs = p->b_row_stride;
+  const int64_t brs = p->b_row_stride, full = p->n / 8 * 8;
   for (int64_t k = 0; k < p->k; k += 4) {
     int64_t rows = min64(4, p->k - k);
-    float a[SMALL_M][4] = {{0}};
+    __m256 a[SMALL_M][4];
     for (int i = 0; i < mr; ++i)
-      for (int64_t r = 0; r < rows; ++r)
-        a[i][r] = p->a[i * p->a_row_stride + (k + r) * p->a_col_stride];
+      for (int64_t r = 0; r < 4; ++r)
+        a[i][r] =
+            _mm256_set1_ps(r < rows ? p->a[i * p->a_row_stride + (k + r) * p->a_col_stride] : 0.0f);
     const float *b0 = p->b + k * brs, *b1 = b0 + (rows > 1 ? brs : 0),
                 *b2 = b0 + (rows > 2 ? 2 * brs : 0), *b3 = b0 + (rows > 3 ? 3 * brs : 0);
-    for (int64_t j = 0; j < p->n; j += 8) {
-      __m256i mask = mask8(p->n - j);
-      __m256 v0 = _mm256_maskload_ps(b0 + j, mask), v1 = _mm256_maskload_ps(b1 + j, mask),
-             v2 = _mm256_maskload_ps(b2 + j, mask), v3 = _mm256_maskload_ps(b3 + j, mask);
+    /* Whole vectors with plain loads and stores (masked stores are slow on
+     * some CPUs: microcoded on AMD's), then the masked tail. */
+    for (int64_t j = 0; j < full; j += 8) {
+      __m256 v0 = _mm256_loadu_ps(b0 + j), v1 = _mm256_loadu_ps(b1 + j),
+             v2 = _mm256_loadu_ps(b2 + j), v3 = _mm256_loadu_ps(b3 + j);
       for (int i = 0; i < mr; ++i) {
         float *c = p->c + i * p->c_row_stride + j;
+        __m256 sum = _mm256_loadu_ps(c);
+        sum = _mm256_fmadd_ps(a[i][0], v0, sum);
+        sum = _mm256_fmadd_ps(a[i][1], v1, sum);
+        sum = _mm256_fmadd_ps(a[i][2], v2, sum);
+        sum = _mm256_fmadd_ps(a[i][3], v3, sum);
+        _mm256_storeu_ps(c, sum);
+      }
+    }
+    if (full < p->n) {
+      __m256i mask = mask8(p->n - full);
+      __m256 v0 = _mm256_maskload_ps(b0 + full, mask), v1 = _mm256_maskload_ps(b1 + full, mask),
+             v2 = _mm256_maskload_ps(b2 + full, mask), v3 = _mm256_maskload_ps(b3 + full, mask);
+      for (int i = 0; i < mr; ++i) {
+        float *c = p->c + i * p->c_row_stride + full;
         __m256 sum = _mm256_maskload_ps(c, mask);
-        sum = _mm256_fmadd_ps(_mm256_set1_ps(a[i][0]), v0, sum);
-        sum = _mm256_fmadd_ps(_mm256_set1_ps(a[i][1]), v1, sum);
-        sum = _mm256_fmadd_ps(_mm256_set1_ps(a[i][2]), v2, sum);
-        sum = _mm256_fmadd_ps(_mm256_set1_ps(a[i][3]), v3, sum);
+        sum = _mm256_fmadd_ps(a[i][0], v0, sum);
+        sum = _mm256_fmadd_ps(a[i][1], v1, sum);
+        sum = _mm256_fmadd_ps(a[i][2], v2, sum);
+        sum = _mm256_fmadd_ps(a[i][3], v3, sum);
         _mm256_maskstore_ps(c, mask, sum);
       }
     }

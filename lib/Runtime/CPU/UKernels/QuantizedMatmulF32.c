@@ -343,7 +343,18 @@ INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
       acc[i][j] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < p->k; k += 8) {
+  int64_t k = 0;
+  for (; k + 8 <= p->k; k += 8) {
+    __m256 wv[4];
+    for (int j = 0; j < nr; ++j)
+      wv[j] = _mm256_loadu_ps(w + j * p->k + k);
+    for (int i = 0; i < mr; ++i) {
+      __m256 x = _mm256_loadu_ps(p->a + (i0 + i) * p->a_row_stride + k);
+      for (int j = 0; j < nr; ++j)
+        acc[i][j] = _mm256_fmadd_ps(x, wv[j], acc[i][j]);
+    }
+  }
+  if (k < p->k) {
     __m256i mask = mask8(p->k - k);
     __m256 wv[4];
     for (int j = 0; j < nr; ++j)
