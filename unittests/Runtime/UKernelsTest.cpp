@@ -443,14 +443,18 @@ TEST(QuantizedMatmulF32, Avx2Int8MatchesReference) {
               checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
                              {m, n, k, group, zeros, nibbles, true});
   checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8, {2, 5, 4101, 128, true, true, true});
-  // One row over levels two per byte with K a multiple of 64 and groups of
-  // a multiple of 32: the decode path over even/odd halves, eight groups at
-  // a time and the rest (here 2, 2, 1 groups) one by one.
-  for (auto [k, group] : {std::pair<int64_t, int64_t>{320, 32}, {640, 64}, {1152, 128}, {256, 32}})
-    for (bool zeros : {false, true})
-      for (int64_t n : {1, 9})
-        checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
-                       {1, n, k, group, zeros, /*nibbles=*/true, true});
+  // Levels two per byte with K a multiple of 64 and groups of a multiple
+  // of 32: the paths over even/odd halves of 64-level blocks. One row: eight
+  // groups at a time and the rest (here 2, 2, 1, 0, 4 groups) one by one;
+  // more rows: block by block, each group's offset where it starts (96:
+  // groups that start mid-block).
+  for (int64_t m : {1, 2, 5})
+    for (auto [k, group] :
+         {std::pair<int64_t, int64_t>{320, 32}, {640, 64}, {1152, 128}, {256, 32}, {384, 96}})
+      for (bool zeros : {false, true})
+        for (int64_t n : {1, 9})
+          checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
+                         {m, n, k, group, zeros, /*nibbles=*/true, true});
   for (int64_t m : {1, 2, 5})
     checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
                    {m, 9, 172, 32, true, false, true, false, 0, /*wideLevels=*/true});

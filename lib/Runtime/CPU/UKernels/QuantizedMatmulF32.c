@@ -870,12 +870,10 @@ INLINE AVX2 __m256i block_dot_avx2(const int8_t *q, const int8_t *split, int64_t
   __m256i bytes = _mm256_loadu_si256((const __m256i *)(q + k / 2));
   __m256i low = _mm256_and_si256(bytes, _mm256_set1_epi8(0x0F));
   __m256i high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), _mm256_set1_epi8(0x0F));
-  __m256i ones = _mm256_set1_epi16(1);
-  __m256i even = _mm256_madd_epi16(
-      _mm256_maddubs_epi16(low, _mm256_loadu_si256((const __m256i *)(split + k))), ones);
-  __m256i odd = _mm256_madd_epi16(
-      _mm256_maddubs_epi16(high, _mm256_loadu_si256((const __m256i *)(split + k + 32))), ones);
-  return _mm256_add_epi32(even, odd);
+  /* Pair sums of at most 2 * 15 * 127: even and odd add in int16. */
+  __m256i even = _mm256_maddubs_epi16(low, _mm256_loadu_si256((const __m256i *)(split + k)));
+  __m256i odd = _mm256_maddubs_epi16(high, _mm256_loadu_si256((const __m256i *)(split + k + 32)));
+  return _mm256_madd_epi16(_mm256_add_epi16(even, odd), _mm256_set1_epi16(1));
 }
 
 INLINE AVX2 float int8_row_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
@@ -931,13 +929,81 @@ INLINE AVX2 float int8_row_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_par
   return sum;
 }
 
+/* For several rows over the same layout: per 64-level block of a row, lane
+ * 0 holds the sum of the row's levels over the group that the block's
+ * first 32 levels start (0 when they do not start one), lane 4 the same
+ * for its last 32, so that each group's offset is taken back once, exactly,
+ * in the block where it starts. Groups of a multiple of 32. */
+INLINE AVX2 void block_sums_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
+                                 const quantized_rows *r, int64_t row, int32_t *out) {
+  for (int64_t k = 0; k < r->padded_k; k += 64)
+    for (int half = 0; half < 2; ++half) {
+      int64_t level = k + 32 * half;
+      int32_t *lanes = out + k / 8 + 4 * half;
+      lanes[0] = level < p->k && level % p->group_size == 0
+                     ? r->sums[row * r->groups + level / p->group_size]
+                     : 0;
+      lanes[1] = lanes[2] = lanes[3] = 0;
+    }
+}
+
+/* mr rows (of the block, from rows0; C's from i0) by one output channel
+ * over levels two per byte, K a multiple of 64: each 64-level block's
+ * weights split once into even and odd halves for all the rows; per row,
+ * the block's int32 dot (lanes 0-3: its first 32 levels, 4-7: the rest),
+ * less the offsets of the groups starting there, converted and multiplied
+ * by the two halves' scales. */
+INLINE AVX2 void int8_rows_nibbles_avx2(const int mr,
+                                        const lowbit_uk_quantized_matmul_f32_params *p,
+                                        const quantized_rows *r, const int8_t *split,
+                                        const int32_t *block_sums, int64_t i0, int64_t rows0,
+                                        int64_t j) {
+  const int8_t *q = p->q + j * p->q_row_stride;
+  const float *scales = p->scales + j * p->s_row_stride;
+  const int8_t *zeros = p->zeros ? p->zeros + j * p->z_row_stride : NULL;
+  const __m256i ones = _mm256_set1_epi16(1), low_nibbles = _mm256_set1_epi8(0x0F);
+  __m256 acc[4];
+  for (int i = 0; i < mr; ++i)
+    acc[i] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < p->k; k += 64) {
+    __m256i bytes = _mm256_loadu_si256((const __m256i *)(q + k / 2));
+    __m256i low = _mm256_and_si256(bytes, low_nibbles);
+    __m256i high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_nibbles);
+    int64_t g0 = k / p->group_size, g1 = (k + 32) / p->group_size;
+    __m256 scale = _mm256_set_m128(_mm_set1_ps(scales[g1]), _mm_set1_ps(scales[g0]));
+    __m256i offset = _mm256_setzero_si256();
+    if (zeros)
+      offset = _mm256_set_m128i(_mm_set1_epi32(8 + zeros[g1]), _mm_set1_epi32(8 + zeros[g0]));
+    for (int i = 0; i < mr; ++i) {
+      const int8_t *x = split + (rows0 + i) * r->padded_k + k;
+      /* Each int16 pair sum is at most 2 * 15 * 127, so the even and odd
+       * halves add in int16 before the one widening. */
+      __m256i dot = _mm256_madd_epi16(
+          _mm256_add_epi16(
+              _mm256_maddubs_epi16(low, _mm256_loadu_si256((const __m256i *)x)),
+              _mm256_maddubs_epi16(high, _mm256_loadu_si256((const __m256i *)(x + 32)))),
+          ones);
+      __m256i sums = _mm256_loadu_si256(
+          (const __m256i *)(block_sums + (rows0 + i) * (r->padded_k / 8) + k / 8));
+      __m256i taken = zeros ? _mm256_mullo_epi32(sums, offset) : _mm256_slli_epi32(sums, 3);
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot, taken)), scale, acc[i]);
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    p->c[(i0 + i) * p->c_row_stride + j] += r->scales[rows0 + i] * reduce_avx2(acc[i]);
+}
+
 /* The int8 path on AVX2: rows quantized in blocks that fit the workspace;
  * one row by 4 channels (decode), 2 by 2, or up to 4 rows by one channel
  * (each weight vector spread once for all of them), 16 registers. */
 AVX2 void lowbit_uk_quantized_matmul_f32_avx2_int8(const lowbit_uk_quantized_matmul_f32_params *p,
                                                    float *workspace) {
   int64_t padded_k = (p->k + 63) / 64 * 64, groups = (p->k + p->group_size - 1) / p->group_size;
-  int64_t bytes_per_row = padded_k + 4 + 4 * groups;
+  /* Levels two per byte, groups of a multiple of 32, K of 64: the rows'
+   * even/odd copies and block sums follow them in the workspace. */
+  int split_layout = p->level_bits == 4 && p->group_size % 32 == 0 && p->k % 64 == 0 &&
+                     p->s_col_stride == 1 && (!p->zeros || p->z_col_stride == 1);
+  int64_t bytes_per_row = padded_k + 4 + 4 * groups + (split_layout ? padded_k + padded_k / 2 : 0);
   int64_t block = min64(p->m, (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 / bytes_per_row / 2 * 2);
   if (block < 1 || p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||
       (p->level_bits != 8 && p->level_bits != 4) || (p->level_bits == 4 && p->group_size % 2)) {
@@ -949,13 +1015,35 @@ AVX2 void lowbit_uk_quantized_matmul_f32_avx2_int8(const lowbit_uk_quantized_mat
     quantized_rows r = quantize_rows_avx2(p, b0, rows, workspace);
     int64_t j = 0;
     int contiguous = p->s_col_stride == 1 && (!p->zeros || p->z_col_stride == 1);
-    if (rows == 1 && p->level_bits == 4 && p->group_size % 32 == 0 && p->k % 64 == 0 &&
-        contiguous && 2 * bytes_per_row <= (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4) {
-      int8_t *split = (int8_t *)(r.sums + r.groups);
-      split_even_odd(r.levels, r.padded_k, split);
-      float *c = p->c + b0 * p->c_row_stride;
-      for (; j < p->n; ++j)
-        c[j] += r.scales[0] * int8_row_nibbles_avx2(p, &r, split, 0, j);
+    if (split_layout) {
+      int8_t *split = (int8_t *)(r.sums + rows * r.groups);
+      int32_t *sums = (int32_t *)(split + rows * r.padded_k);
+      for (int64_t i = 0; i < rows; ++i)
+        split_even_odd(r.levels + i * r.padded_k, r.padded_k, split + i * r.padded_k);
+      if (rows == 1) {
+        float *c = p->c + b0 * p->c_row_stride;
+        for (; j < p->n; ++j)
+          c[j] += r.scales[0] * int8_row_nibbles_avx2(p, &r, split, 0, j);
+      } else {
+        for (int64_t i = 0; i < rows; ++i)
+          block_sums_avx2(p, &r, i, sums + i * (r.padded_k / 8));
+        for (; j < p->n; ++j)
+          for (int64_t i = 0; i < rows; i += 4)
+            switch (min64(4, rows - i)) {
+            case 4:
+              int8_rows_nibbles_avx2(4, p, &r, split, sums, b0 + i, i, j);
+              break;
+            case 3:
+              int8_rows_nibbles_avx2(3, p, &r, split, sums, b0 + i, i, j);
+              break;
+            case 2:
+              int8_rows_nibbles_avx2(2, p, &r, split, sums, b0 + i, i, j);
+              break;
+            default:
+              int8_rows_nibbles_avx2(1, p, &r, split, sums, b0 + i, i, j);
+              break;
+            }
+      }
     } else if (rows == 1 && p->group_size % 32 == 0 && contiguous) {
       float *c = p->c + b0 * p->c_row_stride;
       if (p->level_bits == 4)
