@@ -15,7 +15,7 @@ intra-op threads = N; lowbit_model_set_num_threads(N), which splits the
 matrix products among N threads while the rest of the graph runs on one).
 Each case reports the median of repeated runs, lowbit/ORT time ratio and,
 for MatMul, GFLOP/s and the fraction of one core's fp32 FMA peak
-(frequency x 2 FMA units x 16 lanes x 2 FLOP with AVX-512).
+(frequency x 2 FMA units x 16 lanes (AVX-512; 8 with AVX2) x 2 FLOP).
 """
 import argparse
 import os

@@ -7,11 +7,16 @@
 
 #include "lowbit/Transforms/Passes.h"
 
+// The prepacked weight layout is the runtime kernel's (LOWBIT_UK_PANEL_*).
+#include "../Runtime/CPU/UKernels/UKernels.h"
+
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
+
+#include <cstring>
 
 namespace lowbit {
 #define GEN_PASS_DEF_LOWERTOUKERNELSPASS
@@ -26,6 +31,7 @@ constexpr StringLiteral kQuantizedMarker = "lowbit.quantized_contraction";
 constexpr StringLiteral kMatmulF32 = "lowbit_uk_matmul_f32";
 constexpr StringLiteral kMatmulF32I8 = "lowbit_uk_matmul_f32_i8";
 constexpr StringLiteral kMatmulF32I4 = "lowbit_uk_matmul_f32_i4";
+constexpr StringLiteral kMatmulF32Panels = "lowbit_uk_matmul_f32_panels";
 constexpr StringLiteral kQuantizedMatmulF32 = "lowbit_uk_quantized_matmul_f32";
 
 /// One operand of a contraction: its buffer, and for each of its dimensions
@@ -262,6 +268,105 @@ void forEachBatchIndex(IRRewriter &rewriter, Location loc, Value c, int64_t batc
     steps.push_back(one);
   }
   scf::buildLoopNest(rewriter, loc, lbs, ubs, steps, body);
+}
+
+/// The elements of a constant f32 global, or nothing.
+std::optional<std::vector<float>> readFloats(memref::GlobalOp global) {
+  auto value = dyn_cast_or_null<ElementsAttr>(global.getInitialValueAttr());
+  if (!global.getConstant() || !value || !value.getElementType().isF32())
+    return std::nullopt;
+  int64_t count = value.getNumElements();
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || blob->getData().size() != size_t(count) * sizeof(float))
+      return std::nullopt;
+    ArrayRef<char> data = blob->getData();
+    std::vector<float> floats(count);
+    std::memcpy(floats.data(), data.data(), data.size());
+    return floats;
+  }
+  if (auto dense = dyn_cast<DenseFPElementsAttr>(value)) {
+    std::vector<float> floats;
+    floats.reserve(count);
+    for (const APFloat &v : dense.getValues<APFloat>())
+      floats.push_back(v.convertToFloat());
+    return floats;
+  }
+  return std::nullopt;
+}
+
+/// For a B that is a constant f32 global [K, N] read as (k, n) (a weight):
+/// a new global holding it in the kernel's prepacked layout
+/// (LOWBIT_UK_PANEL_INDEX: 256-row blocks of zero-padded 32-column panels),
+/// and its get_global before `op`; or a null value.
+Value prepackWeights(linalg::GenericOp op, const Contraction &match, ModuleOp module,
+                     IRRewriter &rewriter) {
+  auto get = match.b.buffer.getDefiningOp<memref::GetGlobalOp>();
+  auto type = cast<MemRefType>(match.b.buffer.getType());
+  if (!get || match.levelsB || !type.hasStaticShape() || type.getRank() != 2 ||
+      !type.getElementType().isF32() ||
+      match.b.loops != ArrayRef<int64_t>{match.kLoop, match.nLoop})
+    return {};
+  int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+  int64_t width = (n + LOWBIT_UK_PANEL_NR - 1) / LOWBIT_UK_PANEL_NR * LOWBIT_UK_PANEL_NR;
+  // The panels' zero padding may cost at most an eighth of the weight.
+  if (8 * (width - n) > n)
+    return {};
+  auto global = SymbolTable::lookupNearestSymbolFrom<memref::GlobalOp>(get, get.getNameAttr());
+  std::optional<std::vector<float>> values = global ? readFloats(global) : std::nullopt;
+  if (!values)
+    return {};
+  std::string name = (global.getSymName() + ".panels").str();
+  auto packedType = MemRefType::get({k * width}, rewriter.getF32Type());
+  if (!module.lookupSymbol(name)) {
+    std::vector<float> packed(k * width, 0.0f);
+    for (int64_t row = 0; row < k; ++row)
+      for (int64_t col = 0; col < n; ++col)
+        packed[LOWBIT_UK_PANEL_INDEX(row, col, k, width)] = (*values)[row * n + col];
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(global);
+    auto tensorType = RankedTensorType::get({k * width}, rewriter.getF32Type());
+    auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(packed));
+    auto value = DenseResourceElementsAttr::get(tensorType, name, std::move(blob));
+    memref::GlobalOp::create(rewriter, global.getLoc(), name, rewriter.getStringAttr("private"),
+                             packedType, value, /*constant=*/true, rewriter.getI64IntegerAttr(64));
+  }
+  rewriter.setInsertionPoint(op);
+  return memref::GetGlobalOp::create(rewriter, op.getLoc(), packedType, name);
+}
+
+/// Drops `get` and its global when nothing reads them any more.
+void eraseIfUnused(memref::GetGlobalOp get, ModuleOp module, IRRewriter &rewriter) {
+  if (!get || !get->use_empty())
+    return;
+  StringAttr name = get.getNameAttr().getAttr();
+  rewriter.eraseOp(get);
+  if (auto global = module.lookupSymbol<memref::GlobalOp>(name))
+    if (SymbolTable::symbolKnownUseEmpty(global, module))
+      rewriter.eraseOp(global);
+}
+
+/// The call of lowbit_uk_matmul_f32_panels for `op`, whose B is `panels`
+/// (prepackWeights).
+void lowerToPanelsCall(linalg::GenericOp op, const Contraction &match, Value panels,
+                       func::FuncOp kernel, IRRewriter &rewriter) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  auto type = cast<MemRefType>(match.b.buffer.getType());
+  forEachBatchIndex(
+      rewriter, loc, match.c.buffer, match.kLoop, [&](OpBuilder &b, Location l, ValueRange ivs) {
+        Matrix a = describe(b, l, match.a, ivs), c = describe(b, l, match.c, ivs);
+        auto [aRow, aCol] = a.loops[0] == match.mLoop ? std::pair(a.rowStride, a.colStride)
+                                                      : std::pair(a.colStride, a.rowStride);
+        Value address = arith::IndexCastOp::create(
+            b, l, b.getI64Type(), memref::ExtractAlignedPointerAsIndexOp::create(b, l, panels));
+        Value k = arith::ConstantIntOp::create(b, l, b.getI64Type(), type.getDimSize(0));
+        func::CallOp::create(b, l, kernel,
+                             ValueRange{a.address, a.offset, aRow, aCol, address, c.address,
+                                        c.offset, c.rowStride, c.colStride, c.sizes[0], c.sizes[1],
+                                        k});
+      });
+  rewriter.eraseOp(op);
 }
 
 void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp kernel,
@@ -527,6 +632,16 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       std::optional<Contraction> match = matchContraction(op);
       if (!match)
         continue;
+      if (Value panels =
+              prepackWeights ? ::prepackWeights(op, *match, module, rewriter) : Value()) {
+        auto weights = match->b.buffer.getDefiningOp<memref::GetGlobalOp>();
+        lowerToPanelsCall(op, *match, panels, declareKernel(module, rewriter, kMatmulF32Panels, 12),
+                          rewriter);
+        eraseIfUnused(weights, module, rewriter);
+        ++numLowered;
+        ++numPrepacked;
+        continue;
+      }
       StringRef kernel = match->nibbleLoop ? kMatmulF32I4
                          : match->levelsB  ? kMatmulF32I8
                                            : kMatmulF32;

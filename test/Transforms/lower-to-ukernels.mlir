@@ -443,3 +443,47 @@ func.func @int4_not_contiguous(%p: memref<1x8xf32>, %v: memref<4x8xi8>, %o: memr
   }
   return
 }
+
+// -----
+
+#a = affine_map<(d0, d1, d2) -> (d1, d0)>
+#b = affine_map<(d0, d1, d2) -> (d0, d2)>
+#c = affine_map<(d0, d1, d2) -> (d1, d2)>
+
+// A constant weight B [4, 64] is stored prepacked (the kernel's panels,
+// 4 x 64 floats, no padding) and the call passes its address; the original
+// global goes. A [4, 40] weight, whose panels would pad 40 columns to 64,
+// stays as it is.
+// CHECK-DAG: memref.global "private" constant @w.panels : memref<256xf32> = dense_resource<w.panels> {alignment = 64 : i64}
+// CHECK-DAG: func.func private @lowbit_uk_matmul_f32_panels(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-NOT: memref.global "private" constant @w :
+// CHECK-DAG: memref.global "private" constant @narrow : memref<4x40xf32>
+// CHECK-LABEL: func @prepacked
+// CHECK: %[[P:.*]] = memref.get_global @w.panels : memref<256xf32>
+// CHECK: %[[PTR:.*]] = memref.extract_aligned_pointer_as_index %[[P]]
+// CHECK: %[[ADDR:.*]] = arith.index_cast %[[PTR]] : index to i64
+// CHECK: %[[K:.*]] = arith.constant 4 : i64
+// CHECK: call @lowbit_uk_matmul_f32_panels(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[ADDR]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[K]])
+// CHECK: memref.get_global @narrow : memref<4x40xf32>
+// CHECK: call @lowbit_uk_matmul_f32(
+memref.global "private" constant @w : memref<4x64xf32> = dense<1.0>
+memref.global "private" constant @narrow : memref<4x40xf32> = dense<2.0>
+func.func @prepacked(%x: memref<?x4xf32>, %y: memref<?x64xf32>, %z: memref<?x40xf32>) {
+  %w = memref.get_global @w : memref<4x64xf32>
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %w : memref<?x4xf32>, memref<4x64xf32>) outs(%y : memref<?x64xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  %n = memref.get_global @narrow : memref<4x40xf32>
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%x, %n : memref<?x4xf32>, memref<4x40xf32>) outs(%z : memref<?x40xf32>) attrs = {lowbit.contraction} {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}

@@ -35,6 +35,10 @@ struct Shape {
   bool transposeA, transposeB, stridedC;
   bool levelsB = false;  // B as int8 levels (lowbit_uk_matmul_f32_i8)
   bool nibblesB = false; // B as int4 levels two per byte (lowbit_uk_matmul_f32_i4)
+  // B prepacked (lowbit_uk_matmul_f32_panels) as columns [panelCol0,
+  // panelCol0 + n) of a wider matrix, junk in the others.
+  bool panelsB = false;
+  int64_t panelCol0 = 0;
 };
 
 /// Runs `variant` and the reference on the same random problem and compares
@@ -99,6 +103,22 @@ void check(Variant variant, const Shape &s) {
     p.b = nullptr;
     p.b_nibbles = nibbles.data();
     p.b_level0 = first;
+  }
+  std::vector<float> panels;
+  if (s.panelsB) {
+    int64_t wide = s.panelCol0 + s.n + 7;
+    int64_t width = (wide + LOWBIT_UK_PANEL_NR - 1) / LOWBIT_UK_PANEL_NR * LOWBIT_UK_PANEL_NR;
+    panels.assign(s.k * width, 0.0f);
+    for (int64_t k = 0; k < s.k; ++k)
+      for (int64_t j = 0; j < wide; ++j) {
+        bool ours = j >= s.panelCol0 && j < s.panelCol0 + s.n;
+        panels[LOWBIT_UK_PANEL_INDEX(k, j, s.k, width)] =
+            ours ? b[k * p.b_row_stride + (j - s.panelCol0) * p.b_col_stride] : 1000.0f;
+      }
+    p.b = nullptr;
+    p.b_panels = panels.data();
+    p.b_panels_width = width;
+    p.b_col0 = s.panelCol0;
   }
   variant(&p, workspace.aligned());
   std::vector<bool> inC(c.size(), false);
@@ -169,6 +189,31 @@ TEST(MatmulF32, Int4LevelsMatchReference) {
     checkAll(lowbit_uk_matmul_f32_avx2, false, /*nibblesB=*/true);
   checkAll([](const lowbit_uk_matmul_f32_params *p, float *) { lowbit_uk_matmul_f32_reference(p); },
            false, /*nibblesB=*/true);
+}
+
+TEST(MatmulF32, PanelsMatchReference) {
+  // B prepacked at compile time, read by the tiles as their packed blocks
+  // (k past one 256-row block, ragged panels) and by the decode path; a
+  // thread's slice starts at a later panel (b_col0).
+  auto reference = [](const lowbit_uk_matmul_f32_params *p, float *) {
+    lowbit_uk_matmul_f32_reference(p);
+  };
+  std::vector<Variant> variants = {reference};
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw"))
+    variants.push_back(lowbit_uk_matmul_f32_avx512);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    variants.push_back(lowbit_uk_matmul_f32_avx2);
+  for (Variant variant : variants)
+    for (int64_t m : {1, 2, 3, 4, 5, 9, 17})
+      for (int64_t n : {1, 16, 31, 33, 65})
+        for (int64_t k : {1, 5, 257, 600})
+          for (int64_t col0 : {0, 64}) {
+            Shape shape{m, n, k, m % 2 == 1, false, false};
+            shape.panelsB = true;
+            shape.panelCol0 = col0;
+            check(variant, shape);
+          }
 }
 
 TEST(MatmulF32, WideBlocks) {

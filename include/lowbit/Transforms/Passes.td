@@ -147,6 +147,18 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     KV cache) calls `lowbit_uk_matmul_f32_i4`, B's offset and strides
     counted in levels.
 
+    A B that is a constant f32 global `[K, N]` read as it is (a weight),
+    with N at most an eighth short of a multiple of 32, is stored
+    prepacked instead (`prepack-weights`, on by default): a new
+    global `<name>.panels` in the kernel's layout (`LOWBIT_UK_PANEL_INDEX`
+    in lib/Runtime/CPU/UKernels/UKernels.h: blocks of 256 rows, each in
+    zero-padded panels of 32 columns, a panel's rows contiguous), the
+    original dropped when nothing else reads it, and the call is
+    `lowbit_uk_matmul_f32_panels` (A and C as above, B's address, then m,
+    n, k). The kernel then packs nothing at run time (what a product with a
+    few rows, a prompt, spent most on), and decode streams the panels with
+    the sums in registers.
+
     Likewise each `linalg.generic` marked `lowbit.quantized_contraction`
     (convert-lowbit-to-linalg's form of `lowbit.quantized_matmul`) with f32
     activations and scales and i8 levels becomes a call of
@@ -184,10 +196,15 @@ def LowerToUKernelsPass : Pass<"lowbit-lower-to-ukernels", "::mlir::ModuleOp"> {
     Option<"packNibbles", "pack-nibbles", "bool", /*default=*/"false",
            "Repack constant levels of <= 4 bits two to a byte for the quantized kernel "
            "also for layers with fp32 activations (int8-activation layers always are)">,
+    Option<"prepackWeights", "prepack-weights", "bool", /*default=*/"true",
+           "Store a constant fp32 B [K, N] (a weight) in the fp32 kernel's packed layout "
+           "and call lowbit_uk_matmul_f32_panels, which then packs nothing at run time">,
   ];
   let statistics = [
     Statistic<"numLowered", "lowered-contractions",
               "Number of contractions replaced by micro-kernel calls">,
+    Statistic<"numPrepacked", "prepacked-weights",
+              "fp32 contractions whose constant B was stored prepacked">,
     Statistic<"numOutlierProducts", "outlier-products",
               "Split layers' outlier products folded into the quantized kernel's call">,
   ];

@@ -28,8 +28,13 @@ INLINE float nibble_level(const uint8_t *bytes, int64_t i) {
   return (float)((bytes[i >> 1] >> ((i & 1) << 2) & 15) - 8);
 }
 
+/* Element (k, j) of prepacked B (j from b_col0). */
+INLINE float panel_at(const lowbit_uk_matmul_f32_params *p, int64_t k, int64_t j) {
+  return p->b_panels[LOWBIT_UK_PANEL_INDEX(k, p->b_col0 + j, p->k, p->b_panels_width)];
+}
+
 /* Element `at` (k * b_row_stride + j * b_col_stride) of B, whichever form
- * it has. */
+ * it has (not prepacked). */
 INLINE float b_at(const lowbit_uk_matmul_f32_params *p, int64_t at) {
   if (p->b_nibbles)
     return nibble_level(p->b_nibbles, p->b_level0 + at);
@@ -58,8 +63,9 @@ void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p) {
     for (int64_t j = 0; j < p->n; ++j) {
       float sum = 0;
       for (int64_t k = 0; k < p->k; ++k)
-        sum += p->a[i * p->a_row_stride + k * p->a_col_stride] *
-               b_at(p, k * p->b_row_stride + j * p->b_col_stride);
+        sum +=
+            p->a[i * p->a_row_stride + k * p->a_col_stride] *
+            (p->b_panels ? panel_at(p, k, j) : b_at(p, k * p->b_row_stride + j * p->b_col_stride));
       p->c[i * p->c_row_stride + j * p->c_col_stride] += sum;
     }
 }
@@ -73,14 +79,14 @@ void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p) {
 #define MR512 8
 #define NR512 32
 
-INLINE AVX512 void tile_avx512(const int mr, int64_t kc, const float *a, int64_t ars,
-                               int64_t acs, const float *panel, float *c, int64_t crs,
+INLINE AVX512 void tile_avx512(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs,
+                               const float *panel, int64_t ps, float *c, int64_t crs,
                                __mmask16 mask0, __mmask16 mask1) {
   __m512 acc[MR512][2];
   for (int i = 0; i < mr; ++i)
     acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    __m512 b0 = _mm512_load_ps(panel + k * NR512), b1 = _mm512_load_ps(panel + k * NR512 + 16);
+    __m512 b0 = _mm512_loadu_ps(panel + k * ps), b1 = _mm512_loadu_ps(panel + k * ps + 16);
     for (int i = 0; i < mr; ++i) {
       __m512 ai = _mm512_set1_ps(a[i * ars + k * acs]);
       acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
@@ -100,13 +106,13 @@ INLINE AVX512 void tile_avx512(const int mr, int64_t kc, const float *a, int64_t
 #define NR256 16
 
 INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs,
-                           const float *panel, float *c, int64_t crs, __m256i mask0,
+                           const float *panel, int64_t ps, float *c, int64_t crs, __m256i mask0,
                            __m256i mask1) {
   __m256 acc[MR256][2];
   for (int i = 0; i < mr; ++i)
     acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    __m256 b0 = _mm256_load_ps(panel + k * NR256), b1 = _mm256_load_ps(panel + k * NR256 + 8);
+    __m256 b0 = _mm256_loadu_ps(panel + k * ps), b1 = _mm256_loadu_ps(panel + k * ps + 8);
     for (int i = 0; i < mr; ++i) {
       __m256 ai = _mm256_broadcast_ss(a + i * ars + k * acs);
       acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
@@ -208,14 +214,74 @@ INLINE void small_m_levels(const lowbit_uk_matmul_f32_params *p) {
   }
 }
 
+/* Few rows of A over prepacked B: each 32-column panel streamed once per
+ * two rows, block after block down K, its 32 sums per row in registers. */
+INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
+  const int64_t NRP = LOWBIT_UK_PANEL_NR;
+  for (int64_t j0 = 0; j0 < p->n; j0 += NRP) {
+    int64_t col = p->b_col0 + j0, width = min64(NRP, p->n - j0);
+    for (int64_t i0 = 0; i0 < p->m; i0 += 2) {
+      int rows = p->m - i0 >= 2 ? 2 : 1;
+      __m256 acc[2][4];
+      for (int i = 0; i < 2; ++i)
+        for (int v = 0; v < 4; ++v)
+          acc[i][v] = _mm256_setzero_ps();
+      for (int64_t k0 = 0; k0 < p->k; k0 += LOWBIT_UK_PANEL_KC) {
+        int64_t kc = min64(LOWBIT_UK_PANEL_KC, p->k - k0);
+        const float *panel = p->b_panels + k0 * p->b_panels_width + col / NRP * kc * NRP;
+        const float *a0 = p->a + i0 * p->a_row_stride + k0 * p->a_col_stride;
+        const float *a1 = rows == 2 ? a0 + p->a_row_stride : a0;
+        for (int64_t k = 0; k < kc; ++k) {
+          const float *b = panel + k * NRP;
+          __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16),
+                 b3 = _mm256_loadu_ps(b + 24);
+          __m256 x0 = _mm256_set1_ps(a0[k * p->a_col_stride]);
+          acc[0][0] = _mm256_fmadd_ps(x0, b0, acc[0][0]);
+          acc[0][1] = _mm256_fmadd_ps(x0, b1, acc[0][1]);
+          acc[0][2] = _mm256_fmadd_ps(x0, b2, acc[0][2]);
+          acc[0][3] = _mm256_fmadd_ps(x0, b3, acc[0][3]);
+          if (rows == 2) {
+            __m256 x1 = _mm256_set1_ps(a1[k * p->a_col_stride]);
+            acc[1][0] = _mm256_fmadd_ps(x1, b0, acc[1][0]);
+            acc[1][1] = _mm256_fmadd_ps(x1, b1, acc[1][1]);
+            acc[1][2] = _mm256_fmadd_ps(x1, b2, acc[1][2]);
+            acc[1][3] = _mm256_fmadd_ps(x1, b3, acc[1][3]);
+          }
+        }
+      }
+      for (int i = 0; i < rows; ++i) {
+        float *c = p->c + (i0 + i) * p->c_row_stride + j0;
+        for (int v = 0; v < 4; ++v) {
+          if (width >= 8 * (v + 1)) {
+            _mm256_storeu_ps(c + 8 * v, _mm256_add_ps(_mm256_loadu_ps(c + 8 * v), acc[i][v]));
+          } else if (width > 8 * v) {
+            __m256i mask = mask8(width - 8 * v);
+            _mm256_maskstore_ps(c + 8 * v, mask,
+                                _mm256_add_ps(_mm256_maskload_ps(c + 8 * v, mask), acc[i][v]));
+          }
+        }
+      }
+    }
+  }
+}
+
 /* The variant for one instruction set: the decode path (SMALL_M_KERNEL)
  * for few rows of A, else C += A * B over B packed by pack_b, KC x NC
  * blocks at a time into `workspace`, each NR-wide panel serving every MR
  * rows of A. */
 #define DEFINE_F32_VARIANT(NAME, TARGET, MR, NR, MASK_T, MASK, TILE, SMALL_M_KERNEL)               \
   TARGET void NAME(const lowbit_uk_matmul_f32_params *p, float *workspace) {                       \
-    if (p->m <= SMALL_M && p->b_row_stride == 1 && p->b_col_stride != 1 && p->a_col_stride == 1 && \
-        p->c_col_stride == 1) {                                                                    \
+    if (p->b_panels && (p->c_col_stride != 1 || p->b_col0 % LOWBIT_UK_PANEL_NR != 0 ||             \
+                        NR > LOWBIT_UK_PANEL_NR)) {                                                \
+      lowbit_uk_matmul_f32_reference(p);                                                           \
+      return;                                                                                      \
+    }                                                                                              \
+    if (p->b_panels && p->m <= SMALL_M) {                                                          \
+      small_m_panels(p);                                                                           \
+      return;                                                                                      \
+    }                                                                                              \
+    if (p->m <= SMALL_M && !p->b_panels && p->b_row_stride == 1 && p->b_col_stride != 1 &&         \
+        p->a_col_stride == 1 && p->c_col_stride == 1) {                                            \
       small_m_dots(p);                                                                             \
       return;                                                                                      \
     }                                                                                              \
@@ -252,37 +318,47 @@ INLINE void small_m_levels(const lowbit_uk_matmul_f32_params *p) {
       int64_t kc = min64(KC, p->k - k0);                                                           \
       for (int64_t j0 = 0; j0 < p->n; j0 += NC) {                                                  \
         int64_t nc = min64(NC, p->n - j0);                                                         \
-        pack_block(p, k0, j0, kc, nc, NR, workspace);                                              \
+        if (!p->b_panels)                                                                          \
+          pack_block(p, k0, j0, kc, nc, NR, workspace);                                            \
         for (int64_t jp = 0; jp < nc; jp += NR) {                                                  \
           MASK_T m0 = MASK(nc - jp), m1 = MASK(nc - jp - NR / 2);                                  \
+          /* The packed block, or the prepacked panel holding these NR   */                        \
+          /* columns (NR divides the panel width).                       */                        \
           const float *panel = workspace + jp * kc;                                                \
+          int64_t ps = NR;                                                                         \
+          if (p->b_panels) {                                                                       \
+            int64_t col = p->b_col0 + j0 + jp;                                                     \
+            panel = p->b_panels + k0 * p->b_panels_width +                                         \
+                    col / LOWBIT_UK_PANEL_NR * kc * LOWBIT_UK_PANEL_NR + col % LOWBIT_UK_PANEL_NR; \
+            ps = LOWBIT_UK_PANEL_NR;                                                               \
+          }                                                                                        \
           for (int64_t i0 = 0; i0 < p->m; i0 += MR) {                                              \
             const float *a = p->a + i0 * ars + k0 * acs;                                           \
             float *c = p->c + i0 * crs + j0 + jp;                                                  \
             switch (min64(MR, p->m - i0)) {                                                        \
             case 8:                                                                                \
-              TILE(ROWS(8, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              TILE(ROWS(8, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
               break;                                                                               \
             case 7:                                                                                \
-              TILE(ROWS(7, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              TILE(ROWS(7, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
               break;                                                                               \
             case 6:                                                                                \
-              TILE(ROWS(6, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              TILE(ROWS(6, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
               break;                                                                               \
             case 5:                                                                                \
-              TILE(ROWS(5, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              TILE(ROWS(5, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
               break;                                                                               \
             case 4:                                                                                \
-              TILE(ROWS(4, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              TILE(ROWS(4, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
               break;                                                                               \
             case 3:                                                                                \
-              TILE(ROWS(3, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              TILE(ROWS(3, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
               break;                                                                               \
             case 2:                                                                                \
-              TILE(ROWS(2, MR), kc, a, ars, acs, panel, c, crs, m0, m1);                           \
+              TILE(ROWS(2, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
               break;                                                                               \
             default:                                                                               \
-              TILE(1, kc, a, ars, acs, panel, c, crs, m0, m1);                                     \
+              TILE(1, kc, a, ars, acs, panel, ps, c, crs, m0, m1);                                 \
               break;                                                                               \
             }                                                                                      \
           }                                                                                        \
@@ -517,7 +593,9 @@ static void run_slice(void *context, int index) {
     p.c += begin * p.c_row_stride;
   } else {
     p.n = min64(s->chunk, p.n - begin);
-    if (p.b_nibbles)
+    if (p.b_panels)
+      p.b_col0 += begin;
+    else if (p.b_nibbles)
       p.b_level0 += begin * p.b_col_stride;
     else if (p.b_levels)
       p.b_levels += begin * p.b_col_stride;
@@ -615,5 +693,24 @@ void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_
                                    NULL,
                                    (const uint8_t *)(intptr_t)b_address,
                                    b_offset};
+  run_parallel(p);
+}
+
+void lowbit_uk_matmul_f32_panels(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                                 int64_t a_col_stride, int64_t b_address, int64_t c_address,
+                                 int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                                 int64_t m, int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_params p = {0};
+  p.a = (const float *)(intptr_t)a_address + a_offset;
+  p.a_row_stride = a_row_stride;
+  p.a_col_stride = a_col_stride;
+  p.c = (float *)(intptr_t)c_address + c_offset;
+  p.c_row_stride = c_row_stride;
+  p.c_col_stride = c_col_stride;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.b_panels = (const float *)(intptr_t)b_address;
+  p.b_panels_width = (n + LOWBIT_UK_PANEL_NR - 1) / LOWBIT_UK_PANEL_NR * LOWBIT_UK_PANEL_NR;
   run_parallel(p);
 }

@@ -39,7 +39,29 @@ typedef struct {
    * 8 (lowbit_uk_matmul_f32_i4, lowbit.unpack_nibbles's layout). */
   const uint8_t *b_nibbles;
   int64_t b_level0;
+  /* Non-NULL: B prepacked at compile time (a constant weight) in the
+   * layout LOWBIT_UK_PANEL_INDEX gives, b_panels_width columns wide (N
+   * rounded up to the panel width); b_col0 is the first column of this
+   * product (a thread's slice), a multiple of the panel width. */
+  const float *b_panels;
+  int64_t b_panels_width, b_col0;
 } lowbit_uk_matmul_f32_params;
+
+/* The prepacked B layout: rows in blocks of LOWBIT_UK_PANEL_KC, each block
+ * split into panels LOWBIT_UK_PANEL_NR columns wide (the last zero-padded),
+ * a panel's rows contiguous: element (k, n) of a K x N matrix at this index
+ * (width: N rounded up to LOWBIT_UK_PANEL_NR). The vectorized variants read
+ * a panel as the block they would have packed. */
+#define LOWBIT_UK_PANEL_KC 256
+#define LOWBIT_UK_PANEL_NR 32
+#define LOWBIT_UK_PANEL_INDEX(k, n, K, width)                                                      \
+  ((k) / LOWBIT_UK_PANEL_KC * LOWBIT_UK_PANEL_KC * (width) +                                       \
+   (n) / LOWBIT_UK_PANEL_NR *                                                                      \
+       ((K) - (k) / LOWBIT_UK_PANEL_KC * LOWBIT_UK_PANEL_KC < LOWBIT_UK_PANEL_KC                   \
+            ? (K) - (k) / LOWBIT_UK_PANEL_KC * LOWBIT_UK_PANEL_KC                                  \
+            : LOWBIT_UK_PANEL_KC) *                                                                \
+       LOWBIT_UK_PANEL_NR +                                                                        \
+   (k) % LOWBIT_UK_PANEL_KC * LOWBIT_UK_PANEL_NR + (n) % LOWBIT_UK_PANEL_NR)
 
 /* Floats of workspace the vectorized variants need: a packed block of B,
  * 256 rows by 4096 columns. */
@@ -88,6 +110,14 @@ void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_
                              int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
                              int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
                              int64_t m, int64_t n, int64_t k);
+
+/* lowbit_uk_matmul_f32 with B a constant weight prepacked at compile time
+ * (LOWBIT_UK_PANEL_INDEX over k x n, width n rounded up to the panel
+ * width): no packing at run time, and decode streams the panels. */
+void lowbit_uk_matmul_f32_panels(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                                 int64_t a_col_stride, int64_t b_address, int64_t c_address,
+                                 int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                                 int64_t m, int64_t n, int64_t k);
 
 /* C[m, n] += sum_k A[m, k] * W[k, n] with W[k, n] = (q[n, k] - z[n, g]) * s[n, g]
  * for g = k / group_size: a weight quantized to integer levels, with a scale
