@@ -27,5 +27,12 @@ config.substitutions.append(
     ("%make-model", f"{python} {os.path.join(config.test_source_root, 'Import', 'Inputs', 'make_model.py')}"))
 config.substitutions.append(("%shared", os.path.join(config.lowbit_src_root, "..", "shared")))
 
+# The CUDA kernels' PTX (built where nvcc is): ptxas checks them on every
+# machine, GPU or not.
+if config.lowbit_cuda_ptx_dir and os.path.isdir(config.lowbit_cuda_ptx_dir):
+    config.available_features.add("cuda-toolkit")
+    config.substitutions.append(("%cuda_ptx", config.lowbit_cuda_ptx_dir))
+    config.substitutions.append(("%ptxas", config.lowbit_ptxas))
+
 if os.path.isdir(os.path.join(config.lowbit_src_root, "..", "shared", "models")):
     config.available_features.add("shared-models")
