@@ -631,75 +631,13 @@ static void run_parallel(lowbit_uk_matmul_f32_params p) {
   run_variant(&p);
 }
 
-void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
-                          int64_t a_col_stride, int64_t b_address, int64_t b_offset,
-                          int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
-                          int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride, int64_t m,
-                          int64_t n, int64_t k) {
-  lowbit_uk_matmul_f32_params p = {(const float *)(intptr_t)a_address + a_offset,
-                                   a_row_stride,
-                                   a_col_stride,
-                                   (const float *)(intptr_t)b_address + b_offset,
-                                   b_row_stride,
-                                   b_col_stride,
-                                   (float *)(intptr_t)c_address + c_offset,
-                                   c_row_stride,
-                                   c_col_stride,
-                                   m,
-                                   n,
-                                   k,
-                                   NULL};
-  run_parallel(p);
-}
-
-void lowbit_uk_matmul_f32_i8(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
-                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
-                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
-                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
-                             int64_t m, int64_t n, int64_t k) {
-  lowbit_uk_matmul_f32_params p = {(const float *)(intptr_t)a_address + a_offset,
-                                   a_row_stride,
-                                   a_col_stride,
-                                   NULL,
-                                   b_row_stride,
-                                   b_col_stride,
-                                   (float *)(intptr_t)c_address + c_offset,
-                                   c_row_stride,
-                                   c_col_stride,
-                                   m,
-                                   n,
-                                   k,
-                                   (const int8_t *)(intptr_t)b_address + b_offset};
-  run_parallel(p);
-}
-
-void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
-                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
-                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
-                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
-                             int64_t m, int64_t n, int64_t k) {
-  lowbit_uk_matmul_f32_params p = {(const float *)(intptr_t)a_address + a_offset,
-                                   a_row_stride,
-                                   a_col_stride,
-                                   NULL,
-                                   b_row_stride,
-                                   b_col_stride,
-                                   (float *)(intptr_t)c_address + c_offset,
-                                   c_row_stride,
-                                   c_col_stride,
-                                   m,
-                                   n,
-                                   k,
-                                   NULL,
-                                   (const uint8_t *)(intptr_t)b_address,
-                                   b_offset};
-  run_parallel(p);
-}
-
-void lowbit_uk_matmul_f32_panels(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
-                                 int64_t a_col_stride, int64_t b_address, int64_t c_address,
-                                 int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
-                                 int64_t m, int64_t n, int64_t k) {
+/* The parameters with A and C from the entry points' integers; B is each
+ * entry point's own. */
+static lowbit_uk_matmul_f32_params with_a_and_c(int64_t a_address, int64_t a_offset,
+                                                int64_t a_row_stride, int64_t a_col_stride,
+                                                int64_t c_address, int64_t c_offset,
+                                                int64_t c_row_stride, int64_t c_col_stride,
+                                                int64_t m, int64_t n, int64_t k) {
   lowbit_uk_matmul_f32_params p = {0};
   p.a = (const float *)(intptr_t)a_address + a_offset;
   p.a_row_stride = a_row_stride;
@@ -710,6 +648,59 @@ void lowbit_uk_matmul_f32_panels(int64_t a_address, int64_t a_offset, int64_t a_
   p.m = m;
   p.n = n;
   p.k = k;
+  return p;
+}
+
+void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                          int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                          int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                          int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride, int64_t m,
+                          int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_params p =
+      with_a_and_c(a_address, a_offset, a_row_stride, a_col_stride, c_address, c_offset,
+                   c_row_stride, c_col_stride, m, n, k);
+  p.b = (const float *)(intptr_t)b_address + b_offset;
+  p.b_row_stride = b_row_stride;
+  p.b_col_stride = b_col_stride;
+  run_parallel(p);
+}
+
+void lowbit_uk_matmul_f32_i8(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                             int64_t m, int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_params p =
+      with_a_and_c(a_address, a_offset, a_row_stride, a_col_stride, c_address, c_offset,
+                   c_row_stride, c_col_stride, m, n, k);
+  p.b_levels = (const int8_t *)(intptr_t)b_address + b_offset;
+  p.b_row_stride = b_row_stride;
+  p.b_col_stride = b_col_stride;
+  run_parallel(p);
+}
+
+void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                             int64_t m, int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_params p =
+      with_a_and_c(a_address, a_offset, a_row_stride, a_col_stride, c_address, c_offset,
+                   c_row_stride, c_col_stride, m, n, k);
+  p.b_nibbles = (const uint8_t *)(intptr_t)b_address;
+  p.b_level0 = b_offset;
+  p.b_row_stride = b_row_stride;
+  p.b_col_stride = b_col_stride;
+  run_parallel(p);
+}
+
+void lowbit_uk_matmul_f32_panels(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                                 int64_t a_col_stride, int64_t b_address, int64_t c_address,
+                                 int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                                 int64_t m, int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_params p =
+      with_a_and_c(a_address, a_offset, a_row_stride, a_col_stride, c_address, c_offset,
+                   c_row_stride, c_col_stride, m, n, k);
   p.b_panels = (const float *)(intptr_t)b_address;
   p.b_panels_width = (n + LOWBIT_UK_PANEL_NR - 1) / LOWBIT_UK_PANEL_NR * LOWBIT_UK_PANEL_NR;
   run_parallel(p);

@@ -419,14 +419,33 @@ typedef struct {
   int64_t padded_k, groups;
 } quantized_rows;
 
-INLINE VNNI quantized_rows quantize_rows_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
-                                              int64_t i0, int64_t rows, float *workspace) {
+/* Where `rows` quantized rows go in the workspace. */
+INLINE quantized_rows rows_layout(const lowbit_uk_quantized_matmul_f32_params *p, int64_t rows,
+                                  float *workspace) {
   quantized_rows r;
   r.padded_k = (p->k + 63) / 64 * 64;
   r.groups = (p->k + p->group_size - 1) / p->group_size;
   r.levels = (int8_t *)workspace;
   r.scales = (float *)(r.levels + rows * r.padded_k);
   r.sums = (int32_t *)(r.scales + rows);
+  return r;
+}
+
+/* Row i's sum of levels over each group. */
+INLINE void group_sums(const lowbit_uk_quantized_matmul_f32_params *p, quantized_rows *r,
+                       int64_t i) {
+  const int8_t *levels = r->levels + i * r->padded_k;
+  for (int64_t g = 0; g < r->groups; ++g) {
+    int32_t sum = 0;
+    for (int64_t k = g * p->group_size, end = min64(p->k, k + p->group_size); k < end; ++k)
+      sum += levels[k];
+    r->sums[i * r->groups + g] = sum;
+  }
+}
+
+INLINE VNNI quantized_rows quantize_rows_vnni(const lowbit_uk_quantized_matmul_f32_params *p,
+                                              int64_t i0, int64_t rows, float *workspace) {
+  quantized_rows r = rows_layout(p, rows, workspace);
   for (int64_t i = 0; i < rows; ++i) {
     const float *a = p->a + (i0 + i) * p->a_row_stride;
     float scale = p->activation_scale; /* static, or this row's own: */
@@ -448,12 +467,7 @@ INLINE VNNI quantized_rows quantize_rows_vnni(const lowbit_uk_quantized_matmul_f
                                    _mm512_set1_ps(127));
       _mm_storeu_si128((__m128i *)(out + k), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(level)));
     }
-    for (int64_t g = 0; g < r.groups; ++g) {
-      int32_t sum = 0;
-      for (int64_t k = g * p->group_size, end = min64(p->k, k + p->group_size); k < end; ++k)
-        sum += out[k];
-      r.sums[i * r.groups + g] = sum;
-    }
+    group_sums(p, &r, i);
   }
   return r;
 }
@@ -637,12 +651,7 @@ VNNI void lowbit_uk_quantized_matmul_f32_vnni(const lowbit_uk_quantized_matmul_f
  * quantize_rows_vnni lays them out: the same levels, round half to even. */
 INLINE AVX2 quantized_rows quantize_rows_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
                                               int64_t i0, int64_t rows, float *workspace) {
-  quantized_rows r;
-  r.padded_k = (p->k + 63) / 64 * 64;
-  r.groups = (p->k + p->group_size - 1) / p->group_size;
-  r.levels = (int8_t *)workspace;
-  r.scales = (float *)(r.levels + rows * r.padded_k);
-  r.sums = (int32_t *)(r.scales + rows);
+  quantized_rows r = rows_layout(p, rows, workspace);
   for (int64_t i = 0; i < rows; ++i) {
     const float *a = p->a + (i0 + i) * p->a_row_stride;
     float scale = p->activation_scale; /* static, or this row's own: */
@@ -659,12 +668,7 @@ INLINE AVX2 quantized_rows quantize_rows_avx2(const lowbit_uk_quantized_matmul_f
       out[k] = (int8_t)(level < -127 ? -127 : level > 127 ? 127 : level);
     }
     memset(out + p->k, 0, (size_t)(r.padded_k - p->k));
-    for (int64_t g = 0; g < r.groups; ++g) {
-      int32_t sum = 0;
-      for (int64_t k = g * p->group_size, end = min64(p->k, k + p->group_size); k < end; ++k)
-        sum += out[k];
-      r.sums[i * r.groups + g] = sum;
-    }
+    group_sums(p, &r, i);
   }
   return r;
 }
