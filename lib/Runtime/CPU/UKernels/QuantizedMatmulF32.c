@@ -336,9 +336,9 @@ INLINE AVX2 void levels_tile_avx2(const int mr, const int nr,
   }
 }
 
-INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
-                                 const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
-                                 int64_t j0, const float *w) {
+INLINE AVX2 void float_subtile_avx2(const int mr, const int nr,
+                                    const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
+                                    int64_t j0, const float *w) {
   __m256 acc[4][4];
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
@@ -368,6 +368,21 @@ INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
       p->c[(i0 + i) * p->c_row_stride + j0 + j] += reduce_avx2(acc[i][j]);
+}
+
+/* The float tile in sub-tiles that 16 registers hold (mr x nb accumulators
+ * plus nb weight vectors and x): 4 channels for up to 2 rows, 2 beyond. */
+INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
+                                 const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
+                                 int64_t j0, const float *w) {
+  const int nb = mr <= 2 ? 4 : 2;
+  if (nr % nb == 0) {
+    for (int j = 0; j < nr; j += nb)
+      float_subtile_avx2(mr, nb, p, i0, j0 + j, w + j * p->k);
+  } else {
+    for (int j = 0; j < nr; ++j)
+      float_subtile_avx2(mr, 1, p, i0, j0 + j, w + j * p->k);
+  }
 }
 
 DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx2, AVX2, levels_tile_avx2,
