@@ -32,6 +32,7 @@ constexpr StringLiteral kMatmulF32 = "lowbit_uk_matmul_f32";
 constexpr StringLiteral kMatmulF32I8 = "lowbit_uk_matmul_f32_i8";
 constexpr StringLiteral kMatmulF32I4 = "lowbit_uk_matmul_f32_i4";
 constexpr StringLiteral kMatmulF32Panels = "lowbit_uk_matmul_f32_panels";
+constexpr StringLiteral kMatmulF32Batched = "lowbit_uk_matmul_f32_batched";
 constexpr StringLiteral kQuantizedMatmulF32 = "lowbit_uk_quantized_matmul_f32";
 
 /// One operand of a contraction: its buffer, and for each of its dimensions
@@ -215,21 +216,35 @@ func::FuncOp declareKernel(ModuleOp module, OpBuilder &builder, StringRef name, 
 
 /// The 2-D slice of `operand` at the batch indices `batchIvs`, described as
 /// (address, offset, stride of dimension `rowLoop`, stride of dimension
-/// `colLoop`) in i64, and the sizes of its last two dimensions.
+/// `colLoop`) in i64, and the sizes of its last two dimensions. With
+/// `keptLoop`, the dimension that loop indexes stays whole (a batch of
+/// slices): `batchStride` is its stride, 0 when the operand has no such
+/// dimension (broadcast), and `count` its size.
 struct Matrix {
   Value address, offset, rowStride, colStride;
   SmallVector<Value, 2> sizes; // of the last two dimensions
   SmallVector<int64_t, 2> loops;
+  Value batchStride, count;
 };
 
-Matrix describe(OpBuilder &b, Location loc, const Operand &operand, ValueRange batchIvs) {
+Matrix describe(OpBuilder &b, Location loc, const Operand &operand, ValueRange batchIvs,
+                std::optional<int64_t> keptLoop = std::nullopt) {
   auto type = cast<MemRefType>(operand.buffer.getType());
   int64_t rank = type.getRank();
   Value view = operand.buffer;
+  bool kept = false;
   if (rank > 2) {
     SmallVector<OpFoldResult> offsets, sizes, strides(rank, b.getIndexAttr(1));
+    SmallVector<int64_t> shape;
     for (int64_t i = 0; i < rank - 2; ++i) {
       int64_t loop = operand.loops[i];
+      if (keptLoop && loop == *keptLoop) {
+        kept = true;
+        offsets.push_back(b.getIndexAttr(0));
+        sizes.push_back(memref::getMixedSize(b, loc, operand.buffer, i));
+        shape.push_back(type.getDimSize(i));
+        continue;
+      }
       offsets.push_back(loop < 0 ? OpFoldResult(b.getIndexAttr(0)) : OpFoldResult(batchIvs[loop]));
       sizes.push_back(b.getIndexAttr(1));
     }
@@ -237,7 +252,7 @@ Matrix describe(OpBuilder &b, Location loc, const Operand &operand, ValueRange b
       offsets.push_back(b.getIndexAttr(0));
       sizes.push_back(memref::getMixedSize(b, loc, operand.buffer, i));
     }
-    SmallVector<int64_t> shape(type.getShape().take_back(2));
+    shape.append(type.getShape().take_back(2).begin(), type.getShape().take_back(2).end());
     auto viewType =
         memref::SubViewOp::inferRankReducedResultType(shape, type, offsets, sizes, strides);
     view = memref::SubViewOp::create(b, loc, viewType, operand.buffer, offsets, sizes, strides);
@@ -245,13 +260,20 @@ Matrix describe(OpBuilder &b, Location loc, const Operand &operand, ValueRange b
   auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, view);
   Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, view);
   auto i64 = [&](Value index) { return arith::IndexCastOp::create(b, loc, b.getI64Type(), index); };
+  int64_t first = kept ? 1 : 0; // the matrix dimensions' place in the view
   Matrix matrix;
   matrix.address = i64(address);
   matrix.offset = i64(metadata.getOffset());
-  matrix.rowStride = i64(metadata.getStrides()[0]);
-  matrix.colStride = i64(metadata.getStrides()[1]);
-  matrix.sizes = {i64(metadata.getSizes()[0]), i64(metadata.getSizes()[1])};
+  matrix.rowStride = i64(metadata.getStrides()[first]);
+  matrix.colStride = i64(metadata.getStrides()[first + 1]);
+  matrix.sizes = {i64(metadata.getSizes()[first]), i64(metadata.getSizes()[first + 1])};
   matrix.loops = {operand.loops.end()[-2], operand.loops.end()[-1]};
+  if (kept) {
+    matrix.batchStride = i64(metadata.getStrides()[0]);
+    matrix.count = i64(metadata.getSizes()[0]);
+  } else if (keptLoop) {
+    matrix.batchStride = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0);
+  }
   return matrix;
 }
 
@@ -369,35 +391,54 @@ void lowerToPanelsCall(linalg::GenericOp op, const Contraction &match, Value pan
   rewriter.eraseOp(op);
 }
 
+/// The call for `op`: `kernel` (the f32, i8 or i4 entry point) once per
+/// index of the batch loops, or with batch loops, `batched`
+/// (lowbit_uk_matmul_f32_batched, `kind` its LOWBIT_UK_B_* code) once per
+/// index of all but the last, over the last's whole range, so that the
+/// runtime can share small products (attention's heads) among threads.
 void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp kernel,
-                 IRRewriter &rewriter) {
+                 func::FuncOp batched, int64_t kind, IRRewriter &rewriter) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
-  forEachBatchIndex(rewriter, loc, match.c.buffer, match.kLoop,
-                    [&](OpBuilder &b, Location l, ValueRange ivs) {
-    Matrix a = describe(b, l, match.a, ivs), bm = describe(b, l, match.b, ivs),
-           c = describe(b, l, match.c, ivs);
-    // Strides along (row, column) = (m, k) for A and (k, n) for B: a
-    // transposed operand swaps them.
-    auto oriented = [](const Matrix &x, int64_t rowLoop) {
-      return x.loops[0] == rowLoop ? std::pair(x.rowStride, x.colStride)
-                                   : std::pair(x.colStride, x.rowStride);
-    };
-    if (match.nibbleLoop) {
-      // Count B in levels: its last dimension (stride 1) holds two a byte.
-      Value two = arith::ConstantIntOp::create(b, l, b.getI64Type(), 2);
-      auto doubled = [&](Value v) { return arith::MulIOp::create(b, l, v, two).getResult(); };
-      bm.offset = doubled(bm.offset);
-      bm.rowStride = doubled(bm.rowStride);
-    }
-    auto [aRow, aCol] = oriented(a, match.mLoop);
-    auto [bRow, bCol] = oriented(bm, match.kLoop);
-    Value k = a.loops[0] == match.kLoop ? a.sizes[0] : a.sizes[1];
-    func::CallOp::create(b, l, kernel,
-                         ValueRange{a.address, a.offset, aRow, aCol, bm.address, bm.offset, bRow,
-                                    bCol, c.address, c.offset, c.rowStride, c.colStride,
-                                    c.sizes[0], c.sizes[1], k});
-  });
+  std::optional<int64_t> keptLoop;
+  if (match.kLoop > 0)
+    keptLoop = match.kLoop - 1;
+  forEachBatchIndex(
+      rewriter, loc, match.c.buffer, keptLoop ? *keptLoop : 0,
+      [&](OpBuilder &b, Location l, ValueRange ivs) {
+        Matrix a = describe(b, l, match.a, ivs, keptLoop),
+               bm = describe(b, l, match.b, ivs, keptLoop),
+               c = describe(b, l, match.c, ivs, keptLoop);
+        // Strides along (row, column) = (m, k) for A and (k, n) for B: a
+        // transposed operand swaps them.
+        auto oriented = [](const Matrix &x, int64_t rowLoop) {
+          return x.loops[0] == rowLoop ? std::pair(x.rowStride, x.colStride)
+                                       : std::pair(x.colStride, x.rowStride);
+        };
+        if (match.nibbleLoop) {
+          // Count B in levels: its last dimension (stride 1) holds two a byte.
+          Value two = arith::ConstantIntOp::create(b, l, b.getI64Type(), 2);
+          auto doubled = [&](Value v) { return arith::MulIOp::create(b, l, v, two).getResult(); };
+          bm.offset = doubled(bm.offset);
+          bm.rowStride = doubled(bm.rowStride);
+          if (keptLoop)
+            bm.batchStride = doubled(bm.batchStride);
+        }
+        auto [aRow, aCol] = oriented(a, match.mLoop);
+        auto [bRow, bCol] = oriented(bm, match.kLoop);
+        Value k = a.loops[0] == match.kLoop ? a.sizes[0] : a.sizes[1];
+        SmallVector<Value> arguments{a.address,   a.offset,    aRow,       aCol,       bm.address,
+                                     bm.offset,   bRow,        bCol,       c.address,  c.offset,
+                                     c.rowStride, c.colStride, c.sizes[0], c.sizes[1], k};
+        if (!keptLoop) {
+          func::CallOp::create(b, l, kernel, arguments);
+          return;
+        }
+        SmallVector<Value> batchArguments{arith::ConstantIntOp::create(b, l, b.getI64Type(), kind),
+                                          c.count, a.batchStride, bm.batchStride, c.batchStride};
+        batchArguments.append(arguments);
+        func::CallOp::create(b, l, batched, batchArguments);
+      });
   rewriter.eraseOp(op);
 }
 
@@ -645,7 +686,15 @@ struct LowerToUKernelsPass : lowbit::impl::LowerToUKernelsPassBase<LowerToUKerne
       StringRef kernel = match->nibbleLoop ? kMatmulF32I4
                          : match->levelsB  ? kMatmulF32I8
                                            : kMatmulF32;
-      lowerToCall(op, *match, declareKernel(module, rewriter, kernel, 15), rewriter);
+      int64_t kind = match->nibbleLoop ? LOWBIT_UK_B_I4
+                     : match->levelsB  ? LOWBIT_UK_B_I8
+                                       : LOWBIT_UK_B_F32;
+      func::FuncOp plain, batched;
+      if (match->kLoop > 0)
+        batched = declareKernel(module, rewriter, kMatmulF32Batched, 20);
+      else
+        plain = declareKernel(module, rewriter, kernel, 15);
+      lowerToCall(op, *match, plain, batched, kind, rewriter);
       ++numLowered;
     }
     for (linalg::GenericOp op : quantized) {

@@ -71,15 +71,26 @@ func.func @transposed(%a: memref<64x8xf32>, %b: memref<32x64xf32>, %c: memref<8x
 #b = affine_map<(d0, d1, d2, d3, d4) -> (d0, 0, d2, d4)>
 #c = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
 
-// Batch loops (b0, b1, k, m, n) with B broadcast along b1: a loop nest over
-// C's batch dimensions, rank-reducing subviews, B's second index fixed at 0.
+// Batch loops (b0, b1, k, m, n) with B broadcast along b1: a loop over b0,
+// and for each b0 one batched call over b1 (the runtime may share its items
+// among threads): rank-reducing subviews that keep b1 whole where the
+// operand has it, the batch strides (40 and 56; 0 for the broadcast B), the
+// kind (0: f32 B) and b1's size.
+// CHECK: func.func private @lowbit_uk_matmul_f32_batched(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
 // CHECK-LABEL: func @batched
 // CHECK: scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step
-// CHECK: scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step
-// CHECK: memref.subview %arg0[%[[I]], %[[J]], 0, 0] [1, 1, 8, 5] [1, 1, 1, 1] : memref<2x3x8x5xf32> to memref<8x5xf32, strided<[5, 1], offset: ?>>
+// CHECK-NOT: scf.for
+// CHECK: memref.subview %arg0[%[[I]], 0, 0, 0] [1, 3, 8, 5] [1, 1, 1, 1] : memref<2x3x8x5xf32> to memref<3x8x5xf32, strided<[40, 5, 1], offset: ?>>
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}}:3, %[[AST:.*]]:3 = memref.extract_strided_metadata
+// CHECK: %[[ABS:.*]] = arith.index_cast %[[AST]]#0 : index to i64
 // CHECK: memref.subview %arg1[%[[I]], 0, 0, 0] [1, 1, 5, 7] [1, 1, 1, 1] : memref<2x1x5x7xf32> to memref<5x7xf32, strided<[7, 1], offset: ?>>
-// CHECK: memref.subview %arg2[%[[I]], %[[J]], 0, 0] [1, 1, 8, 7] [1, 1, 1, 1] : memref<2x3x8x7xf32> to memref<8x7xf32, strided<[7, 1], offset: ?>>
-// CHECK: call @lowbit_uk_matmul_f32
+// CHECK: %[[BBS:.*]] = arith.constant 0 : i64
+// CHECK: memref.subview %arg2[%[[I]], 0, 0, 0] [1, 3, 8, 7] [1, 1, 1, 1] : memref<2x3x8x7xf32> to memref<3x8x7xf32, strided<[56, 7, 1], offset: ?>>
+// CHECK: %{{.*}}, %{{.*}}, %[[CSZ:.*]]:3, %[[CST:.*]]:3 = memref.extract_strided_metadata
+// CHECK-DAG: %[[CBS:.*]] = arith.index_cast %[[CST]]#0 : index to i64
+// CHECK-DAG: %[[COUNT:.*]] = arith.index_cast %[[CSZ]]#0 : index to i64
+// CHECK-DAG: %[[KIND:.*]] = arith.constant 0 : i64
+// CHECK: call @lowbit_uk_matmul_f32_batched(%[[KIND]], %[[COUNT]], %[[ABS]], %[[BBS]], %[[CBS]],
 func.func @batched(%x: memref<2x3x8x5xf32>, %y: memref<2x1x5x7xf32>, %z: memref<2x3x8x7xf32>) {
   linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]}
       ins(%x, %y : memref<2x3x8x5xf32>, memref<2x1x5x7xf32>) outs(%z : memref<2x3x8x7xf32>) attrs = {lowbit.contraction} {
@@ -373,19 +384,22 @@ func.func @levels_b_other_body(%x: memref<?x64xf32>, %w: memref<64x9xi8>, %y: me
 #c = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
 
 // K^T over an int4 cache read as its bytes (convert-lowbit-to-linalg's
-// fused unpacking): the int4-B kernel, B's offset and byte strides doubled
-// into levels (the bytes' own dimension, stride 1, holds two each).
-// CHECK: func.func private @lowbit_uk_matmul_f32_i4(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// fused unpacking): the int4 kind (2) of the batched entry over the heads,
+// B's offset, byte strides and batch stride doubled into levels (the
+// bytes' own dimension, stride 1, holds two each).
 // CHECK-LABEL: func @int4_keys
-// CHECK: %[[BV:.*]] = memref.subview %arg1
-// CHECK: %{{.*}}, %[[BOFF:.*]], %{{.*}}:2, %[[BST:.*]]:2 = memref.extract_strided_metadata %[[BV]]
-// CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : i64
+// CHECK: %[[BV:.*]] = memref.subview %arg1[%{{.*}}, 0, 0, 0] [1, 2, %{{.*}}, 2] [1, 1, 1, 1] : memref<?x2x?x2xi8> to memref<2x?x2xi8, strided<[?, 2, 1], offset: ?>>
+// CHECK: %{{.*}}, %[[BOFF:.*]], %{{.*}}:3, %[[BST:.*]]:3 = memref.extract_strided_metadata %[[BV]]
 // CHECK-DAG: %[[BO:.*]] = arith.index_cast %[[BOFF]] : index to i64
-// CHECK-DAG: %[[BRS:.*]] = arith.index_cast %[[BST]]#0 : index to i64
-// CHECK-DAG: %[[BCS:.*]] = arith.index_cast %[[BST]]#1 : index to i64
+// CHECK-DAG: %[[BRS:.*]] = arith.index_cast %[[BST]]#1 : index to i64
+// CHECK-DAG: %[[BCS:.*]] = arith.index_cast %[[BST]]#2 : index to i64
+// CHECK-DAG: %[[BBS:.*]] = arith.index_cast %[[BST]]#0 : index to i64
+// CHECK: %[[TWO:.*]] = arith.constant 2 : i64
 // CHECK-DAG: %[[LO:.*]] = arith.muli %[[BO]], %[[TWO]] : i64
 // CHECK-DAG: %[[LRS:.*]] = arith.muli %[[BRS]], %[[TWO]] : i64
-// CHECK: call @lowbit_uk_matmul_f32_i4(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[LO]], %[[BCS]], %[[LRS]],
+// CHECK-DAG: %[[LBS:.*]] = arith.muli %[[BBS]], %[[TWO]] : i64
+// CHECK: %[[KIND:.*]] = arith.constant 2 : i64
+// CHECK: call @lowbit_uk_matmul_f32_batched(%[[KIND]], %{{.*}}, %{{.*}}, %[[LBS]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[LO]], %[[BCS]], %[[LRS]],
 // CHECK-NOT: linalg.generic
 func.func @int4_keys(%q: memref<?x2x1x4xf32>, %k: memref<?x2x?x2xi8>, %s: memref<?x2x1x?xf32>) {
   linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel"]}

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "UKernels/UKernels.h"
+#include "ThreadPool.h"
 
 #include <gtest/gtest.h>
 
@@ -263,6 +264,63 @@ TEST(MatmulF32, Int8EntryPointHonoursOffsets) {
   EXPECT_EQ(c[2], -4);
   EXPECT_EQ(c[3], 26);
   EXPECT_EQ(c[4], -8);
+}
+
+TEST(MatmulF32, BatchedEntryPointRunsEachItem) {
+  // Heads of attention: 5 items of 33 x 17 x 9 (QK^T-sized: small enough
+  // to be shared among threads), f32, int8 and int4 B, on one thread and on
+  // a pool of 2; each item against the reference on its own slices. B
+  // broadcast (batch stride 0) in the f32 case.
+  const int64_t count = 5, m = 33, n = 17, k = 9;
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> level(-8, 7);
+  std::vector<float> a(count * m * k), b(count * k * n);
+  for (float &x : a)
+    x = float(level(rng)) / 4;
+  for (float &x : b)
+    x = float(level(rng));
+  std::vector<int8_t> levels(b.size());
+  std::vector<uint8_t> nibbles(b.size() / 2 + 1, 0);
+  for (size_t i = 0; i < b.size(); ++i) {
+    levels[i] = int8_t(b[i]);
+    nibbles[i / 2] |= uint8_t((int(b[i]) + 8) << (4 * (i % 2)));
+  }
+  lowbit_pool *pool = lowbit_pool_create(2);
+  for (int threads : {1, 2})
+    for (int64_t kind :
+         {int64_t(LOWBIT_UK_B_F32), int64_t(LOWBIT_UK_B_I8), int64_t(LOWBIT_UK_B_I4)}) {
+      int64_t bStride = kind == LOWBIT_UK_B_F32 ? 0 : k * n;
+      std::vector<float> c(count * m * n, 1.0f), expected = c;
+      for (int64_t i = 0; i < count; ++i) {
+        lowbit_uk_matmul_f32_params p{};
+        p.a = a.data() + i * m * k;
+        p.a_row_stride = k;
+        p.a_col_stride = 1;
+        p.b = b.data() + i * bStride;
+        p.b_row_stride = n;
+        p.b_col_stride = 1;
+        p.c = expected.data() + i * m * n;
+        p.c_row_stride = n;
+        p.c_col_stride = 1;
+        p.m = m;
+        p.n = n;
+        p.k = k;
+        lowbit_uk_matmul_f32_reference(&p);
+      }
+      intptr_t bAddress = kind == LOWBIT_UK_B_F32  ? reinterpret_cast<intptr_t>(b.data())
+                          : kind == LOWBIT_UK_B_I8 ? reinterpret_cast<intptr_t>(levels.data())
+                                                   : reinterpret_cast<intptr_t>(nibbles.data());
+      lowbit_current_pool = threads == 2 ? pool : nullptr;
+      lowbit_uk_matmul_f32_batched(kind, count, m * k, bStride, m * n,
+                                   reinterpret_cast<intptr_t>(a.data()), 0, k, 1, bAddress, 0, n, 1,
+                                   reinterpret_cast<intptr_t>(c.data()), 0, n, 1, m, n, k);
+      lowbit_current_pool = nullptr;
+      // Small integers times quarters: every partial sum is exact in fp32.
+      for (size_t i = 0; i < c.size(); ++i)
+        ASSERT_EQ(c[i], expected[i])
+            << "element " << i << ", kind " << kind << ", threads " << threads;
+    }
+  lowbit_pool_destroy(pool);
 }
 
 TEST(MatmulF32, Int4EntryPointCountsLevels) {

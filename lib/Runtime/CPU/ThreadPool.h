@@ -10,6 +10,13 @@
 #ifndef LOWBIT_RUNTIME_CPU_THREADPOOL_H
 #define LOWBIT_RUNTIME_CPU_THREADPOOL_H
 
+#ifdef __cplusplus
+extern "C" {
+#define LOWBIT_THREAD_LOCAL thread_local
+#else
+#define LOWBIT_THREAD_LOCAL _Thread_local
+#endif
+
 typedef struct lowbit_pool lowbit_pool;
 
 /* A pool of `threads` - 1 workers (the caller is the other thread), or NULL
@@ -26,6 +33,10 @@ void lowbit_pool_run(lowbit_pool *pool, int tasks, void (*task)(void *context, i
 
 /* The pool of the instance running on this thread, NULL outside a run or for
  * a single-threaded instance. */
-extern _Thread_local lowbit_pool *lowbit_current_pool;
+extern LOWBIT_THREAD_LOCAL lowbit_pool *lowbit_current_pool;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* LOWBIT_RUNTIME_CPU_THREADPOOL_H */

@@ -694,6 +694,72 @@ void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_
   run_parallel(p);
 }
 
+/* Batch items [index * per, (index + 1) * per) of a batched product, each
+ * on this thread alone. */
+typedef struct {
+  const lowbit_uk_matmul_f32_params *first;
+  int64_t count, per, a_stride, b_stride, c_stride;
+} batch_split;
+
+/* Item i of a batched product: item 0's parameters moved i strides. */
+static lowbit_uk_matmul_f32_params batch_item(const lowbit_uk_matmul_f32_params *first, int64_t i,
+                                              int64_t a_stride, int64_t b_stride,
+                                              int64_t c_stride) {
+  lowbit_uk_matmul_f32_params p = *first;
+  p.a += i * a_stride;
+  p.c += i * c_stride;
+  if (p.b_nibbles)
+    p.b_level0 += i * b_stride;
+  else if (p.b_levels)
+    p.b_levels += i * b_stride;
+  else
+    p.b += i * b_stride;
+  return p;
+}
+
+static void run_batch_slice(void *context, int index) {
+  const batch_split *s = context;
+  for (int64_t i = index * s->per, end = min64(s->count, (index + 1) * s->per); i < end; ++i) {
+    lowbit_uk_matmul_f32_params p = batch_item(s->first, i, s->a_stride, s->b_stride, s->c_stride);
+    if (p.m > 0 && p.n > 0 && p.k > 0)
+      run_variant(&p);
+  }
+}
+
+void lowbit_uk_matmul_f32_batched(int64_t kind, int64_t count, int64_t a_batch_stride,
+                                  int64_t b_batch_stride, int64_t c_batch_stride, int64_t a_address,
+                                  int64_t a_offset, int64_t a_row_stride, int64_t a_col_stride,
+                                  int64_t b_address, int64_t b_offset, int64_t b_row_stride,
+                                  int64_t b_col_stride, int64_t c_address, int64_t c_offset,
+                                  int64_t c_row_stride, int64_t c_col_stride, int64_t m, int64_t n,
+                                  int64_t k) {
+  lowbit_uk_matmul_f32_params p =
+      with_a_and_c(a_address, a_offset, a_row_stride, a_col_stride, c_address, c_offset,
+                   c_row_stride, c_col_stride, m, n, k);
+  p.b_row_stride = b_row_stride;
+  p.b_col_stride = b_col_stride;
+  if (kind == LOWBIT_UK_B_I4) {
+    p.b_nibbles = (const uint8_t *)(intptr_t)b_address;
+    p.b_level0 = b_offset;
+  } else if (kind == LOWBIT_UK_B_I8) {
+    p.b_levels = (const int8_t *)(intptr_t)b_address + b_offset;
+  } else {
+    p.b = (const float *)(intptr_t)b_address + b_offset;
+  }
+  lowbit_pool *pool = lowbit_current_pool;
+  int64_t threads = lowbit_pool_size(pool);
+  if (threads > 1 && count > 1 && m * n * k < PARALLEL_WORK &&
+      count * m * n * k >= PARALLEL_WORK / 8) {
+    /* Small products (attention's per head): whole items per thread. */
+    batch_split s = {
+        &p, count, (count + threads - 1) / threads, a_batch_stride, b_batch_stride, c_batch_stride};
+    lowbit_pool_run(pool, (int)((count + s.per - 1) / s.per), run_batch_slice, &s);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i)
+    run_parallel(batch_item(&p, i, a_batch_stride, b_batch_stride, c_batch_stride));
+}
+
 void lowbit_uk_matmul_f32_panels(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
                                  int64_t a_col_stride, int64_t b_address, int64_t c_address,
                                  int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,

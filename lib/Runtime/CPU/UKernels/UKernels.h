@@ -111,6 +111,21 @@ void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_
                              int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
                              int64_t m, int64_t n, int64_t k);
 
+/* `count` products of one kind (LOWBIT_UK_B_F32: lowbit_uk_matmul_f32,
+ * LOWBIT_UK_B_I8: _i8, LOWBIT_UK_B_I4: _i4; the same arguments after
+ * these), item i's operands `i * *_batch_stride` elements (B: levels for
+ * _i4) after item 0's: attention's products over heads. With several
+ * threads and products too small to split, the items are shared among the
+ * threads. */
+enum { LOWBIT_UK_B_F32 = 0, LOWBIT_UK_B_I8 = 1, LOWBIT_UK_B_I4 = 2 };
+void lowbit_uk_matmul_f32_batched(int64_t kind, int64_t count, int64_t a_batch_stride,
+                                  int64_t b_batch_stride, int64_t c_batch_stride, int64_t a_address,
+                                  int64_t a_offset, int64_t a_row_stride, int64_t a_col_stride,
+                                  int64_t b_address, int64_t b_offset, int64_t b_row_stride,
+                                  int64_t b_col_stride, int64_t c_address, int64_t c_offset,
+                                  int64_t c_row_stride, int64_t c_col_stride, int64_t m, int64_t n,
+                                  int64_t k);
+
 /* lowbit_uk_matmul_f32 with B a constant weight prepacked at compile time
  * (LOWBIT_UK_PANEL_INDEX over k x n, width n rounded up to the panel
  * width): no packing at run time, and decode streams the panels. */
