@@ -419,6 +419,32 @@ INLINE void pack_b_levels(const int8_t *b, int64_t row_stride, int64_t col_strid
 INLINE void pack_b_nibbles(const uint8_t *bytes, int64_t first, int64_t row_stride,
                            int64_t col_stride, int64_t kc, int64_t nc, const int64_t nr,
                            float *out) {
+  float run[NIBBLE_RUN];
+  if (col_stride == 1 && nc <= NIBBLE_RUN) {
+    /* Rows of levels (V): each row's run converted once, then spread. */
+    int64_t full = nc / nr * nr;
+    for (int64_t k = 0; k < kc; ++k) {
+      nibbles_to_floats(bytes, first + k * row_stride, nc, run);
+      for (int64_t j0 = 0; j0 < full; j0 += nr)
+        for (int64_t j = 0; j < nr; ++j) /* vectorized: nr is a constant */
+          out[j0 * kc + k * nr + j] = run[j0 + j];
+      for (int64_t j = 0; j < nr; ++j)
+        if (full < nc)
+          out[full * kc + k * nr + j] = full + j < nc ? run[full + j] : 0.0f;
+    }
+    return;
+  }
+  if (row_stride == 1 && kc <= NIBBLE_RUN) {
+    /* Columns of levels (K^T): each column's run converted once. */
+    for (int64_t j0 = 0; j0 < nc; j0 += nr, out += kc * nr)
+      for (int64_t j = 0; j < nr; ++j) {
+        if (j0 + j < nc)
+          nibbles_to_floats(bytes, first + (j0 + j) * col_stride, kc, run);
+        for (int64_t k = 0; k < kc; ++k)
+          out[k * nr + j] = j0 + j < nc ? run[k] : 0.0f;
+      }
+    return;
+  }
   for (int64_t j0 = 0; j0 < nc; j0 += nr, out += kc * nr)
     for (int64_t k = 0; k < kc; ++k)
       for (int64_t j = 0; j < nr; ++j)
