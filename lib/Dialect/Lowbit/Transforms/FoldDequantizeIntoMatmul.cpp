@@ -154,6 +154,24 @@ SmallVector<int64_t> broadcastShape(ArrayRef<int64_t> x, ArrayRef<int64_t> y) {
   return shape;
 }
 
+/// Rewrites each user of `op` in place (`rewrite` replaces it, or fails to
+/// leave it), inserting before the user; `op` goes when nothing reads it
+/// any more. Fails, saying `noUser`, when no user was rewritten.
+LogicalResult rewriteUsers(Operation *op, PatternRewriter &rewriter, StringRef noUser,
+                           function_ref<LogicalResult(Operation *user)> rewrite) {
+  bool changed = false;
+  for (Operation *user : llvm::to_vector(op->getUsers())) {
+    rewriter.setInsertionPoint(user);
+    if (succeeded(rewrite(user)))
+      changed = true;
+  }
+  if (!changed)
+    return rewriter.notifyMatchFailure(op, noUser);
+  if (op->use_empty())
+    rewriter.eraseOp(op);
+  return success();
+}
+
 /// Moves a per-row lowbit.dequantize below the layout ops that read it
 /// (Unsqueeze, Transpose, Expand, Reshape: each applied to the levels and to
 /// the scales), answers its Shape reads from the levels, and folds it into a
@@ -168,17 +186,9 @@ struct SinkDequantize : OpRewritePattern<DequantizeOp> {
     std::optional<int64_t> axis = rowAxis(dequantize);
     if (!axis)
       return rewriter.notifyMatchFailure(dequantize, "not a per-row dequantize");
-    bool changed = false;
-    for (Operation *user : llvm::to_vector(dequantize->getUsers())) {
-      rewriter.setInsertionPoint(user);
-      if (succeeded(sinkInto(user, dequantize, *axis, rewriter)))
-        changed = true;
-    }
-    if (!changed)
-      return rewriter.notifyMatchFailure(dequantize, "no user to fold into");
-    if (dequantize->use_empty())
-      rewriter.eraseOp(dequantize);
-    return success();
+    return rewriteUsers(dequantize, rewriter, "no user to fold into", [&](Operation *user) {
+      return sinkInto(user, dequantize, *axis, rewriter);
+    });
   }
 
 private:
@@ -427,17 +437,8 @@ struct SinkTokenMerge : OpRewritePattern<onnx::ReshapeOp> {
     std::optional<int64_t> axis = mergedAxis(merge);
     if (!axis || !isGroupedDequantize(merge.getData()))
       return rewriter.notifyMatchFailure(merge, "not a merge of a dequantize's groups");
-    bool changed = false;
-    for (Operation *user : llvm::to_vector(merge->getUsers())) {
-      rewriter.setInsertionPoint(user);
-      if (succeeded(sinkInto(user, merge, *axis, rewriter)))
-        changed = true;
-    }
-    if (!changed)
-      return rewriter.notifyMatchFailure(merge, "no user to move below");
-    if (merge->use_empty())
-      rewriter.eraseOp(merge);
-    return success();
+    return rewriteUsers(merge, rewriter, "no user to move below",
+                        [&](Operation *user) { return sinkInto(user, merge, *axis, rewriter); });
   }
 
 private:
@@ -580,17 +581,8 @@ struct SplitWindowConcat : OpRewritePattern<onnx::ConcatOp> {
     bool kivi = merge && isGroupedDequantize(merge.getData()) && mergedAxis(merge) == axis;
     if (!kivi && (!row || *row == axis))
       return rewriter.notifyMatchFailure(concat, "not a per-row dequantize and a window");
-    bool changed = false;
-    for (Operation *user : llvm::to_vector(concat->getUsers())) {
-      rewriter.setInsertionPoint(user);
-      if (succeeded(splitInto(user, concat, axis, rewriter)))
-        changed = true;
-    }
-    if (!changed)
-      return rewriter.notifyMatchFailure(concat, "no user to split");
-    if (concat->use_empty())
-      rewriter.eraseOp(concat);
-    return success();
+    return rewriteUsers(concat, rewriter, "no user to split",
+                        [&](Operation *user) { return splitInto(user, concat, axis, rewriter); });
   }
 
 private:
