@@ -277,6 +277,13 @@ Matrix describe(OpBuilder &b, Location loc, const Operand &operand, ValueRange b
   return matrix;
 }
 
+/// A matrix's strides along (row, column) = (m, k) for A and (k, n) for B,
+/// `rowLoop` the loop of its rows: a transposed operand swaps them.
+std::pair<Value, Value> oriented(const Matrix &x, int64_t rowLoop) {
+  return x.loops[0] == rowLoop ? std::pair(x.rowStride, x.colStride)
+                               : std::pair(x.colStride, x.rowStride);
+}
+
 /// Runs `body` inside loops over the first `batchLoops` dimensions of `c`
 /// (directly, when there are none) with their induction variables.
 void forEachBatchIndex(IRRewriter &rewriter, Location loc, Value c, int64_t batchLoops,
@@ -292,27 +299,28 @@ void forEachBatchIndex(IRRewriter &rewriter, Location loc, Value c, int64_t batc
   scf::buildLoopNest(rewriter, loc, lbs, ubs, steps, body);
 }
 
-/// The elements of a constant f32 global, or nothing.
-std::optional<std::vector<float>> readFloats(memref::GlobalOp global) {
+/// The elements of a constant global of `element` type as T (a blob of
+/// T's bytes, or dense values), or nothing.
+template <typename T>
+std::optional<std::vector<T>> readConstant(memref::GlobalOp global, Type element) {
   auto value = dyn_cast_or_null<ElementsAttr>(global.getInitialValueAttr());
-  if (!global.getConstant() || !value || !value.getElementType().isF32())
+  if (!global.getConstant() || !value || value.getElementType() != element)
     return std::nullopt;
   int64_t count = value.getNumElements();
   if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
     AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob || blob->getData().size() != size_t(count) * sizeof(float))
+    if (!blob || blob->getData().size() != size_t(count) * sizeof(T))
       return std::nullopt;
     ArrayRef<char> data = blob->getData();
-    std::vector<float> floats(count);
-    std::memcpy(floats.data(), data.data(), data.size());
-    return floats;
+    std::vector<T> values(count);
+    std::memcpy(values.data(), data.data(), data.size());
+    return values;
   }
-  if (auto dense = dyn_cast<DenseFPElementsAttr>(value)) {
-    std::vector<float> floats;
-    floats.reserve(count);
-    for (const APFloat &v : dense.getValues<APFloat>())
-      floats.push_back(v.convertToFloat());
-    return floats;
+  if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
+    auto range = dense.tryGetValues<T>();
+    if (failed(range))
+      return std::nullopt;
+    return std::vector<T>(range->begin(), range->end());
   }
   return std::nullopt;
 }
@@ -335,7 +343,8 @@ Value prepackWeights(linalg::GenericOp op, const Contraction &match, ModuleOp mo
   if (8 * (width - n) > n)
     return {};
   auto global = SymbolTable::lookupNearestSymbolFrom<memref::GlobalOp>(get, get.getNameAttr());
-  std::optional<std::vector<float>> values = global ? readFloats(global) : std::nullopt;
+  std::optional<std::vector<float>> values =
+      global ? readConstant<float>(global, rewriter.getF32Type()) : std::nullopt;
   if (!values)
     return {};
   std::string name = (global.getSymName() + ".panels").str();
@@ -378,8 +387,7 @@ void lowerToPanelsCall(linalg::GenericOp op, const Contraction &match, Value pan
   forEachBatchIndex(
       rewriter, loc, match.c.buffer, match.kLoop, [&](OpBuilder &b, Location l, ValueRange ivs) {
         Matrix a = describe(b, l, match.a, ivs), c = describe(b, l, match.c, ivs);
-        auto [aRow, aCol] = a.loops[0] == match.mLoop ? std::pair(a.rowStride, a.colStride)
-                                                      : std::pair(a.colStride, a.rowStride);
+        auto [aRow, aCol] = oriented(a, match.mLoop);
         Value address = arith::IndexCastOp::create(
             b, l, b.getI64Type(), memref::ExtractAlignedPointerAsIndexOp::create(b, l, panels));
         Value k = arith::ConstantIntOp::create(b, l, b.getI64Type(), type.getDimSize(0));
@@ -409,12 +417,6 @@ void lowerToCall(linalg::GenericOp op, const Contraction &match, func::FuncOp ke
         Matrix a = describe(b, l, match.a, ivs, keptLoop),
                bm = describe(b, l, match.b, ivs, keptLoop),
                c = describe(b, l, match.c, ivs, keptLoop);
-        // Strides along (row, column) = (m, k) for A and (k, n) for B: a
-        // transposed operand swaps them.
-        auto oriented = [](const Matrix &x, int64_t rowLoop) {
-          return x.loops[0] == rowLoop ? std::pair(x.rowStride, x.colStride)
-                                       : std::pair(x.colStride, x.rowStride);
-        };
         if (match.nibbleLoop) {
           // Count B in levels: its last dimension (stride 1) holds two a byte.
           Value two = arith::ConstantIntOp::create(b, l, b.getI64Type(), 2);
@@ -451,28 +453,6 @@ struct QuantizedContraction {
   uint32_t activationScaleBits = 0; // a static int8 activation scale's f32 bits; 0: per row
 };
 
-/// The levels of a constant global as bytes, or nothing.
-std::optional<std::vector<int8_t>> readLevels(memref::GlobalOp global) {
-  auto value = dyn_cast_or_null<ElementsAttr>(global.getInitialValueAttr());
-  if (!global.getConstant() || !value || !value.getElementType().isInteger(8))
-    return std::nullopt;
-  int64_t count = value.getNumElements();
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
-    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob || blob->getData().size() != size_t(count))
-      return std::nullopt;
-    ArrayRef<char> data = blob->getData();
-    return std::vector<int8_t>(data.begin(), data.end());
-  }
-  if (auto dense = dyn_cast<DenseIntElementsAttr>(value)) {
-    std::vector<int8_t> levels;
-    for (const APInt &v : dense.getValues<APInt>())
-      levels.push_back(int8_t(v.getSExtValue()));
-    return levels;
-  }
-  return std::nullopt;
-}
-
 /// For levels of 4 bits or fewer from a constant [N, K] global: a new
 /// global holding them two to a byte (row-major, ceil(K / 2) bytes a row,
 /// level k in byte k / 2, low nibble first, as level + 8) and its
@@ -483,7 +463,8 @@ Value repackAsNibbles(linalg::GenericOp op, Value levels, ModuleOp module, IRRew
   if (!get || !type.hasStaticShape() || type.getRank() != 2)
     return {};
   auto global = SymbolTable::lookupNearestSymbolFrom<memref::GlobalOp>(get, get.getNameAttr());
-  std::optional<std::vector<int8_t>> values = global ? readLevels(global) : std::nullopt;
+  std::optional<std::vector<int8_t>> values =
+      global ? readConstant<int8_t>(global, rewriter.getI8Type()) : std::nullopt;
   if (!values)
     return {};
   int64_t n = type.getDimSize(0), k = type.getDimSize(1), row = (k + 1) / 2;
@@ -645,13 +626,8 @@ bool lowerQuantizedToCall(linalg::GenericOp op, QuantizedContraction match, func
   if (outlierProduct)
     rewriter.eraseOp(outlierProduct);
   // The one-level-per-byte copy, when nothing else reads it, is dropped.
-  if (levelBits == 4 && unpacked && unpacked->use_empty()) {
-    StringAttr name = unpacked.getNameAttr().getAttr();
-    rewriter.eraseOp(unpacked);
-    if (auto global = module.lookupSymbol<memref::GlobalOp>(name))
-      if (SymbolTable::symbolKnownUseEmpty(global, module))
-        rewriter.eraseOp(global);
-  }
+  if (levelBits == 4)
+    eraseIfUnused(unpacked, module, rewriter);
   return bool(outlierProduct);
 }
 
