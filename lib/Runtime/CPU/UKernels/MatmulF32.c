@@ -370,19 +370,23 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
 /* Packs rows [0, kc) and columns [0, nc) of b into panels of nr columns:
  * panel q holds element (k, q * nr + j) at out[q * kc * nr + k * nr + j].
  * Row-major B is read a row segment at a time, in memory order. */
-INLINE void pack_b(const float *b, int64_t row_stride, int64_t col_stride, int64_t kc,
-                   int64_t nc, const int64_t nr, float *out) {
+/* Row k of the block (nc contiguous floats) into its place in every panel. */
+INLINE void spread_row(const float *row, int64_t k, int64_t kc, int64_t nc, const int64_t nr,
+                       float *out) {
   int64_t full = nc / nr * nr;
+  for (int64_t j0 = 0; j0 < full; j0 += nr)
+    for (int64_t j = 0; j < nr; ++j) /* vectorized: nr is a constant */
+      out[j0 * kc + k * nr + j] = row[j0 + j];
+  for (int64_t j = 0; j < nr; ++j)
+    if (full < nc)
+      out[full * kc + k * nr + j] = full + j < nc ? row[full + j] : 0.0f;
+}
+
+INLINE void pack_b(const float *b, int64_t row_stride, int64_t col_stride, int64_t kc, int64_t nc,
+                   const int64_t nr, float *out) {
   if (col_stride == 1) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float *row = b + k * row_stride;
-      for (int64_t j0 = 0; j0 < full; j0 += nr)
-        for (int64_t j = 0; j < nr; ++j) /* vectorized: nr is a constant */
-          out[j0 * kc + k * nr + j] = row[j0 + j];
-      for (int64_t j = 0; j < nr; ++j)
-        if (full < nc)
-          out[full * kc + k * nr + j] = full + j < nc ? row[full + j] : 0.0f;
-    }
+    for (int64_t k = 0; k < kc; ++k)
+      spread_row(b + k * row_stride, k, kc, nc, nr, out);
     return;
   }
   /* Transposed B: walk each column along its own stride. */
@@ -422,15 +426,9 @@ INLINE void pack_b_nibbles(const uint8_t *bytes, int64_t first, int64_t row_stri
   float run[NIBBLE_RUN];
   if (col_stride == 1 && nc <= NIBBLE_RUN) {
     /* Rows of levels (V): each row's run converted once, then spread. */
-    int64_t full = nc / nr * nr;
     for (int64_t k = 0; k < kc; ++k) {
       nibbles_to_floats(bytes, first + k * row_stride, nc, run);
-      for (int64_t j0 = 0; j0 < full; j0 += nr)
-        for (int64_t j = 0; j < nr; ++j) /* vectorized: nr is a constant */
-          out[j0 * kc + k * nr + j] = run[j0 + j];
-      for (int64_t j = 0; j < nr; ++j)
-        if (full < nc)
-          out[full * kc + k * nr + j] = full + j < nc ? run[full + j] : 0.0f;
+      spread_row(run, k, kc, nc, nr, out);
     }
     return;
   }
@@ -677,49 +675,6 @@ static lowbit_uk_matmul_f32_params with_a_and_c(int64_t a_address, int64_t a_off
   return p;
 }
 
-void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
-                          int64_t a_col_stride, int64_t b_address, int64_t b_offset,
-                          int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
-                          int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride, int64_t m,
-                          int64_t n, int64_t k) {
-  lowbit_uk_matmul_f32_params p =
-      with_a_and_c(a_address, a_offset, a_row_stride, a_col_stride, c_address, c_offset,
-                   c_row_stride, c_col_stride, m, n, k);
-  p.b = (const float *)(intptr_t)b_address + b_offset;
-  p.b_row_stride = b_row_stride;
-  p.b_col_stride = b_col_stride;
-  run_parallel(p);
-}
-
-void lowbit_uk_matmul_f32_i8(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
-                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
-                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
-                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
-                             int64_t m, int64_t n, int64_t k) {
-  lowbit_uk_matmul_f32_params p =
-      with_a_and_c(a_address, a_offset, a_row_stride, a_col_stride, c_address, c_offset,
-                   c_row_stride, c_col_stride, m, n, k);
-  p.b_levels = (const int8_t *)(intptr_t)b_address + b_offset;
-  p.b_row_stride = b_row_stride;
-  p.b_col_stride = b_col_stride;
-  run_parallel(p);
-}
-
-void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
-                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
-                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
-                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
-                             int64_t m, int64_t n, int64_t k) {
-  lowbit_uk_matmul_f32_params p =
-      with_a_and_c(a_address, a_offset, a_row_stride, a_col_stride, c_address, c_offset,
-                   c_row_stride, c_col_stride, m, n, k);
-  p.b_nibbles = (const uint8_t *)(intptr_t)b_address;
-  p.b_level0 = b_offset;
-  p.b_row_stride = b_row_stride;
-  p.b_col_stride = b_col_stride;
-  run_parallel(p);
-}
-
 /* Batch items [index * per, (index + 1) * per) of a batched product, each
  * on this thread alone. */
 typedef struct {
@@ -784,6 +739,37 @@ void lowbit_uk_matmul_f32_batched(int64_t kind, int64_t count, int64_t a_batch_s
   }
   for (int64_t i = 0; i < count; ++i)
     run_parallel(batch_item(&p, i, a_batch_stride, b_batch_stride, c_batch_stride));
+}
+
+/* The single products: a batch of one. */
+void lowbit_uk_matmul_f32(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                          int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                          int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                          int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride, int64_t m,
+                          int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_batched(LOWBIT_UK_B_F32, 1, 0, 0, 0, a_address, a_offset, a_row_stride,
+                               a_col_stride, b_address, b_offset, b_row_stride, b_col_stride,
+                               c_address, c_offset, c_row_stride, c_col_stride, m, n, k);
+}
+
+void lowbit_uk_matmul_f32_i8(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                             int64_t m, int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_batched(LOWBIT_UK_B_I8, 1, 0, 0, 0, a_address, a_offset, a_row_stride,
+                               a_col_stride, b_address, b_offset, b_row_stride, b_col_stride,
+                               c_address, c_offset, c_row_stride, c_col_stride, m, n, k);
+}
+
+void lowbit_uk_matmul_f32_i4(int64_t a_address, int64_t a_offset, int64_t a_row_stride,
+                             int64_t a_col_stride, int64_t b_address, int64_t b_offset,
+                             int64_t b_row_stride, int64_t b_col_stride, int64_t c_address,
+                             int64_t c_offset, int64_t c_row_stride, int64_t c_col_stride,
+                             int64_t m, int64_t n, int64_t k) {
+  lowbit_uk_matmul_f32_batched(LOWBIT_UK_B_I4, 1, 0, 0, 0, a_address, a_offset, a_row_stride,
+                               a_col_stride, b_address, b_offset, b_row_stride, b_col_stride,
+                               c_address, c_offset, c_row_stride, c_col_stride, m, n, k);
 }
 
 void lowbit_uk_matmul_f32_panels(int64_t a_address, int64_t a_offset, int64_t a_row_stride,

@@ -791,6 +791,22 @@ INLINE AVX2 __m256i sum_lanes8_avx2(const __m256i d[8]) {
                           _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
+/* acc + (dots - (bias + z) * sums) * s for eight groups: lane g of `dots`
+ * the row's integer dot product over group g, `scales`, `zeros` (NULL: 0)
+ * and `sums` (the row's sums of activation levels) from group 0 on. The
+ * offsets come back exactly, in integers, before the one conversion. */
+INLINE AVX2 __m256 add_eight_groups_avx2(__m256 acc, __m256i dots, int32_t bias,
+                                         const float *scales, const int8_t *zeros,
+                                         const int32_t *sums) {
+  __m256i offset = _mm256_set1_epi32(bias);
+  if (zeros)
+    offset =
+        _mm256_add_epi32(offset, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)zeros)));
+  __m256i exact =
+      _mm256_sub_epi32(dots, _mm256_mullo_epi32(offset, _mm256_loadu_si256((const __m256i *)sums)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), _mm256_loadu_ps(scales), acc);
+}
+
 /* One row of A by one output channel for groups of a multiple of 32 levels
  * (decode): each group's dot product in its own int32 vector, eight groups
  * at a time; their sums gathered into one vector's lanes, the offsets
@@ -805,7 +821,6 @@ INLINE AVX2 float int8_row_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
   const int8_t *zeros = p->zeros ? p->zeros + j * p->z_row_stride : NULL;
   const int32_t *sums = r->sums + row * r->groups;
   __m256 acc = _mm256_setzero_ps();
-  const __m256i bias = _mm256_set1_epi32(nibbles ? 8 : 0);
   for (int64_t g0 = 0; g0 < r->groups; g0 += 8) {
     int64_t count = min64(8, r->groups - g0);
     __m256i dot[8];
@@ -842,29 +857,21 @@ INLINE AVX2 float int8_row_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
         }
       }
     }
-    __m256 s;
-    __m256i sum, offset;
     if (count == 8) {
-      s = _mm256_loadu_ps(scales + g0);
-      sum = _mm256_loadu_si256((const __m256i *)(sums + g0));
-      offset = zeros ? _mm256_add_epi32(bias, _mm256_cvtepi8_epi32(
-                                                  _mm_loadl_epi64((const __m128i *)(zeros + g0))))
-                     : bias;
+      acc = add_eight_groups_avx2(acc, sum_lanes8_avx2(dot), nibbles ? 8 : 0, scales + g0,
+                                  zeros ? zeros + g0 : NULL, sums + g0);
     } else {
       /* The last groups; zeros past them (those lanes add nothing). */
       float sv[8] = {0};
-      int32_t sumv[8] = {0}, zv[8] = {0};
+      int32_t sumv[8] = {0};
+      int8_t zv[8] = {0};
       for (int64_t g = 0; g < count; ++g) {
         sv[g] = scales[g0 + g];
         sumv[g] = sums[g0 + g];
         zv[g] = zeros ? zeros[g0 + g] : 0;
       }
-      s = _mm256_loadu_ps(sv);
-      sum = _mm256_loadu_si256((const __m256i *)sumv);
-      offset = _mm256_add_epi32(bias, _mm256_loadu_si256((const __m256i *)zv));
+      acc = add_eight_groups_avx2(acc, sum_lanes8_avx2(dot), nibbles ? 8 : 0, sv, zv, sumv);
     }
-    __m256i exact = _mm256_sub_epi32(sum_lanes8_avx2(dot), _mm256_mullo_epi32(offset, sum));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), s, acc);
   }
   return reduce_avx2(acc);
 }
@@ -907,7 +914,7 @@ INLINE AVX2 float int8_row_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_par
   __m256 acc = _mm256_setzero_ps();
   int64_t g0 = 0;
   for (; g0 + 8 <= r->groups; g0 += 8) {
-    __m256i exact;
+    __m256i dots; /* lane g: group g0 + g */
     if (gs == 32) {
       /* Four blocks, two groups each: the hadds leave groups 0, 2, 4, 6,
        * then 1, 3, 5, 7, put back in order. */
@@ -916,7 +923,7 @@ INLINE AVX2 float int8_row_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_par
       for (int b = 0; b < 4; ++b)
         d[b] = block_dot_avx2(q, split, g0 * 32 + 64 * b);
       __m256i u = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
-      exact = _mm256_permutevar8x32_epi32(u, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      dots = _mm256_permutevar8x32_epi32(u, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     } else {
       __m256i d[8];
 #pragma GCC unroll 8
@@ -926,15 +933,9 @@ INLINE AVX2 float int8_row_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_par
 #pragma GCC unroll 8
         for (int g = 0; g < 8; ++g)
           d[g] = _mm256_add_epi32(d[g], block_dot_avx2(q, split, (g0 + g) * gs + t));
-      exact = sum_lanes8_avx2(d);
+      dots = sum_lanes8_avx2(d);
     }
-    __m256i offset = _mm256_set1_epi32(8);
-    if (zeros)
-      offset = _mm256_add_epi32(
-          offset, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + g0))));
-    exact = _mm256_sub_epi32(
-        exact, _mm256_mullo_epi32(offset, _mm256_loadu_si256((const __m256i *)(sums + g0))));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), _mm256_loadu_ps(scales + g0), acc);
+    acc = add_eight_groups_avx2(acc, dots, 8, scales + g0, zeros ? zeros + g0 : NULL, sums + g0);
   }
   float sum = reduce_avx2(acc);
   /* The last groups (fewer than eight), level by level in natural order. */
