@@ -43,6 +43,8 @@ typedef struct {
   lowbit_cu_result (*memcpy_htod)(lowbit_cu_deviceptr destination, const void *source,
                                   size_t bytes);
   lowbit_cu_result (*memcpy_dtoh)(void *destination, lowbit_cu_deviceptr source, size_t bytes);
+  lowbit_cu_result (*memset_d8)(lowbit_cu_deviceptr destination, unsigned char value, size_t count);
+  lowbit_cu_result (*device_get_attribute)(int *value, int attribute, lowbit_cu_device device);
   lowbit_cu_result (*launch_kernel)(lowbit_cu_function function, unsigned grid_x, unsigned grid_y,
                                     unsigned grid_z, unsigned block_x, unsigned block_y,
                                     unsigned block_z, unsigned shared_bytes, void *stream,
@@ -56,6 +58,11 @@ typedef struct {
  * this machine)", "no CUDA device"). Thread-safe. */
 const lowbit_cuda_driver *lowbit_cuda_driver_open(char *error, size_t error_size);
 
+/* Makes the runtime use `table` instead of loading libcuda.so.1: the CUDA
+ * emulator of the unit tests (unittests/Runtime/CUDA) runs the kernels on
+ * the CPU through it. Only before the first lowbit_cuda_driver_open. */
+void lowbit_cuda_driver_replace(const lowbit_cuda_driver *table);
+
 /* `what` failed with `result`: "what: CUDA error N (NAME)" into `error`;
  * returns -1. */
 int lowbit_cuda_fail(const lowbit_cuda_driver *driver, lowbit_cu_result result, const char *what,
@@ -63,6 +70,10 @@ int lowbit_cuda_fail(const lowbit_cuda_driver *driver, lowbit_cu_result result, 
 
 /* The name of the device in use ("" when none). */
 const char *lowbit_cuda_device_name(void);
+
+/* The number of streaming multiprocessors of the device in use (0 when
+ * none): how many blocks fill it. */
+int lowbit_cuda_multiprocessors(void);
 
 #ifdef __cplusplus
 }

@@ -45,15 +45,15 @@ __device__ __forceinline__ float dot32(uint4 bytes, const float *__restrict__ x,
 }
 } // namespace
 
-/// Grid: ceil(n / warps per block) blocks of (32, warps per block)
+/// Grid: ceil(n / warps per block) blocks of 32 x (warps per block)
 /// threads. Requires k % 32 == 0 and group_size % 32 == 0, x rows 16-byte
 /// aligned (k % 4 == 0), m <= 8.
 extern "C" __global__ void
 lowbit_cuda_w4_gemv_f32(const float *__restrict__ x, const uint8_t *__restrict__ q,
                         const float *__restrict__ scales, const int8_t *__restrict__ zeros,
                         float *__restrict__ y, int m, int n, int k, int group_size) {
-  const int lane = threadIdx.x;
-  const int channel = blockIdx.x * blockDim.y + threadIdx.y;
+  const int lane = threadIdx.x % 32;
+  const int channel = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   if (channel >= n)
     return;
   const int groups = k / group_size;
@@ -83,3 +83,7 @@ lowbit_cuda_w4_gemv_f32(const float *__restrict__ x, const uint8_t *__restrict__
       y[static_cast<int64_t>(r) * n + channel] = v;
   }
 }
+
+#ifdef LOWBIT_CUDA_EMULATION // the unit tests run the kernels on the CPU by name
+LOWBIT_CUDA_EMULATED_KERNEL(lowbit_cuda_w4_gemv_f32)
+#endif

@@ -1,0 +1,210 @@
+//===- Int8Gemm.cu - W8A8 GEMM on int8 tensor cores, outliers fused --------===//
+//
+// lowbit.quantized_matmul with activation_bits 8 and one-byte weight levels
+// (SmoothQuant's W8A8, LLM.int8's split layers), as the CPU kernels define
+// it (lowbit_uk_quantized_matmul_f32_params):
+//
+//   y[m, n] = a_s[m] sum_g w_s[n, g] sum_{k in g} a_q[m, k] q[n, k]
+//           + sum_c outlier_a[m, c] outlier_w[c, n]
+//
+// where a_q = rint(x / a_s) clamped to [-127, 127] and a_s is one static
+// scale or each row's own max |x| / 127 (lowbit_cuda_quantize_rows_i8, the
+// same levels as the CPU kernels give). The products run on int8 tensor
+// cores (mma.sync m16n8k32, exact int32 sums per group), the group's sums
+// are scaled in fp32, and the outlier channels (gathered columns of x and
+// their weight rows, in f16, zero-padded to a multiple of 16 channels) are
+// multiplied on f16 tensor cores in the same kernel before the store.
+//
+// Symmetric weights only (SmoothQuant's); k and group_size multiples of 32.
+//
+//===----------------------------------------------------------------------===//
+
+#include "BlockTile.cuh"
+
+using namespace lowbit_cuda;
+
+namespace {
+constexpr int kStride = 48; // bytes per staged row of 32 levels: conflict-free fragment reads
+
+struct Stage {
+  alignas(16) int8_t a[kBlockRows][kStride];
+  alignas(16) int8_t q[kBlockCols][kStride];
+  float scale[kBlockCols];
+};
+
+struct Prefetch {
+  uint4 a, q;
+  float scale;
+};
+
+__device__ void loadTile(Prefetch &p, const int8_t *__restrict__ a, const int8_t *__restrict__ q,
+                         const float *__restrict__ scales, int m, int n, int k, int groups,
+                         int group_size, int row0, int col0, int k0) {
+  const int tid = threadIdx.x;
+  const int row = row0 + tid / 2, channel = col0 + tid / 2;
+  p.a = make_uint4(0, 0, 0, 0);
+  if (tid < 2 * kBlockRows && row < m)
+    p.a = __ldg(reinterpret_cast<const uint4 *>(a + int64_t(row) * k + k0) + tid % 2);
+  p.q = channel < n
+            ? __ldg(reinterpret_cast<const uint4 *>(q + int64_t(channel) * k + k0) + tid % 2)
+            : make_uint4(0, 0, 0, 0);
+  p.scale = 0.0f;
+  if (tid < kBlockCols && col0 + tid < n)
+    p.scale = __ldg(scales + int64_t(col0 + tid) * groups + k0 / group_size);
+}
+
+__device__ void storeTile(Stage &s, const Prefetch &p) {
+  const int tid = threadIdx.x;
+  if (tid < 2 * kBlockRows)
+    *reinterpret_cast<uint4 *>(&s.a[tid / 2][16 * (tid % 2)]) = p.a;
+  *reinterpret_cast<uint4 *>(&s.q[tid / 2][16 * (tid % 2)]) = p.q;
+  if (tid < kBlockCols)
+    s.scale[tid] = p.scale;
+}
+
+__device__ __forceinline__ uint32_t word(const int8_t *p) {
+  return *reinterpret_cast<const uint32_t *>(p);
+}
+
+/// Row `row` (< m) of an f16 matrix with `stride` halves per row, at
+/// columns (col, col + 1); zero beyond m.
+__device__ __forceinline__ uint32_t halfPair(const __half *matrix, int stride, int row, int limit,
+                                             int col) {
+  return row < limit
+             ? __ldg(reinterpret_cast<const unsigned int *>(matrix + int64_t(row) * stride + col))
+             : 0u;
+}
+} // namespace
+
+/// One block of 256 threads per row of x: a_scales[row] (the static scale,
+/// or max |x| / 127 of the row, 1 for a zero row) and a[row, :] =
+/// rint(x / scale) clamped to [-127, 127], as the CPU kernels quantize.
+extern "C" __global__ void __launch_bounds__(256)
+    lowbit_cuda_quantize_rows_i8(const float *__restrict__ x, int8_t *__restrict__ a,
+                                 float *__restrict__ a_scales, int k, float static_scale) {
+  __shared__ float warpMax[256 / kWarp];
+  const float *in = x + int64_t(blockIdx.x) * k;
+  float scale = static_scale;
+  if (scale == 0.0f) {
+    float largest = 0.0f;
+    for (int i = threadIdx.x; i < k; i += blockDim.x)
+      largest = fmaxf(largest, fabsf(in[i]));
+    for (int delta = kWarp / 2; delta > 0; delta /= 2)
+      largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, delta));
+    if (threadIdx.x % kWarp == 0)
+      warpMax[threadIdx.x / kWarp] = largest;
+    __syncthreads();
+    largest = 0.0f;
+    for (int w = 0; w < int(blockDim.x) / kWarp; ++w)
+      largest = fmaxf(largest, warpMax[w]);
+    scale = largest == 0.0f ? 1.0f : largest / 127.0f;
+  }
+  if (threadIdx.x == 0)
+    a_scales[blockIdx.x] = scale;
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    const float level = rintf(in[i] / scale);
+    a[int64_t(blockIdx.x) * k + i] = int8_t(fminf(fmaxf(level, -127.0f), 127.0f));
+  }
+}
+
+/// Grid: (ceil(n / 128), ceil(m / 64), k slices) blocks of 256 threads;
+/// with k slices, y is zeroed first and each slice adds its part (the
+/// outliers are added by slice 0). outlier_a: [m, outliers16] f16,
+/// outlier_w: [n, outliers16] f16 (channel-major), outliers16 a multiple of
+/// 16 (0: none).
+extern "C" __global__ void __launch_bounds__(kThreads)
+    lowbit_cuda_w8a8_gemm_f32(const int8_t *__restrict__ a, const float *__restrict__ a_scales,
+                              const int8_t *__restrict__ q, const float *__restrict__ scales,
+                              const __half *__restrict__ outlier_a,
+                              const __half *__restrict__ outlier_w, float *__restrict__ y, int m,
+                              int n, int k, int group_size, int outliers16) {
+  __shared__ Stage stages[2];
+  const Place p = place();
+  const int g = p.g, t = p.t, warpRow = p.warpRow, warpCol = p.warpCol;
+  const int row0 = p.row0, col0 = p.col0;
+  const int groups = (k + group_size - 1) / group_size;
+  const KSlice slice = kSlice(k);
+  const int first = slice.first, last = slice.last;
+
+  WarpAccumulators<float> acc = {};
+  WarpAccumulators<int32_t> partial = {}; // this group's exact sums
+  Prefetch next;
+  if (first < last) {
+    loadTile(next, a, q, scales, m, n, k, groups, group_size, row0, col0, first * kTileK);
+    storeTile(stages[0], next);
+  }
+  __syncthreads();
+  for (int tile = first; tile < last; ++tile) {
+    const Stage &s = stages[(tile - first) % 2];
+    const int k0 = tile * kTileK;
+    if (tile + 1 < last)
+      loadTile(next, a, q, scales, m, n, k, groups, group_size, row0, col0, k0 + kTileK);
+    uint32_t af[kFragsM][4];
+#pragma unroll
+    for (int mi = 0; mi < kFragsM; ++mi) {
+      const int r = warpRow + 16 * mi + g;
+      af[mi][0] = word(&s.a[r][4 * t]);
+      af[mi][1] = word(&s.a[r + 8][4 * t]);
+      af[mi][2] = word(&s.a[r][4 * t + 16]);
+      af[mi][3] = word(&s.a[r + 8][4 * t + 16]);
+    }
+#pragma unroll
+    for (int ni = 0; ni < kFragsN; ++ni) {
+      const int c = warpCol + 8 * ni + g;
+      const uint32_t b[2] = {word(&s.q[c][4 * t]), word(&s.q[c][4 * t + 16])};
+#pragma unroll
+      for (int mi = 0; mi < kFragsM; ++mi)
+        mmaS8(partial[mi][ni], af[mi], b);
+    }
+    if (endsGroup(k0, group_size, tile, slice))
+      addScaledGroup(acc, partial, s.scale, p);
+    if (tile + 1 < last)
+      storeTile(stages[(tile + 1 - first) % 2], next);
+    __syncthreads();
+  }
+
+  // Rows' activation scales, then the outlier channels on f16 tensor cores.
+  float rowScale[kFragsM][2];
+#pragma unroll
+  for (int mi = 0; mi < kFragsM; ++mi)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = row0 + warpRow + 16 * mi + g + 8 * h;
+      rowScale[mi][h] = row < m ? __ldg(a_scales + row) : 0.0f;
+    }
+#pragma unroll
+  for (int mi = 0; mi < kFragsM; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < kFragsN; ++ni)
+#pragma unroll
+      for (int r = 0; r < 4; ++r)
+        acc[mi][ni][r] *= rowScale[mi][r / 2];
+  if (blockIdx.z == 0)
+    for (int c0 = 0; c0 < outliers16; c0 += 16) {
+      uint32_t af[kFragsM][4];
+#pragma unroll
+      for (int mi = 0; mi < kFragsM; ++mi) {
+        const int r = row0 + warpRow + 16 * mi + g;
+        af[mi][0] = halfPair(outlier_a, outliers16, r, m, c0 + 2 * t);
+        af[mi][1] = halfPair(outlier_a, outliers16, r + 8, m, c0 + 2 * t);
+        af[mi][2] = halfPair(outlier_a, outliers16, r, m, c0 + 2 * t + 8);
+        af[mi][3] = halfPair(outlier_a, outliers16, r + 8, m, c0 + 2 * t + 8);
+      }
+#pragma unroll
+      for (int ni = 0; ni < kFragsN; ++ni) {
+        const int c = col0 + warpCol + 8 * ni + g;
+        const uint32_t b[2] = {halfPair(outlier_w, outliers16, c, n, c0 + 2 * t),
+                               halfPair(outlier_w, outliers16, c, n, c0 + 2 * t + 8)};
+#pragma unroll
+        for (int mi = 0; mi < kFragsM; ++mi)
+          mmaF16(acc[mi][ni], af[mi], b);
+      }
+    }
+
+  storeAccumulators(acc, y, m, n, p);
+}
+
+#ifdef LOWBIT_CUDA_EMULATION // the unit tests run the kernels on the CPU by name
+LOWBIT_CUDA_EMULATED_KERNEL(lowbit_cuda_quantize_rows_i8)
+LOWBIT_CUDA_EMULATED_KERNEL(lowbit_cuda_w8a8_gemm_f32)
+#endif

@@ -1,0 +1,51 @@
+/*===- Kernels.h - The CUDA kernels' host entries --------------------------===*
+ *
+ * Test and benchmark entries of the CUDA kernels: each uploads its
+ * operands, runs the kernels and downloads y (a model instance uploads its
+ * weights once instead). The weight is the CPU kernels' layout
+ * (lowbit_uk_quantized_matmul_f32_params): level k of channel n in byte
+ * n * k_bytes + k / 2 as level + 8, low nibble first (4 bits), or the
+ * signed level in byte n * k + k (8 bits); scales (and zero points, NULL:
+ * symmetric) [n, ceil(k / group_size)]; x [m, k] and y [m, n] row-major,
+ * fp32. Each returns 0, or -1 with the reason in `error` (no driver or GPU,
+ * an unsupported shape or a null buffer) and never crashes.
+ *===----------------------------------------------------------------------===*/
+
+#ifndef LOWBIT_RUNTIME_CUDA_KERNELS_H
+#define LOWBIT_RUNTIME_CUDA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Decode (m in 1..8), 4-bit weights: one warp per output channel, 128-bit
+ * loads. k and group_size multiples of 32, k a multiple of group_size. */
+int lowbit_cuda_w4_gemv(const float *x, const uint8_t *q, const float *scales, const int8_t *zeros,
+                        float *y, int64_t m, int64_t n, int64_t k, int64_t group_size, char *error,
+                        size_t error_size);
+
+/* Prefill, 4- or 8-bit weights (`bits`) on f16 tensor cores, the weight
+ * dequantized in registers (x rounded to f16, scales applied in fp32 per
+ * group). Any m; k and group_size multiples of 32. */
+int lowbit_cuda_weight_only_gemm(int bits, const float *x, const uint8_t *q, const float *scales,
+                                 const int8_t *zeros, float *y, int64_t m, int64_t n, int64_t k,
+                                 int64_t group_size, char *error, size_t error_size);
+
+/* W8A8 on int8 tensor cores: x quantized per row (activation_scale, or 0:
+ * each row's max |x| / 127), symmetric one-byte weight levels, and the
+ * `outliers` channels of a split layer (outlier_a [m, outliers] and
+ * outlier_w [outliers, n], fp32; multiplied in f16) added in the same
+ * kernel. Any m; k and group_size multiples of 32. */
+int lowbit_cuda_w8a8_gemm(const float *x, float activation_scale, const int8_t *q,
+                          const float *scales, const float *outlier_a, const float *outlier_w,
+                          int64_t outliers, float *y, int64_t m, int64_t n, int64_t k,
+                          int64_t group_size, char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOWBIT_RUNTIME_CUDA_KERNELS_H */
