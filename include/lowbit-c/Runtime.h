@@ -48,7 +48,14 @@ typedef enum {
   LOWBIT_NOT_FOUND = 2,        /* an input name the model does not have */
   LOWBIT_TYPE_MISMATCH = 3,    /* dtype, rank or shape does not match */
   LOWBIT_OUT_OF_MEMORY = 4,
+  LOWBIT_UNAVAILABLE = 5, /* the device asked for is not there */
 } lowbit_status;
+
+typedef enum {
+  LOWBIT_DEVICE_AUTO = 0, /* CUDA when the library holds CUDA code and a GPU is found */
+  LOWBIT_DEVICE_CPU = 1,
+  LOWBIT_DEVICE_CUDA = 2,
+} lowbit_device;
 
 typedef enum {
   LOWBIT_F32 = 0,
@@ -111,6 +118,24 @@ lowbit_status lowbit_model_output_info(const lowbit_model *model, int64_t index,
  * gain are split among them (the rest of the graph runs on the calling
  * thread). Returns LOWBIT_OUT_OF_MEMORY if the threads cannot be started. */
 lowbit_status lowbit_model_set_num_threads(lowbit_model *model, int num_threads);
+
+/* Where the instance runs. A library compiled with `lowbitc
+ * --target=cpu,cuda` holds CUDA code beside the CPU code: on CUDA, its
+ * quantized matrix products (weight-only W4/W8 and W8A8) run on GPU 0, their
+ * weights uploaded once per instance, and the rest of the graph on the CPU
+ * (whole-model GPU execution is not built yet). New instances start on
+ * LOWBIT_DEVICE_AUTO: CUDA where a GPU and driver are found, else the CPU.
+ * LOWBIT_DEVICE_CUDA returns LOWBIT_UNAVAILABLE (and says why) when the
+ * library has no CUDA code or there is no GPU; the instance then stays on
+ * the CPU. If the GPU fails during a run, the instance goes on on the CPU
+ * and the device says so. */
+lowbit_status lowbit_model_set_device(lowbit_model *model, lowbit_device device);
+
+/* Where the instance runs, in words: "cpu", "cpu (no GPU: <reason>)",
+ * "cuda (<GPU name>): N of M quantized matrix products so far on the GPU,
+ * ...", or "cpu (the GPU failed: <reason>)". Valid until the next call on
+ * the instance. */
+const char *lowbit_model_device(lowbit_model *model);
 
 /* Runs the model: `inputs` are matched by name (or position when names are
  * NULL); `outputs` receive the results in the model's output order. */

@@ -18,7 +18,9 @@ try:  # NumPy has no bfloat16; ml_dtypes (which onnx depends on) does
 except ImportError:
     pass
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
-_STATUS = {1: "invalid argument", 2: "not found", 3: "type mismatch", 4: "out of memory"}
+_STATUS = {1: "invalid argument", 2: "not found", 3: "type mismatch", 4: "out of memory",
+           5: "unavailable"}
+_DEVICES = {"auto": 0, "cpu": 1, "cuda": 2}
 
 
 class _TensorInfo(ctypes.Structure):
@@ -62,11 +64,14 @@ def _bind(lib):
         "lowbit_session_reset": (None, [ctypes.c_void_p]),
         "lowbit_session_destroy": (None, [ctypes.c_void_p]),
         "lowbit_session_last_error": (ctypes.c_char_p, [ctypes.c_void_p]),
+        "lowbit_model_set_device": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+        "lowbit_model_device": (ctypes.c_char_p, [ctypes.c_void_p]),
     }
+    optional = ("lowbit_session_", "lowbit_model_set_device", "lowbit_model_device")
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(lib, name, None)
-        if fn is None and name.startswith("lowbit_session_"):
-            continue  # a library built before sessions existed
+        if fn is None and name.startswith(optional):
+            continue  # a library built before these existed
         fn.restype, fn.argtypes = restype, argtypes
     return lib
 
@@ -76,7 +81,9 @@ class Model:
     {name: array}. Instances may run concurrently; one instance runs one
     call at a time."""
 
-    def __init__(self, path):
+    def __init__(self, path, device="auto"):
+        if device not in _DEVICES:
+            raise ValueError(f"device must be one of {', '.join(_DEVICES)}, got {device!r}")
         self.path = str(path)
         self._lib = _bind(ctypes.CDLL(self.path))
         error = ctypes.create_string_buffer(256)
@@ -87,6 +94,19 @@ class Model:
                        for i in range(self._lib.lowbit_model_num_inputs(self._model))]
         self.outputs = [self._spec(self._lib.lowbit_model_output_info, i)
                         for i in range(self._lib.lowbit_model_num_outputs(self._model))]
+        if hasattr(self._lib, "lowbit_model_set_device"):
+            self._check(self._lib.lowbit_model_set_device(self._model, _DEVICES[device]))
+        elif device == "cuda":
+            raise RuntimeError_(f"{self.path} predates device selection")
+
+    @property
+    def device(self):
+        """Where the instance runs, in words: "cpu", "cpu (no GPU: ...)",
+        "cuda (<GPU>): N of M quantized matrix products so far on the GPU,
+        ..." (see lowbit_model_device in lowbit-c/Runtime.h)."""
+        if not hasattr(self._lib, "lowbit_model_device"):
+            return "cpu"
+        return self._lib.lowbit_model_device(self._model).decode()
 
     def _spec(self, query, index):
         info = _TensorInfo()
@@ -191,6 +211,10 @@ class Session:
             self._session = None
 
 
-def load(path):
-    """Loads a model compiled with `lowbitc --emit=lib` (a new instance)."""
-    return Model(path)
+def load(path, device="auto"):
+    """Loads a model compiled with `lowbitc --emit=lib` (a new instance).
+    `device`: "auto" (a library compiled with target="cpu,cuda" runs its
+    quantized matrix products on the GPU when one is found, else the CPU),
+    "cpu", or "cuda" (ModelRunError if the library has no CUDA code or there
+    is no GPU). `Model.device` says where it runs."""
+    return Model(path, device)

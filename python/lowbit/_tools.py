@@ -35,7 +35,7 @@ def _run(args):
 
 
 def compile(onnx_path, output, emit=None, simplify=True, quantize=(), calib=None, recipe=None,
-            extra_args=()):
+            target=None, extra_args=()):
     """Compiles `onnx_path` (a model, or IR saved by lowbitc) with lowbitc,
     writing `output`. Raises CompileError.
 
@@ -43,7 +43,8 @@ def compile(onnx_path, output, emit=None, simplify=True, quantize=(), calib=None
     by default the output's extension chooses (.so: lib, .o: obj, .ll:
     llvm-ir, else the IR). `quantize`: --quantize steps, e.g.
     ["gptq,bits=4,group-size=32"]; `calib`: calibration data (token ids, one
-    sequence per line, or an int64 .npy); `recipe`: a YAML/JSON recipe."""
+    sequence per line, or an int64 .npy); `recipe`: a YAML/JSON recipe;
+    `target`: lowbitc's --target (cpu, the default, or "cpu,cuda")."""
     args = [find_tool("lowbitc"), str(onnx_path), "-o", str(output), "--quiet",
             f"--simplify={'true' if simplify else 'false'}",
             *[f"--quantize={step}" for step in quantize], *extra_args]
@@ -51,6 +52,8 @@ def compile(onnx_path, output, emit=None, simplify=True, quantize=(), calib=None
         args.append(f"--calib={calib}")
     if recipe:
         args.append(f"--recipe={recipe}")
+    if target:
+        args.append(f"--target={target}")
     if emit:
         args.append(f"--emit={emit}")
     _run(args)

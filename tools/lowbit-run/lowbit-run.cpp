@@ -84,6 +84,11 @@ const char *kUsage = R"(
                           tap i, DIR/i.abs_max.npy, i.mean_abs.npy [channels]
                           and i.xtx.npy [channels, channels] (float64)
   --threads N             threads the model may use (default 1)
+  --device=auto|cpu|cuda  where the model runs (default auto: a library
+                          compiled with --target=cpu,cuda runs its quantized
+                          matrix products on the GPU when one is found, the
+                          CPU otherwise; cuda: an error if it cannot). The
+                          device that ran is printed on stderr at the end
   --help                  this text
 
 Language-model modes need inputs input_ids and past.L.key/value and outputs
@@ -114,6 +119,9 @@ struct Api {
   decltype(&lowbit_session_step) sessionStep = nullptr;
   decltype(&lowbit_session_destroy) sessionDestroy = nullptr;
   decltype(&lowbit_session_last_error) sessionLastError = nullptr;
+  // Device selection (absent from libraries built before it).
+  decltype(&lowbit_model_set_device) setDevice = nullptr;
+  decltype(&lowbit_model_device) device = nullptr;
 
 #ifdef LOWBIT_RUN_EMBEDDED
   bool load(const std::string &, std::string &) {
@@ -134,6 +142,8 @@ struct Api {
     sessionStep = lowbit_session_step;
     sessionDestroy = lowbit_session_destroy;
     sessionLastError = lowbit_session_last_error;
+    setDevice = lowbit_model_set_device;
+    device = lowbit_model_device;
     elementSize = lowbit_dtype_size;
     return true;
   }
@@ -172,6 +182,10 @@ struct Api {
         reinterpret_cast<decltype(sessionLastError)>(dlsym(handle, "lowbit_session_last_error"));
     if (!sessionCreate || !sessionStep || !sessionDestroy || !sessionLastError)
       sessionCreate = nullptr;
+    setDevice = reinterpret_cast<decltype(setDevice)>(dlsym(handle, "lowbit_model_set_device"));
+    device = reinterpret_cast<decltype(device)>(dlsym(handle, "lowbit_model_device"));
+    if (!setDevice || !device)
+      setDevice = nullptr, device = nullptr;
     return true;
   }
 #endif
@@ -756,6 +770,7 @@ int main(int argc, char **argv) {
   std::vector<std::pair<std::string, std::string>> inputFiles;
   bool bench = false;
   int64_t warmup = 3, repeats = 20, chunk = 0, maxLength = 512, generateCount = -1, threads = 1;
+  std::string device = "auto";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const std::string &flag) -> std::string {
@@ -803,6 +818,13 @@ int main(int argc, char **argv) {
       calibrationDir = value("--calibration-out");
     } else if (is("--threads")) {
       threads = std::stoll(value("--threads"));
+    } else if (is("--device")) {
+      device = value("--device");
+      if (device != "auto" && device != "cpu" && device != "cuda") {
+        std::fprintf(stderr, "lowbit-run: --device=%s: expected auto, cpu or cuda\n",
+                     device.c_str());
+        return 1;
+      }
     } else if (!arg.empty() && arg[0] == '-') {
       std::fprintf(stderr, "lowbit-run: unknown option %s (see --help)\n", arg.c_str());
       return 1;
@@ -838,6 +860,29 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "lowbit-run: %s\n", api.lastError(model));
     return 1;
   }
+  if (!api.setDevice && device == "cuda") {
+    std::fprintf(stderr, "lowbit-run: --device=cuda: %s predates device selection\n",
+                 library.c_str());
+    return 1;
+  }
+  if (api.setDevice) {
+    lowbit_device chosen = device == "cpu"    ? LOWBIT_DEVICE_CPU
+                           : device == "cuda" ? LOWBIT_DEVICE_CUDA
+                                              : LOWBIT_DEVICE_AUTO;
+    if (api.setDevice(model, chosen) != LOWBIT_OK) {
+      std::fprintf(stderr, "lowbit-run: %s\n", api.lastError(model));
+      return 1;
+    }
+  }
+  // Where it ran, said last (the model is destroyed after this).
+  struct SayDevice {
+    Api &api;
+    lowbit_model *model;
+    ~SayDevice() {
+      if (api.device)
+        std::fprintf(stderr, "lowbit-run: device: %s\n", api.device(model));
+    }
+  } sayDevice{api, model};
   Runner runner(api, model);
   if (calibrationFile.empty() != calibrationDir.empty()) {
     std::fprintf(stderr, "lowbit-run: --calibrate and --calibration-out go together\n");

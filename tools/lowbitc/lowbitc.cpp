@@ -181,6 +181,16 @@ cl::opt<std::string>
                    cl::desc("Extra CPU features, e.g. -avx512f,+avx2 (`llc -mattr=help`)"),
                    cl::value_desc("features"), cl::init(""), cl::cat(category));
 
+cl::opt<std::string> target(
+    "target",
+    cl::desc("Where the model runs: cpu (the default), or cpu,cuda[:sm_80,sm_90]: the library "
+             "also holds the CUDA kernels, and an instance runs its quantized matrix products on "
+             "the GPU when one is found at run time (the rest of the graph, and everything on a "
+             "machine without a GPU, on the CPU). The architectures must be among those this "
+             "build's kernels were compiled for (PTX of the newest runs on later GPUs). cuda "
+             "alone (the whole graph on the GPU) is not built yet"),
+    cl::value_desc("cpu|cpu,cuda[:sm_XX,...]"), cl::init("cpu"), cl::cat(category));
+
 cl::opt<bool> listOps("list-ops", cl::desc("List the supported ONNX operators and exit"),
                       cl::init(false), cl::cat(category));
 cl::opt<bool> quiet("quiet", cl::desc("No progress output on stderr"), cl::init(false),
@@ -279,8 +289,58 @@ bool writeHeader(StringRef outputFile, StringRef signature) {
 /// Lowers the cleaned-up onnx module for the host CPU and writes LLVM IR, an
 /// object file, a shared library or an executable (`emit`) to `outputFile`.
 /// Output appears only on success.
+#ifndef LOWBIT_CUDA_ARCHS
+#define LOWBIT_CUDA_ARCHS "" // this build has no CUDA runtime
+#endif
+
+/// Whether --target asks for the CUDA half; false with a message for a
+/// target this build cannot produce.
+bool parseTarget(bool &withCuda, std::string &error) {
+  StringRef rest = target;
+  withCuda = false;
+  if (rest == "cpu")
+    return true;
+  if (rest == "cuda" || rest.starts_with("cuda:")) {
+    error = "--target=" + target +
+            ": the whole graph on the GPU is not built yet; --target=cpu,cuda runs the quantized "
+            "matrix products on the GPU and the rest on the CPU";
+    return false;
+  }
+  if (!rest.consume_front("cpu,cuda")) {
+    error = "--target=" + target + ": expected cpu or cpu,cuda[:sm_XX,...]";
+    return false;
+  }
+  StringRef built = LOWBIT_CUDA_ARCHS;
+  if (built.empty()) {
+    error = "--target=" + target +
+            ": this build of lowbit has no CUDA runtime (nvcc was not found when it was built)";
+    return false;
+  }
+  if (rest.consume_front(":")) {
+    SmallVector<StringRef> asked, have;
+    rest.split(asked, ',');
+    built.split(have, ',');
+    for (StringRef arch : asked) {
+      StringRef number = arch;
+      if (!number.consume_front("sm_") || !llvm::is_contained(have, number)) {
+        error = "--target=" + target + ": '" + arch.str() +
+                "' is not among the architectures this build's CUDA kernels are compiled for "
+                "(sm_" +
+                llvm::join(have, ", sm_") +
+                "; set LOWBIT_CUDA_ARCHS when building lowbit for others)";
+        return false;
+      }
+    }
+  } else if (!rest.empty()) {
+    error = "--target=" + target + ": expected cpu or cpu,cuda[:sm_XX,...]";
+    return false;
+  }
+  withCuda = true;
+  return true;
+}
+
 bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights, unsigned optLevel,
-              const char *argv0, llvm::function_ref<double()> elapsedMs) {
+              bool withCuda, const char *argv0, llvm::function_ref<double()> elapsedMs) {
   auto func = module.lookupSymbol<func::FuncOp>("main_graph");
   if (!func) {
     llvm::errs() << "lowbitc: the module has no main_graph function\n";
@@ -400,7 +460,9 @@ bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
   llvm::SmallString<128> partial(outputFile);
   partial += ".partial";
   llvm::FileRemover removePartial(partial);
-  std::string runtime = lowbit::cpu::findRuntimeLibrary(argv0);
+  SmallVector<std::string> runtime = {lowbit::cpu::findRuntimeLibrary(argv0)};
+  if (withCuda)
+    runtime.push_back(lowbit::cpu::findCudaRuntimeLibrary(argv0));
   LogicalResult link =
       emit == Emit::Lib
           ? lowbit::cpu::linkSharedLibrary(objectPath, partial, runtime, error)
@@ -444,7 +506,7 @@ bool calibrate(ModuleOp module, const char *argv0, llvm::function_ref<double()> 
     llvm::errs() << "lowbitc: building the calibration model\n";
   // It runs a few thousand tokens once: -O1 compiles twice as fast.
   if (!emitCode(*instrumented, library, Emit::Lib, Weights::Embed, std::min(1u, unsigned(optLevel)),
-                argv0, elapsedMs))
+                /*withCuda=*/false, argv0, elapsedMs))
     return false;
   std::string runTool = lowbit::cpu::findRunTool(argv0);
   std::string data = "--calibrate=" + calib, out = ("--calibration-out=" + dir).str(),
@@ -589,9 +651,14 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  bool withCuda = false;
   if (emit != Emit::OnnxIR && emit != Emit::LowbitIR) {
     std::string error;
-    if (!lowbit::cpu::checkTarget({targetCpu, targetFeatures}, error)) {
+    if (parseTarget(withCuda, error) && withCuda &&
+        lowbit::cpu::findCudaRuntimeLibrary(argv[0]).empty())
+      error = "--target=" + target + ": liblowbit_cuda_runtime.a is missing from the folder of " +
+              lowbit::cpu::findRuntimeLibrary(argv[0]);
+    if (!error.empty() || !lowbit::cpu::checkTarget({targetCpu, targetFeatures}, error)) {
       llvm::errs() << "lowbitc: " << error << "\n";
       return 1;
     }
@@ -690,7 +757,8 @@ int main(int argc, char **argv) {
   }
 
   if (emit != Emit::OnnxIR && emit != Emit::LowbitIR)
-    return emitCode(*module, outputFile, emit, weights, optLevel, argv[0], elapsedMs) ? 0 : 1;
+    return emitCode(*module, outputFile, emit, weights, optLevel, withCuda, argv[0], elapsedMs) ? 0
+                                                                                                : 1;
 
   // Write to a temporary file that replaces the output only on success.
   std::string error;

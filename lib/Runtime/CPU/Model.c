@@ -12,8 +12,9 @@
  *===----------------------------------------------------------------------===*/
 
 #define _GNU_SOURCE /* dladdr */
-#include "lowbit-c/Runtime.h"
+#include "../Offload.h"
 #include "ThreadPool.h"
+#include "lowbit-c/Runtime.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -42,6 +43,9 @@ struct lowbit_model {
   char *names; /* storage for the info names */
   int num_threads;
   lowbit_pool *pool; /* when num_threads > 1 */
+  lowbit_offload *offload; /* when its quantized products run on a GPU */
+  char device_note[600];   /* where it runs, when that is the CPU */
+  char device_text[700];   /* lowbit_model_device's answer */
   char error[512];
 };
 
@@ -249,6 +253,7 @@ lowbit_model *lowbit_model_create(char *error, size_t error_size) {
   model->outputs = infos + model->num_inputs;
   model->names = text;
   model->num_threads = 1;
+  lowbit_model_set_device(model, LOWBIT_DEVICE_AUTO);
   return model;
 }
 
@@ -256,6 +261,8 @@ void lowbit_model_destroy(lowbit_model *model) {
   if (!model)
     return;
   lowbit_pool_destroy(model->pool);
+  if (model->offload)
+    lowbit_offload_destroy(model->offload);
   free(model->inputs);
   free(model->names);
   free(model);
@@ -304,6 +311,55 @@ lowbit_status lowbit_model_set_num_threads(lowbit_model *model, int num_threads)
   model->pool = pool;
   model->num_threads = num_threads;
   return LOWBIT_OK;
+}
+
+lowbit_status lowbit_model_set_device(lowbit_model *model, lowbit_device device) {
+  if (!model)
+    return LOWBIT_INVALID_ARGUMENT;
+  if (device != LOWBIT_DEVICE_AUTO && device != LOWBIT_DEVICE_CPU && device != LOWBIT_DEVICE_CUDA)
+    return fail(model, LOWBIT_INVALID_ARGUMENT, "unknown device %d", (int)device);
+  if (model->offload && device != LOWBIT_DEVICE_CPU)
+    return LOWBIT_OK; /* already on the GPU */
+  if (model->offload)
+    lowbit_offload_destroy(model->offload);
+  model->offload = NULL;
+  snprintf(model->device_note, sizeof model->device_note, "cpu");
+  if (device == LOWBIT_DEVICE_CPU)
+    return LOWBIT_OK;
+  if (!lowbit_offload_create) { /* a CPU-only library */
+    if (device == LOWBIT_DEVICE_CUDA)
+      return fail(model, LOWBIT_UNAVAILABLE,
+                  "device cuda: this library holds no CUDA code (compile it with lowbitc "
+                  "--target=cpu,cuda)");
+    return LOWBIT_OK;
+  }
+  char reason[512] = "";
+  model->offload = lowbit_offload_create(reason, sizeof reason);
+  if (model->offload)
+    return LOWBIT_OK;
+  snprintf(model->device_note, sizeof model->device_note, "cpu (no GPU: %s)", reason);
+  if (device == LOWBIT_DEVICE_CUDA)
+    return fail(model, LOWBIT_UNAVAILABLE, "device cuda: %s", reason);
+  return LOWBIT_OK;
+}
+
+const char *lowbit_model_device(lowbit_model *model) {
+  if (!model)
+    return "no model (NULL)";
+  if (!model->offload)
+    return model->device_note;
+  int64_t on_device, on_cpu;
+  lowbit_offload_counts(model->offload, &on_device, &on_cpu);
+  const char *failure = lowbit_offload_error(model->offload);
+  if (failure[0])
+    snprintf(model->device_text, sizeof model->device_text, "cpu (the GPU failed: %s)", failure);
+  else
+    snprintf(model->device_text, sizeof model->device_text,
+             "cuda (%s): %lld of %lld quantized matrix products so far on the GPU, the rest of "
+             "the graph on the CPU",
+             lowbit_offload_device_name(model->offload), (long long)on_device,
+             (long long)(on_device + on_cpu));
+  return model->device_text;
 }
 
 const char *lowbit_model_last_error(const lowbit_model *model) {
@@ -419,8 +475,10 @@ lowbit_status lowbit_model_run(lowbit_model *model, const lowbit_tensor *inputs,
   free(ordered);
 
   lowbit_current_pool = model->pool;
+  lowbit_current_offload = model->offload;
   lowbit_main_graph_packed(args);
   lowbit_current_pool = NULL;
+  lowbit_current_offload = NULL;
 
   /* Copy each result out (honouring its strides) and free it. */
   int64_t *result = words;

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 
 _Thread_local lowbit_pool *lowbit_current_pool;
+/* The running instance's GPU offload (../Offload.h), beside its pool. */
+struct lowbit_offload;
+_Thread_local struct lowbit_offload *lowbit_current_offload;
 
 typedef struct {
   lowbit_pool *pool;

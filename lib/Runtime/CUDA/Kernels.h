@@ -14,6 +14,8 @@
 #ifndef LOWBIT_RUNTIME_CUDA_KERNELS_H
 #define LOWBIT_RUNTIME_CUDA_KERNELS_H
 
+#include "Launch.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,12 +39,44 @@ int lowbit_cuda_weight_only_gemm(int bits, const float *x, const uint8_t *q, con
 /* W8A8 on int8 tensor cores: x quantized per row (activation_scale, or 0:
  * each row's max |x| / 127), symmetric one-byte weight levels, and the
  * `outliers` channels of a split layer (outlier_a [m, outliers] and
- * outlier_w [outliers, n], fp32; multiplied in f16) added in the same
- * kernel. Any m; k and group_size multiples of 32. */
+ * outlier_w [outliers, n], fp32) added in fp32 in the same kernel. Any m;
+ * k and group_size multiples of 32. */
 int lowbit_cuda_w8a8_gemm(const float *x, float activation_scale, const int8_t *q,
                           const float *scales, const float *outlier_a, const float *outlier_w,
                           int64_t outliers, float *y, int64_t m, int64_t n, int64_t k,
                           int64_t group_size, char *error, size_t error_size);
+
+/*===--- On device buffers ---------------------------------------------===*
+ * What the entries above run once their operands are on the device, for
+ * callers that keep them there (Offload.c: a model instance's weights).
+ * Each `*_unsupported` returns NULL when the kernel takes the shape, else
+ * the rule broken; the launchers assume it does. */
+
+const char *lowbit_cuda_gemv_unsupported(int64_t m, int64_t n, int64_t k, int64_t group_size);
+const char *lowbit_cuda_gemm_unsupported(int64_t m, int64_t n, int64_t k, int64_t group_size);
+
+void lowbit_cuda_launch_w4_gemv(lowbit_cuda_call *call, lowbit_cu_deviceptr x,
+                                lowbit_cu_deviceptr q, lowbit_cu_deviceptr scales,
+                                lowbit_cu_deviceptr zeros, lowbit_cu_deviceptr y, int64_t m,
+                                int64_t n, int64_t k, int64_t group_size);
+void lowbit_cuda_launch_weight_only_gemm(lowbit_cuda_call *call, int bits, lowbit_cu_deviceptr x,
+                                         lowbit_cu_deviceptr q, lowbit_cu_deviceptr scales,
+                                         lowbit_cu_deviceptr zeros, lowbit_cu_deviceptr y,
+                                         int64_t m, int64_t n, int64_t k, int64_t group_size);
+/* a_levels [m, k] (int8) and a_scales [m] are the launch's scratch;
+ * outlier_a [m, outliers] and outlier_w [n, outliers] fp32 (0: none). */
+void lowbit_cuda_launch_w8a8_gemm(lowbit_cuda_call *call, lowbit_cu_deviceptr x,
+                                  float activation_scale, lowbit_cu_deviceptr a_levels,
+                                  lowbit_cu_deviceptr a_scales, lowbit_cu_deviceptr q,
+                                  lowbit_cu_deviceptr scales, lowbit_cu_deviceptr outlier_a,
+                                  lowbit_cu_deviceptr outlier_w, int64_t outliers,
+                                  lowbit_cu_deviceptr y, int64_t m, int64_t n, int64_t k,
+                                  int64_t group_size);
+
+/* `rows` x `cols` of `matrix` (row_stride, col_stride) into `out`
+ * [rows][cols]: operands laid out as the kernels read them. */
+void lowbit_cuda_gather(const float *matrix, int64_t rows, int64_t cols, int64_t row_stride,
+                        int64_t col_stride, float *out);
 
 #ifdef __cplusplus
 }

@@ -67,7 +67,7 @@ int lowbit_cuda_call_begin(lowbit_cuda_call *call, char *error, size_t error_siz
   return call->driver ? 0 : -1;
 }
 
-lowbit_cu_deviceptr lowbit_cuda_call_alloc(lowbit_cuda_call *call, size_t bytes, int zeroed) {
+lowbit_cu_deviceptr lowbit_cuda_call_alloc(lowbit_cuda_call *call, size_t bytes) {
   lowbit_cu_deviceptr pointer = 0;
   if (call->result != 0 || bytes == 0)
     return 0;
@@ -79,18 +79,26 @@ lowbit_cu_deviceptr lowbit_cuda_call_alloc(lowbit_cuda_call *call, size_t bytes,
   if (call->result != 0)
     return 0;
   call->buffers[call->count++] = pointer;
-  if (zeroed)
-    fail(call, call->driver->memset_d8(pointer, 0, bytes), "zeroing device memory", NULL);
   return pointer;
+}
+
+void lowbit_cuda_call_copy(lowbit_cuda_call *call, lowbit_cu_deviceptr device, const void *host,
+                           size_t bytes) {
+  if (call->result == 0 && bytes)
+    fail(call, call->driver->memcpy_htod(device, host, bytes), "uploading an operand", NULL);
+}
+
+void lowbit_cuda_call_zero(lowbit_cuda_call *call, lowbit_cu_deviceptr device, size_t bytes) {
+  if (call->result == 0 && bytes)
+    fail(call, call->driver->memset_d8(device, 0, bytes), "zeroing device memory", NULL);
 }
 
 lowbit_cu_deviceptr lowbit_cuda_call_upload(lowbit_cuda_call *call, const void *host,
                                             size_t bytes) {
   if (!host)
     return 0;
-  lowbit_cu_deviceptr pointer = lowbit_cuda_call_alloc(call, bytes, 0);
-  if (pointer)
-    fail(call, call->driver->memcpy_htod(pointer, host, bytes), "uploading an operand", NULL);
+  lowbit_cu_deviceptr pointer = lowbit_cuda_call_alloc(call, bytes);
+  lowbit_cuda_call_copy(call, pointer, host, pointer ? bytes : 0);
   return pointer;
 }
 

@@ -32,10 +32,16 @@ typedef struct {
  * no driver or GPU. */
 int lowbit_cuda_call_begin(lowbit_cuda_call *call, char *error, size_t error_size);
 
-/* A device buffer of `bytes` (zeroed when `zeroed`), or holding a copy of
- * `host`; 0 for no bytes. */
-lowbit_cu_deviceptr lowbit_cuda_call_alloc(lowbit_cuda_call *call, size_t bytes, int zeroed);
+/* A device buffer of `bytes`, or holding a copy of `host` (0 for no bytes
+ * or no `host`), freed by lowbit_cuda_call_end. */
+lowbit_cu_deviceptr lowbit_cuda_call_alloc(lowbit_cuda_call *call, size_t bytes);
 lowbit_cu_deviceptr lowbit_cuda_call_upload(lowbit_cuda_call *call, const void *host, size_t bytes);
+
+/* Copies `bytes` of `host` into `device` (a buffer the caller keeps), or
+ * zeroes them. */
+void lowbit_cuda_call_copy(lowbit_cuda_call *call, lowbit_cu_deviceptr device, const void *host,
+                           size_t bytes);
+void lowbit_cuda_call_zero(lowbit_cuda_call *call, lowbit_cu_deviceptr device, size_t bytes);
 
 /* Launches `kernel` (by name, from the embedded fatbin; loaded once per
  * process) on a grid of blocks of `block` threads. */

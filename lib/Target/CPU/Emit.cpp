@@ -190,25 +190,40 @@ llvm::LogicalResult runLinker(llvm::ArrayRef<llvm::StringRef> args, std::string 
 }
 } // namespace
 
+namespace {
+/// The runtime archives, whole (the model object does not reference the C
+/// API, which the output must export all the same, and the CUDA half is
+/// reached only through the CPU runtime's weak references), then the system
+/// libraries they need.
+void addRuntime(llvm::SmallVectorImpl<llvm::StringRef> &args,
+                llvm::ArrayRef<std::string> runtimeLibraries) {
+  args.push_back("-Wl,--whole-archive");
+  for (const std::string &library : runtimeLibraries)
+    args.push_back(library);
+  args.append({"-Wl,--no-whole-archive", "-lmvec", "-lm"});
+  if (runtimeLibraries.size() > 1) // the CUDA half: dlopen of the driver, its lock
+    args.append({"-ldl", "-lpthread"});
+}
+} // namespace
+
 llvm::LogicalResult lowbit::cpu::linkSharedLibrary(llvm::StringRef objectPath,
                                                    llvm::StringRef outputPath,
-                                                   llvm::StringRef runtimeLibrary,
+                                                   llvm::ArrayRef<std::string> runtimeLibraries,
                                                    std::string &error) {
-  // The whole runtime archive: the model object does not reference the C
-  // API, which the library must export all the same.
-  return runLinker({"-shared", "-o", outputPath, objectPath, "-Wl,--whole-archive", runtimeLibrary,
-                    "-Wl,--no-whole-archive", "-lmvec", "-lm"},
-                   error);
+  llvm::SmallVector<llvm::StringRef> args = {"-shared", "-o", outputPath, objectPath};
+  addRuntime(args, runtimeLibraries);
+  return runLinker(args, error);
 }
 
 llvm::LogicalResult lowbit::cpu::linkExecutable(llvm::StringRef objectPath,
                                                 llvm::StringRef outputPath,
-                                                llvm::StringRef runtimeLibrary,
+                                                llvm::ArrayRef<std::string> runtimeLibraries,
                                                 llvm::StringRef runMainLibrary,
                                                 std::string &error) {
-  return runLinker(
-      {"-o", outputPath, objectPath, runMainLibrary, runtimeLibrary, "-lstdc++", "-lmvec", "-lm"},
-      error);
+  llvm::SmallVector<llvm::StringRef> args = {"-o", outputPath, objectPath, runMainLibrary};
+  addRuntime(args, runtimeLibraries);
+  args.push_back("-lstdc++");
+  return runLinker(args, error);
 }
 
 void lowbit::cpu::addStringGlobal(llvm::Module &module, llvm::StringRef name,
@@ -235,6 +250,11 @@ std::string lowbit::cpu::findRuntimeLibrary(const char *argv0) {
   if (const char *path = std::getenv("LOWBIT_RUNTIME_LIB"))
     return path;
   return besideTools(argv0, "liblowbit_cpu_runtime.a");
+}
+
+std::string lowbit::cpu::findCudaRuntimeLibrary(const char *argv0) {
+  std::string path = besideTools(argv0, "liblowbit_cuda_runtime.a");
+  return llvm::sys::fs::exists(path) ? path : "";
 }
 
 std::string lowbit::cpu::findRunMainLibrary(const char *argv0) {

@@ -158,9 +158,8 @@ inline void checkWeightOnlyGemm(const std::vector<GemmShape> &shapes) {
 // levels rint(x / s_x) (s_x its max |x| / 127, or the static scale), exact
 // integer sums per group, then s_x sum_g s_w sum, plus the outlier
 // channels. The levels and integer sums are the same on both sides; the
-// fp32 epilogues differ in order (2 (groups + 2) u of the sum of
-// magnitudes) and the kernel multiplies the outliers in f16 (2^-10 of
-// sum |a w| for rounding both factors).
+// fp32 epilogues (the groups' scaled sums, then the outlier channels)
+// differ in order: 2 (groups + outliers + 2) u of the sum of magnitudes.
 // m n k group outliers static-scale
 using W8A8Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, float>;
 inline void checkW8A8Gemm(const std::vector<W8A8Shape> &shapes) {
@@ -206,8 +205,8 @@ inline void checkW8A8Gemm(const std::vector<W8A8Shape> &shapes) {
           expected += double(oa[i * outliers + c]) * ow[c * n + j];
           outlierMagnitude += std::fabs(double(oa[i * outliers + c]) * ow[c * n + j]);
         }
-        double bound = 2 * (o.groups + 2) * 0x1p-24 * (magnitude + outlierMagnitude) +
-                       0x1p-10 * outlierMagnitude;
+        double bound =
+            2 * double(o.groups + outliers + 2) * 0x1p-24 * (magnitude + outlierMagnitude);
         ASSERT_LE(std::fabs(y[i * n + j] - expected), bound)
             << "at (" << i << ", " << j << ") of m=" << m << " n=" << n << " k=" << k
             << " outliers=" << outliers;

@@ -79,16 +79,23 @@ std::string findRunMainLibrary(const char *argv0);
 /// data through it.
 std::string findRunTool(const char *argv0);
 
-/// Links `objectPath`, lowbit-run's driver and the runtime into a standalone
+/// The CUDA half of the runtime (`<bin>/../lib/liblowbit_cuda_runtime.a`),
+/// which --target=cpu,cuda links beside the CPU one; "" if this build of
+/// lowbit has none (nvcc was not found when it was built).
+std::string findCudaRuntimeLibrary(const char *argv0);
+
+/// Links `objectPath`, lowbit-run's driver and the runtime archives (the CPU
+/// one first, then the CUDA one with --target=cpu,cuda) into a standalone
 /// executable at `outputPath`.
 llvm::LogicalResult linkExecutable(llvm::StringRef objectPath, llvm::StringRef outputPath,
-                                   llvm::StringRef runtimeLibrary, llvm::StringRef runMainLibrary,
-                                   std::string &error);
+                                   llvm::ArrayRef<std::string> runtimeLibraries,
+                                   llvm::StringRef runMainLibrary, std::string &error);
 
-/// Links `objectPath` (and lowbit's CPU runtime) into a shared library at
+/// Links `objectPath` and the runtime archives into a shared library at
 /// `outputPath` with the system C compiler driver (`cc`, or $LOWBIT_CC).
 llvm::LogicalResult linkSharedLibrary(llvm::StringRef objectPath, llvm::StringRef outputPath,
-                                      llvm::StringRef runtimeLibrary, std::string &error);
+                                      llvm::ArrayRef<std::string> runtimeLibraries,
+                                      std::string &error);
 } // namespace lowbit::cpu
 
 #endif // LOWBIT_TARGET_CPU_EMIT_H

@@ -18,6 +18,7 @@
 
 #include "UKernels.h"
 
+#include "../../Offload.h"
 #include "../ThreadPool.h"
 #include "Common.h"
 
@@ -1188,6 +1189,10 @@ void lowbit_uk_quantized_matmul_f32(int64_t a_address, int64_t a_offset, int64_t
       ow_row_stride,
       ow_col_stride,
       outliers > 0 ? outliers : 0};
+  /* An instance on the GPU runs the product there when the kernels take it. */
+  lowbit_offload *offload = lowbit_current_offload;
+  if (offload && lowbit_offload_quantized_matmul(offload, &p))
+    return;
   lowbit_pool *pool = lowbit_current_pool;
   int64_t threads = lowbit_pool_size(pool);
   if (threads > 1 && m * n * k >= PARALLEL_WORK) {

@@ -15,6 +15,8 @@
 
 #include <string>
 
+void lowbitCudaUseEmulator() { lowbit_cuda_driver_replace(lowbitEmulatedDriver()); }
+
 namespace {
 using namespace lowbit_cuda_checks;
 

@@ -332,4 +332,4 @@ lowbit_cuda_driver makeEmulatedDriver() {
 const lowbit_cuda_driver emulatedDriver = makeEmulatedDriver();
 } // namespace
 
-void lowbitCudaUseEmulator() { lowbit_cuda_driver_replace(&emulatedDriver); }
+const lowbit_cuda_driver *lowbitEmulatedDriver() { return &emulatedDriver; }
