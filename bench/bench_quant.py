@@ -14,7 +14,7 @@ attention and up projections) and M = 1, 16, 64 rows of activations:
   block, VNNI);
 - fp32 MatMul in both, for reference.
 
-Medians of repeated runs, ratios to ORT, and for M = 1 (memory-bound) the
+Medians of repeated runs (all five of a case in alternating rounds), ratios to ORT, and for M = 1 (memory-bound) the
 weight bytes streamed per second as a fraction of this machine's copy
 bandwidth (numpy copy of 512 MiB, measured here). lowbit streams one byte
 per 4-bit level with fp32 activations and two levels per byte with int8
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 import lowbit  # noqa: E402
-from bench_common import compile_lowbit, median_ms, ort_session  # noqa: E402
+from bench_common import compile_lowbit, interleaved_median_ms, ort_session  # noqa: E402
 from lowbit.testing.synthetic import make_linear  # noqa: E402
 
 
@@ -107,13 +107,15 @@ def main():
                 acc4 = matmul_nbits_session(weight, bits, block, 4, args.threads)
                 for m in (1, 16, 64):
                     x = rng.standard_normal((m, k)).astype(np.float32)
-                    t = {
-                        "lowbit": median_ms(lambda: ours.run({"x": x})),
-                        "ort0": median_ms(lambda: acc0.run(None, {"A": x})),
-                        "ort4": median_ms(lambda: acc4.run(None, {"A": x})),
-                        "lowbit_fp32": median_ms(lambda: fp32_ours.run({"x": x})),
-                        "ort_fp32": median_ms(lambda: fp32_theirs.run(None, {"x": x})),
-                    }
+                    # Alternating rounds: this machine's speed drifts by tens of
+                    # percent, and drift must touch every column alike.
+                    t = interleaved_median_ms({
+                        "lowbit": lambda: ours.run({"x": x}),
+                        "ort0": lambda: acc0.run(None, {"A": x}),
+                        "ort4": lambda: acc4.run(None, {"A": x}),
+                        "lowbit_fp32": lambda: fp32_ours.run({"x": x}),
+                        "ort_fp32": lambda: fp32_theirs.run(None, {"x": x}),
+                    })
                     note = ""
                     if m == 1:
                         # The levels (one byte each; two per byte for A8) and the scales.

@@ -350,7 +350,9 @@ struct QuantizedShape {
   int64_t outliers = 0;          // fp32 outlier channels (a split layer)
   // One-byte levels over their whole range [-128, 127] (else [-8, 7]), the
   // first output channel all -128 against rows of -127 where its level
-  // products are largest (what vpmaddubsw's int16 pairs must hold).
+  // products are largest (what vpmaddubsw's int16 pairs must hold). With
+  // levels two per byte: the first channel all 7 (stored as 15) against a
+  // first row of +127, the largest int16 sums the AVX2 tile accumulates.
   bool wideLevels = false;
 };
 
@@ -393,13 +395,13 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
     x = uniform(rng);
   std::uniform_int_distribution<int> wideLevel(-128, 127);
   for (int8_t &x : q)
-    x = int8_t(s.wideLevels ? wideLevel(rng) : level(rng));
+    x = int8_t(s.wideLevels && !s.nibbles ? wideLevel(rng) : level(rng));
   if (s.wideLevels && s.int8Activations) {
     for (int64_t k = 0; k < s.k; ++k)
-      q[k] = -128;
+      q[k] = s.nibbles ? 7 : -128;
     float scale = a[0] / 127; // row 0's grid: its first level is 127
     for (int64_t k = 1; k < s.k; ++k)
-      a[k] = -127 * scale;
+      a[k] = (s.nibbles ? 127 : -127) * scale;
   }
   for (int8_t &x : zeros)
     x = int8_t(level(rng));
@@ -558,6 +560,18 @@ TEST(QuantizedMatmulF32, Avx2Int8MatchesReference) {
         for (int64_t n : {1, 9})
           checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
                          {m, n, k, group, zeros, /*nibbles=*/true, true});
+  // Groups of a multiple of 64 with several rows: the tile of three rows
+  // by two channels, its int16 sums over windows of up to four blocks (a
+  // group of 1280 or 320 levels: windows of 4 and what is left), K past the
+  // 4096-level slice, rows and channels left over; the extreme nibbles fill
+  // a window's int16 lanes to 30480 of their 32767.
+  for (int64_t m : {2, 4, 7})
+    for (auto [k, group] : {std::pair<int64_t, int64_t>{1280, 1280}, {1280, 320}, {5120, 128}})
+      for (bool zeros : {false, true})
+        for (int64_t n : {1, 2, 5})
+          checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
+                         {m, n, k, group, zeros, /*nibbles=*/true, true, false, 0,
+                          /*wideLevels=*/n == 5});
   for (int64_t m : {1, 2, 5})
     checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
                    {m, 9, 172, 32, true, false, true, false, 0, /*wideLevels=*/true});
