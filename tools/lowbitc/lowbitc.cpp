@@ -53,7 +53,7 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { OnnxIR, LowbitIR, LLVMIR, Obj, Lib, Exe };
+enum class Emit { OnnxIR, LowbitIR, LLVMIR, Obj, Lib, Exe, Ptx };
 
 cl::OptionCategory category("lowbitc options");
 
@@ -75,7 +75,12 @@ cl::opt<Emit>
                     clEnumValN(Emit::Lib, "lib", "a shared library for the host CPU"),
                     clEnumValN(Emit::Exe, "exe",
                                "a standalone executable: lowbit-run with the model built in "
-                               "(run it with --help)")));
+                               "(run it with --help)"),
+                    clEnumValN(Emit::Ptx, "ptx",
+                               "the device code a --target=cpu,cuda library embeds, as PTX for "
+                               "inspection: the CUDA kernels (the same for every model until the "
+                               "graph itself is compiled for the GPU), one module per kernel "
+                               "file and architecture")));
 cl::opt<bool> simplify("simplify",
                        cl::desc("Clean up the graph after import: refine types, fold "
                                 "shape arithmetic, fuse norms "
@@ -210,6 +215,8 @@ StringRef emitName(Emit e) {
     return "lib";
   case Emit::Exe:
     return "exe";
+  case Emit::Ptx:
+    return "ptx";
   }
   return "?";
 }
@@ -293,9 +300,10 @@ bool writeHeader(StringRef outputFile, StringRef signature) {
 #define LOWBIT_CUDA_ARCHS "" // this build has no CUDA runtime
 #endif
 
-/// Whether --target asks for the CUDA half; false with a message for a
+/// Whether --target asks for the CUDA half, and for which architectures
+/// (those asked for, or all this build has); false with a message for a
 /// target this build cannot produce.
-bool parseTarget(bool &withCuda, std::string &error) {
+bool parseTarget(bool &withCuda, SmallVectorImpl<std::string> &archs, std::string &error) {
   StringRef rest = target;
   withCuda = false;
   if (rest == "cpu")
@@ -316,10 +324,10 @@ bool parseTarget(bool &withCuda, std::string &error) {
             ": this build of lowbit has no CUDA runtime (nvcc was not found when it was built)";
     return false;
   }
+  SmallVector<StringRef> asked, have;
+  built.split(have, ',');
   if (rest.consume_front(":")) {
-    SmallVector<StringRef> asked, have;
     rest.split(asked, ',');
-    built.split(have, ',');
     for (StringRef arch : asked) {
       StringRef number = arch;
       if (!number.consume_front("sm_") || !llvm::is_contained(have, number)) {
@@ -330,12 +338,52 @@ bool parseTarget(bool &withCuda, std::string &error) {
                 "; set LOWBIT_CUDA_ARCHS when building lowbit for others)";
         return false;
       }
+      archs.push_back(arch.drop_front(3).str());
     }
   } else if (!rest.empty()) {
     error = "--target=" + target + ": expected cpu or cpu,cuda[:sm_XX,...]";
     return false;
+  } else {
+    for (StringRef arch : have)
+      archs.push_back(arch.str());
   }
   withCuda = true;
+  return true;
+}
+
+/// --emit=ptx: the kernels' PTX for `archs`, each module after a comment
+/// naming it, into the output.
+bool writeDevicePtx(ArrayRef<std::string> archs, const char *argv0) {
+  std::string folder = lowbit::cpu::findCudaPtxFolder(argv0), text;
+  for (const std::string &arch : archs) {
+    std::error_code ec;
+    SmallVector<std::string> files;
+    for (llvm::sys::fs::directory_iterator it(folder, ec), end; it != end && !ec; it.increment(ec))
+      if (StringRef(it->path()).ends_with(".sm_" + arch + ".ptx"))
+        files.push_back(it->path());
+    llvm::sort(files);
+    if (files.empty()) {
+      llvm::errs() << "lowbitc: --emit=ptx: no PTX for sm_" << arch << " in " << folder << "\n";
+      return false;
+    }
+    for (const std::string &file : files) {
+      auto buffer = llvm::MemoryBuffer::getFile(file);
+      if (!buffer) {
+        llvm::errs() << "lowbitc: --emit=ptx: cannot read " << file << "\n";
+        return false;
+      }
+      text += "// ===== " + llvm::sys::path::filename(file).str() + " =====\n";
+      text += (*buffer)->getBuffer().str();
+    }
+  }
+  std::string error;
+  auto output = openOutputFile(outputFile, &error);
+  if (!output) {
+    llvm::errs() << "lowbitc: " << error << "\n";
+    return false;
+  }
+  output->os() << text;
+  output->keep();
   return true;
 }
 
@@ -652,9 +700,10 @@ int main(int argc, char **argv) {
   }
 
   bool withCuda = false;
+  SmallVector<std::string> cudaArchs;
   if (emit != Emit::OnnxIR && emit != Emit::LowbitIR) {
     std::string error;
-    if (parseTarget(withCuda, error) && withCuda &&
+    if (parseTarget(withCuda, cudaArchs, error) && withCuda &&
         lowbit::cpu::findCudaRuntimeLibrary(argv[0]).empty())
       error = "--target=" + target + ": liblowbit_cuda_runtime.a is missing from the folder of " +
               lowbit::cpu::findRuntimeLibrary(argv[0]);
@@ -662,6 +711,13 @@ int main(int argc, char **argv) {
       llvm::errs() << "lowbitc: " << error << "\n";
       return 1;
     }
+  }
+  if (emit == Emit::Ptx) {
+    if (!withCuda) {
+      llvm::errs() << "lowbitc: --emit=ptx writes the CUDA kernels of --target=cpu,cuda\n";
+      return 1;
+    }
+    return writeDevicePtx(cudaArchs, argv[0]) ? 0 : 1;
   }
 
   DialectRegistry registry;

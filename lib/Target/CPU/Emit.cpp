@@ -257,6 +257,8 @@ std::string lowbit::cpu::findCudaRuntimeLibrary(const char *argv0) {
   return llvm::sys::fs::exists(path) ? path : "";
 }
 
+std::string lowbit::cpu::findCudaPtxFolder(const char *argv0) { return besideTools(argv0, "cuda"); }
+
 std::string lowbit::cpu::findRunMainLibrary(const char *argv0) {
   return besideTools(argv0, "liblowbit_run_main.a");
 }

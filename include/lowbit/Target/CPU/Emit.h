@@ -84,6 +84,11 @@ std::string findRunTool(const char *argv0);
 /// lowbit has none (nvcc was not found when it was built).
 std::string findCudaRuntimeLibrary(const char *argv0);
 
+/// The folder of the CUDA kernels' PTX (`<bin>/../lib/cuda`, one
+/// `<kernel>.sm_<arch>.ptx` per kernel file and architecture), which
+/// --emit=ptx writes out.
+std::string findCudaPtxFolder(const char *argv0);
+
 /// Links `objectPath`, lowbit-run's driver and the runtime archives (the CPU
 /// one first, then the CUDA one with --target=cpu,cuda) into a standalone
 /// executable at `outputPath`.
