@@ -55,8 +55,8 @@ pytestmark = pytest.mark.skipif(not _has_cuda_runtime(),
                                 reason="this build of lowbit has no CUDA runtime (nvcc not found)")
 
 
-def _run(args, fake_gpu=False):
-    env = dict(os.environ)
+def _run(args, fake_gpu=False, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
     if fake_gpu:
         env["LD_LIBRARY_PATH"] = f"{_fake_driver_dir()}:{env.get('LD_LIBRARY_PATH', '')}"
     return subprocess.run([lowbit.find_tool("lowbit-run"), *map(str, args)], capture_output=True,
@@ -155,6 +155,27 @@ def test_w4_products_on_the_emulated_gpu_match_the_cpu(w4_library, tmp_path, tok
     device, error = _compare(w4_library, tmp_path, {"input_ids": ids}, expect_on_gpu=31)
     print(f"{tokens} tokens: {device}; logits relative error {error:.2e}")
     assert error <= W4_TOLERANCE
+
+
+def test_a_gpu_failing_mid_run_leaves_the_rest_to_the_cpu(w4_library, tmp_path):
+    """The emulated GPU fails every launch after the fifth: the run still
+    succeeds, with the outputs of the CPU path (the products the GPU ran
+    before agree with it within W4's tolerance), and the device line says
+    the GPU failed and why."""
+    ids = np.random.default_rng(3).integers(1, 512, size=(1, 4), dtype=np.int64)
+    np.save(tmp_path / "ids.npy", ids)
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "gpu").mkdir()
+    args = [w4_library, "--input", f"input_ids={tmp_path / 'ids.npy'}"]
+    cpu = _run([*args, "--device=cpu", "--output-dir", tmp_path / "cpu"])
+    failing = _run([*args, "--output-dir", tmp_path / "gpu"], fake_gpu=True,
+                   env_extra={"LOWBIT_EMULATOR_FAIL_AFTER": "5"})
+    assert cpu.returncode == 0 and failing.returncode == 0, cpu.stderr + failing.stderr
+    device = _device_line(failing.stderr)
+    assert device.startswith("cpu (the GPU failed: launching lowbit_cuda_") and "CUDA error 719" in device, device
+    a = np.load(tmp_path / "cpu" / "logits.npy").astype(np.float64)
+    b = np.load(tmp_path / "gpu" / "logits.npy").astype(np.float64)
+    assert np.linalg.norm(a - b) / np.linalg.norm(a) <= W4_TOLERANCE
 
 
 def test_w8a8_with_outlier_channels_on_the_emulated_gpu_matches_the_cpu(tmp_path):

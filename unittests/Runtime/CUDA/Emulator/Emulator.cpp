@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <ucontext.h>
 #include <vector>
@@ -290,6 +291,16 @@ lowbit_cu_result emuLaunchKernel(lowbit_cu_function function, unsigned gx, unsig
                                  void **parameters, void **) {
   if (bx == 0 || bx % kWarp || by != 1 || bz != 1 || gx == 0 || gy == 0 || gz == 0)
     return 1; // CUDA_ERROR_INVALID_VALUE: the kernels use 1-D blocks of whole warps
+  // LOWBIT_EMULATOR_FAIL_AFTER=N: launches after the first N fail, as a GPU
+  // that faults mid-run would (CUDA_ERROR_LAUNCH_FAILED).
+  static const char *failAfter = std::getenv("LOWBIT_EMULATOR_FAIL_AFTER");
+  static long launches = 0;
+  // One launch at a time: the fibers' scheduler is process-wide state, and
+  // a real GPU accepts launches from several threads.
+  static std::mutex launching;
+  std::lock_guard<std::mutex> lock(launching);
+  if (failAfter && launches++ >= std::atol(failAfter))
+    return 719;
   auto *k = reinterpret_cast<RegisteredKernel *>(function);
   run.kernel = k->kernel;
   run.invoke = k->invoke;
@@ -304,8 +315,9 @@ lowbit_cu_result emuLaunchKernel(lowbit_cu_function function, unsigned gx, unsig
       }
   return ok();
 }
-lowbit_cu_result emuGetErrorString(lowbit_cu_result, const char **text) {
-  return *text = "emulated CUDA error", ok();
+lowbit_cu_result emuGetErrorString(lowbit_cu_result result, const char **text) {
+  return *text = result == 719 ? "CUDA_ERROR_LAUNCH_FAILED (emulated)" : "emulated CUDA error",
+         ok();
 }
 
 lowbit_cuda_driver makeEmulatedDriver() {
