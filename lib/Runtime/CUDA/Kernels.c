@@ -187,3 +187,42 @@ int lowbit_cuda_w8a8_gemm(const float *x, float activation_scale, const int8_t *
   free(channel_major);
   return status;
 }
+
+int lowbit_cuda_attention_decode(int bits, const float *q, const int8_t *k_levels,
+                                 const float *k_scales, const int8_t *v_levels,
+                                 const float *v_scales, float *out, int64_t heads, int64_t kv_heads,
+                                 int64_t tokens, int64_t head_dim, float softmax_scale, char *error,
+                                 size_t error_size) {
+  if ((bits != 8 && bits != 4) || heads < 1 || kv_heads < 1 || heads % kv_heads || tokens < 1 ||
+      tokens > 8192 || head_dim < 1 || head_dim > 128 || (bits == 4 && head_dim % 2)) {
+    snprintf(error, error_size,
+             "lowbit_cuda_attention_decode: unsupported arguments bits=%d heads=%lld "
+             "kv_heads=%lld tokens=%lld head_dim=%lld (bits 8 or 4, heads a multiple of "
+             "kv_heads, tokens in 1..8192, head_dim <= 128 and even for 4 bits)",
+             bits, (long long)heads, (long long)kv_heads, (long long)tokens, (long long)head_dim);
+    return -1;
+  }
+  if (!q || !k_levels || !k_scales || !v_levels || !v_scales || !out) {
+    snprintf(error, error_size, "lowbit_cuda_attention_decode: a null buffer");
+    return -1;
+  }
+  lowbit_cuda_call call;
+  if (lowbit_cuda_call_begin(&call, error, error_size))
+    return -1;
+  size_t cache = (size_t)(kv_heads * tokens * (bits == 8 ? head_dim : head_dim / 2));
+  size_t scales = (size_t)(kv_heads * tokens) * sizeof(float);
+  size_t rows = (size_t)(heads * head_dim) * sizeof(float);
+  lowbit_cu_deviceptr dq = lowbit_cuda_call_upload(&call, q, rows);
+  lowbit_cu_deviceptr dk = lowbit_cuda_call_upload(&call, k_levels, cache);
+  lowbit_cu_deviceptr dks = lowbit_cuda_call_upload(&call, k_scales, scales);
+  lowbit_cu_deviceptr dv = lowbit_cuda_call_upload(&call, v_levels, cache);
+  lowbit_cu_deviceptr dvs = lowbit_cuda_call_upload(&call, v_scales, scales);
+  lowbit_cu_deviceptr dout = lowbit_cuda_call_alloc(&call, rows);
+  int ih = (int)heads, ikv = (int)kv_heads, it = (int)tokens, id = (int)head_dim, ib = bits;
+  float scale = softmax_scale;
+  void *params[] = {&dq, &dk, &dks, &dv, &dvs, &dout, &ih, &ikv, &it, &id, &scale, &ib};
+  lowbit_cuda_call_launch(&call, "lowbit_cuda_attention_decode_f32", (unsigned)heads, 1, 1, 128,
+                          params);
+  lowbit_cuda_call_download(&call, out, dout, rows);
+  return lowbit_cuda_call_end(&call);
+}

@@ -46,6 +46,18 @@ int lowbit_cuda_w8a8_gemm(const float *x, float activation_scale, const int8_t *
                           int64_t outliers, float *y, int64_t m, int64_t n, int64_t k,
                           int64_t group_size, char *error, size_t error_size);
 
+/* Decode attention over a quantized KV cache (KVAttention.cu): out[h] =
+ * softmax(softmax_scale * q[h] K^T) V for one query token per head (q, out
+ * [heads, head_dim]), K and V as `bits` 8 or 4 levels ([kv_heads, tokens,
+ * head_dim], or head_dim / 2 bytes of two levels for 4 bits) with a scale
+ * per token and head ([kv_heads, tokens]); heads a multiple of kv_heads.
+ * tokens in 1..8192, head_dim <= 128 (even for 4 bits). */
+int lowbit_cuda_attention_decode(int bits, const float *q, const int8_t *k_levels,
+                                 const float *k_scales, const int8_t *v_levels,
+                                 const float *v_scales, float *out, int64_t heads, int64_t kv_heads,
+                                 int64_t tokens, int64_t head_dim, float softmax_scale, char *error,
+                                 size_t error_size);
+
 /*===--- On device buffers ---------------------------------------------===*
  * What the entries above run once their operands are on the device, for
  * callers that keep them there (Offload.c: a model instance's weights).

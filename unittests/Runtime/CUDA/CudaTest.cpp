@@ -118,4 +118,10 @@ TEST(CudaGpu, W8A8GemmMatchesReference) {
                  {1, 130, 64, 32, 17, 0.01f},
                  {70, 64, 4096, 64, 32, 0}});
 }
+TEST(CudaGpu, AttentionDecodeMatchesReference) {
+  std::string why;
+  if (!haveGpu(&why))
+    GTEST_SKIP() << "no GPU here: " << why;
+  checkAttentionDecode({{8, 32, 8, 4096, 128}, {4, 32, 8, 4096, 128}, {8, 4, 4, 8192, 64}});
+}
 } // namespace

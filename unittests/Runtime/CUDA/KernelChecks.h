@@ -214,6 +214,87 @@ inline void checkW8A8Gemm(const std::vector<W8A8Shape> &shapes) {
     }
   }
 }
+// Decode attention over a quantized KV cache against a double-precision
+// loop over the dequantized cache. The kernel sums in fp32: a score is off
+// by at most (d + 2) u times the sum of |q k| scale (times the softmax
+// scale), which moves each weight p by that relative amount (twice, through
+// the normalization) plus expf's few ulp; the value sums add T u. Bound:
+// (4 max_t score error + (T + 16) u) max |v|.
+// bits heads kv_heads tokens head_dim
+using AttentionShape = std::tuple<int, int64_t, int64_t, int64_t, int64_t>;
+inline void checkAttentionDecode(const std::vector<AttentionShape> &shapes) {
+  for (auto [bits, heads, kvHeads, tokens, dim] : shapes) {
+    std::mt19937 rng(unsigned(bits * 7 + heads + tokens * 3 + dim));
+    std::uniform_real_distribution<float> uniform(-1, 1);
+    int top = bits == 8 ? 127 : 7;
+    std::uniform_int_distribution<int> level(-top - 1, top);
+    int64_t rowBytes = bits == 8 ? dim : dim / 2;
+    std::vector<float> q(heads * dim), kScales(kvHeads * tokens), vScales(kvHeads * tokens),
+        out(heads * dim, -1.0f);
+    std::vector<int> kLevels(kvHeads * tokens * dim), vLevels(kvHeads * tokens * dim);
+    std::vector<int8_t> kBytes(kvHeads * tokens * rowBytes, 0),
+        vBytes(kvHeads * tokens * rowBytes, 0);
+    for (float &v : q)
+      v = uniform(rng);
+    for (float &v : kScales)
+      v = (0.5f + std::fabs(uniform(rng))) / top;
+    for (float &v : vScales)
+      v = (0.5f + std::fabs(uniform(rng))) / top;
+    auto pack = [&](std::vector<int> &levels, std::vector<int8_t> &bytes) {
+      for (int64_t r = 0; r < kvHeads * tokens; ++r)
+        for (int64_t j = 0; j < dim; ++j) {
+          int l = level(rng);
+          levels[r * dim + j] = l;
+          if (bits == 8)
+            bytes[r * dim + j] = int8_t(l);
+          else
+            bytes[r * rowBytes + j / 2] |= int8_t((l + 8) << (4 * (j % 2)));
+        }
+    };
+    pack(kLevels, kBytes);
+    pack(vLevels, vBytes);
+    const float softmaxScale = 1.0f / std::sqrt(float(dim));
+    char error[512] = "";
+    ASSERT_EQ(lowbit_cuda_attention_decode(bits, q.data(), kBytes.data(), kScales.data(),
+                                           vBytes.data(), vScales.data(), out.data(), heads,
+                                           kvHeads, tokens, dim, softmaxScale, error, sizeof error),
+              0)
+        << error;
+    for (int64_t h = 0; h < heads; ++h) {
+      int64_t kv = h / (heads / kvHeads);
+      std::vector<double> scores(tokens);
+      double largest = -1e300, scoreError = 0, vMax = 0;
+      for (int64_t t = 0; t < tokens; ++t) {
+        double dot = 0, magnitude = 0;
+        for (int64_t j = 0; j < dim; ++j) {
+          double term = double(q[h * dim + j]) * kLevels[(kv * tokens + t) * dim + j];
+          dot += term;
+          magnitude += std::fabs(term);
+        }
+        double scale = double(kScales[kv * tokens + t]) * softmaxScale;
+        scores[t] = dot * scale;
+        largest = std::max(largest, scores[t]);
+        scoreError = std::max(scoreError, double(dim + 2) * 0x1p-24 * magnitude * scale);
+      }
+      double total = 0;
+      for (double &s : scores)
+        total += s = std::exp(s - largest);
+      for (int64_t j = 0; j < dim; ++j) {
+        double expected = 0;
+        for (int64_t t = 0; t < tokens; ++t) {
+          double v = double(vScales[kv * tokens + t]) * vLevels[(kv * tokens + t) * dim + j];
+          expected += scores[t] / total * v;
+          vMax = std::max(vMax, std::fabs(v));
+        }
+        double bound = (4 * scoreError + double(tokens + 16) * 0x1p-24) * vMax;
+        ASSERT_LE(std::fabs(out[h * dim + j] - expected), bound)
+            << "head " << h << " dim " << j << " of bits=" << bits << " heads=" << heads
+            << " kv_heads=" << kvHeads << " tokens=" << tokens << " head_dim=" << dim;
+      }
+    }
+  }
+}
+
 } // namespace lowbit_cuda_checks
 
 #endif // LOWBIT_UNITTESTS_RUNTIME_CUDA_KERNELCHECKS_H

@@ -52,6 +52,14 @@ TEST_F(CudaEmulated, W8A8GemmMatchesReference) {
                  {3, 8, 32, 32, 0, 0}});
 }
 
+TEST_F(CudaEmulated, AttentionDecodeMatchesReference) {
+  // {bits, heads, kv_heads, tokens, head_dim}: grouped queries, tokens past
+  // the block's 128 threads and not a multiple of its 4 warps, one token,
+  // head_dim 128 (4 values per lane) and one that is not a multiple of 32.
+  checkAttentionDecode(
+      {{8, 4, 2, 300, 64}, {4, 4, 2, 300, 64}, {8, 2, 2, 1, 128}, {4, 3, 1, 37, 40}});
+}
+
 // A refused call leaves nothing behind: the next call runs, and a weight of
 // all ones times x of all ones sums k exactly.
 TEST_F(CudaEmulated, EntriesReportBadShapesAndStillWorkAfterwards) {
