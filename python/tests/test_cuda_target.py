@@ -116,10 +116,12 @@ def test_emit_ptx_writes_the_kernels_for_the_asked_architectures(shared_models, 
     lowbit.compile(model, tmp_path / "k.ptx", emit="ptx", target="cpu,cuda:sm_80")
     text = (tmp_path / "k.ptx").read_text()
     sections = [line for line in text.splitlines() if line.startswith("// ===== ")]
-    assert sections == [f"// ===== {name}.sm_80.ptx =====" for name in ("Int8Gemm", "QuantizedGemm", "QuantizedGemv")]
-    assert text.count(".target sm_80") == 3 and ".target sm_90" not in text
+    files = ("Int8Gemm", "KVAttention", "QuantizedGemm", "QuantizedGemv")
+    assert sections == [f"// ===== {name}.sm_80.ptx =====" for name in files]
+    assert text.count(".target sm_80") == len(files) and ".target sm_90" not in text
     for entry in ("lowbit_cuda_w4_gemv_f32", "lowbit_cuda_w4_gemm_f32", "lowbit_cuda_w8_gemm_f32",
-                  "lowbit_cuda_w8a8_gemm_f32", "lowbit_cuda_quantize_rows_i8"):
+                  "lowbit_cuda_w8a8_gemm_f32", "lowbit_cuda_quantize_rows_i8",
+                  "lowbit_cuda_attention_decode_f32"):
         assert f".visible .entry {entry}(" in text
     assert "mma.sync.aligned.m16n8k16" in text and "mma.sync.aligned.m16n8k32" in text
     with pytest.raises(lowbit.CompileError, match="--emit=ptx writes the CUDA kernels of --target=cpu,cuda"):
