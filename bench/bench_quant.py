@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
@@ -56,9 +57,48 @@ def save_matmul(path, weight):
     make_linear(path, weight, external_data=True)
 
 
-def matmul_nbits_session(weight, bits, block, accuracy, threads):
-    """MatMulNBits over `weight` [K, N] quantized symmetrically (zero point
-    2^(bits-1), ORT's default), blocks of `block` along K."""
+CYCLED = 8  # weights in the M = 1 case that runs from memory
+
+
+def save_matmul_stack(path, weights):
+    """y = sum_i x @ weights[i]: every weight read once per run."""
+    k, n = weights[0].shape
+    nodes, inits = [], []
+    for i, w in enumerate(weights):
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", ["x", f"w{i}"], [f"p{i}"], name=f"proj{i}"))
+    total = "p0"
+    for i in range(1, len(weights)):
+        nodes.append(helper.make_node("Add", [total, f"p{i}"], [f"s{i}"]))
+        total = f"s{i}"
+    nodes[-1].output[0] = "y"
+    graph = helper.make_graph(nodes, "stack", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path), save_as_external_data=True, location=path.stem + ".data")
+
+
+def matmul_nbits_stack_session(weights, bits, block, accuracy, threads):
+    """The same sum over MatMulNBits nodes (see matmul_nbits_model)."""
+    graphs = [matmul_nbits_model(w, bits, block, accuracy, str(i)) for i, w in enumerate(weights)]
+    nodes = [g.node[0] for g in graphs]
+    inits = [init for g in graphs for init in g.initializer]
+    total = nodes[0].output[0]
+    for i, graph in enumerate(graphs[1:], 1):
+        nodes.append(helper.make_node("Add", [total, graph.node[0].output[0]], [f"s{i}"]))
+        total = f"s{i}"
+    nodes[-1].output[0] = "Y"
+    k, n = weights[0].shape
+    graph = helper.make_graph(nodes, "nbits_stack", [helper.make_tensor_value_info("A", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["m", n])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    return ort_session(model.SerializeToString(), threads)
+
+
+def matmul_nbits_model(weight, bits, block, accuracy, suffix=""):
+    """A graph of one MatMulNBits over `weight` [K, N] quantized
+    symmetrically (zero point 2^(bits-1), ORT's default), blocks of `block`
+    along K; its weight and output names end in `suffix`."""
     k, n = weight.shape
     blocks = (k + block - 1) // block
     w = np.zeros((n, blocks * block), np.float32)
@@ -70,12 +110,17 @@ def matmul_nbits_session(weight, bits, block, accuracy, threads):
     q = np.clip(np.rint(w / scales[..., None]) + half, 0, 2 * half - 1).astype(np.uint8)
     if bits == 4:
         q = q[..., 0::2] | (q[..., 1::2] << 4)
-    node = helper.make_node("MatMulNBits", ["A", "B", "scales"], ["Y"], domain="com.microsoft", K=k, N=n,
-                            bits=bits, block_size=block, accuracy_level=accuracy)
-    graph = helper.make_graph([node], "nbits", [helper.make_tensor_value_info("A", TensorProto.FLOAT, ["m", k])],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["m", n])],
-                              [numpy_helper.from_array(q, "B"),
-                               numpy_helper.from_array(scales.reshape(-1).astype(np.float32), "scales")])
+    node = helper.make_node("MatMulNBits", ["A", f"B{suffix}", f"scales{suffix}"], [f"Y{suffix}"],
+                            domain="com.microsoft", K=k, N=n, bits=bits, block_size=block, accuracy_level=accuracy)
+    return helper.make_graph([node], "nbits", [helper.make_tensor_value_info("A", TensorProto.FLOAT, ["m", k])],
+                             [helper.make_tensor_value_info(f"Y{suffix}", TensorProto.FLOAT, ["m", n])],
+                             [numpy_helper.from_array(q, f"B{suffix}"),
+                              numpy_helper.from_array(scales.reshape(-1).astype(np.float32), f"scales{suffix}")])
+
+
+def matmul_nbits_session(weight, bits, block, accuracy, threads):
+    """One MatMulNBits node (see matmul_nbits_model)."""
+    graph = matmul_nbits_model(weight, bits, block, accuracy)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
     return ort_session(model.SerializeToString(), threads)
 
@@ -124,13 +169,42 @@ def main():
                                f"{100 * streamed / t['lowbit'] / 1e6 / bandwidth:.0f}% of copy bandwidth"
                     activations = "A8" if activation_bits else "A32"
                     rows.append((f"{k}x{n} W{bits}{activations} g{block} M={m}", t, note))
+        # M = 1 over CYCLED different weights: every byte from memory.
+        k = n = 4096
+        weights = [(rng.standard_normal((k, n)) * 0.02).astype(np.float32) for _ in range(CYCLED)]
+        path = work / "stack.onnx"
+        save_matmul_stack(path, weights)
+        x = rng.standard_normal((1, k)).astype(np.float32)
+        for bits, block, activation_bits in configs:
+            if block != 128:
+                continue
+            ours = compile_lowbit(path, work / f"stack_a{activation_bits}.so", args.threads,
+                                  [f"--quantize=rtn,bits={bits},group-size={block},"
+                                   f"activation-bits={activation_bits}"])
+            acc0 = matmul_nbits_stack_session(weights, bits, block, 0, args.threads)
+            acc4 = matmul_nbits_stack_session(weights, bits, block, 4, args.threads)
+            t = interleaved_median_ms({
+                "lowbit": lambda: ours.run({"x": x}),
+                "ort0": lambda: acc0.run(None, {"A": x}),
+                "ort4": lambda: acc4.run(None, {"A": x}),
+            })
+            t = {name: ms / CYCLED for name, ms in t.items()}  # per matrix
+            t["lowbit_fp32"] = t["ort_fp32"] = float("nan")
+            streamed = k * n // (2 if activation_bits else 1) + k * n // block * 4
+            ort_streamed = k * n // 2 + k * n // block * 4
+            note = (f"per matrix, {CYCLED} cycled: lowbit streams {streamed / t['lowbit'] / 1e6:.1f} GB/s = "
+                    f"{100 * streamed / t['lowbit'] / 1e6 / bandwidth:.0f}% of copy bandwidth; ORT acc4 "
+                    f"{ort_streamed / t['ort4'] / 1e6:.1f} GB/s")
+            activations = "A8" if activation_bits else "A32"
+            rows.append((f"{k}x{n} x{CYCLED} cycled W{bits}{activations} g{block} M=1", t, note))
     print(f"threads: {args.threads}; copy bandwidth {bandwidth:.1f} GB/s; ONNX Runtime {ort.__version__}")
     print("| case | lowbit ms | ORT nbits acc0 ms | ORT nbits acc4 ms | lowbit fp32 ms | ORT fp32 ms "
           "| lowbit / ORT acc4 | lowbit / ORT acc0 | notes |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, t, note in rows:
-        print(f"| {name} | {t['lowbit']:.3f} | {t['ort0']:.3f} | {t['ort4']:.3f} | {t['lowbit_fp32']:.3f} | "
-              f"{t['ort_fp32']:.3f} | {t['lowbit'] / t['ort4']:.2f} | {t['lowbit'] / t['ort0']:.2f} | {note} |")
+        ms = {key: "-" if value != value else f"{value:.3f}" for key, value in t.items()}  # nan: not run
+        print(f"| {name} | {ms['lowbit']} | {ms['ort0']} | {ms['ort4']} | {ms['lowbit_fp32']} | "
+              f"{ms['ort_fp32']} | {t['lowbit'] / t['ort4']:.2f} | {t['lowbit'] / t['ort0']:.2f} | {note} |")
 
 
 if __name__ == "__main__":
