@@ -94,36 +94,11 @@ void lowbit_cuda_launch_w8a8_gemm(lowbit_cuda_call *call, lowbit_cu_deviceptr x,
   launch_gemm(call, "lowbit_cuda_w8a8_gemm_f32", y, m, n, k, gemm);
 }
 
-int lowbit_cuda_w4_gemv(const float *x, const uint8_t *q, const float *scales, const int8_t *zeros,
-                        float *y, int64_t m, int64_t n, int64_t k, int64_t group_size, char *error,
-                        size_t error_size) {
-  const char *rule = lowbit_cuda_gemv_unsupported(m, n, k, group_size);
-  if (rule || !x || !q || !scales || !y)
-    return refuse("lowbit_cuda_w4_gemv", rule ? rule : "a null buffer", m, n, k, group_size, error,
-                  error_size);
-  lowbit_cuda_call call;
-  if (lowbit_cuda_call_begin(&call, error, error_size))
-    return -1;
-  size_t groups = (size_t)(k / group_size);
-  lowbit_cu_deviceptr dx = lowbit_cuda_call_upload(&call, x, (size_t)(m * k) * sizeof(float));
-  lowbit_cu_deviceptr dq = lowbit_cuda_call_upload(&call, q, (size_t)(n * k / 2));
-  lowbit_cu_deviceptr ds =
-      lowbit_cuda_call_upload(&call, scales, (size_t)n * groups * sizeof(float));
-  lowbit_cu_deviceptr dz = lowbit_cuda_call_upload(&call, zeros, (size_t)n * groups);
-  lowbit_cu_deviceptr dy = lowbit_cuda_call_alloc(&call, (size_t)(m * n) * sizeof(float));
-  lowbit_cuda_launch_w4_gemv(&call, dx, dq, ds, dz, dy, m, n, k, group_size);
-  lowbit_cuda_call_download(&call, y, dy, (size_t)(m * n) * sizeof(float));
-  return lowbit_cuda_call_end(&call);
-}
-
-int lowbit_cuda_weight_only_gemm(int bits, const float *x, const uint8_t *q, const float *scales,
-                                 const int8_t *zeros, float *y, int64_t m, int64_t n, int64_t k,
-                                 int64_t group_size, char *error, size_t error_size) {
-  const char *rule =
-      bits != 4 && bits != 8 ? "bits 4 or 8" : lowbit_cuda_gemm_unsupported(m, n, k, group_size);
-  if (rule || !x || !q || !scales || !y)
-    return refuse("lowbit_cuda_weight_only_gemm", rule ? rule : "a null buffer", m, n, k,
-                  group_size, error, error_size);
+/* The weight-only entries once their arguments are checked: upload,
+ * the GEMV (`gemv`) or the GEMM, download. */
+static int run_weight_only(int bits, int gemv, const float *x, const uint8_t *q,
+                           const float *scales, const int8_t *zeros, float *y, int64_t m, int64_t n,
+                           int64_t k, int64_t group_size, char *error, size_t error_size) {
   lowbit_cuda_call call;
   if (lowbit_cuda_call_begin(&call, error, error_size))
     return -1;
@@ -134,9 +109,33 @@ int lowbit_cuda_weight_only_gemm(int bits, const float *x, const uint8_t *q, con
       lowbit_cuda_call_upload(&call, scales, (size_t)n * groups * sizeof(float));
   lowbit_cu_deviceptr dz = lowbit_cuda_call_upload(&call, zeros, (size_t)n * groups);
   lowbit_cu_deviceptr dy = lowbit_cuda_call_alloc(&call, (size_t)(m * n) * sizeof(float));
-  lowbit_cuda_launch_weight_only_gemm(&call, bits, dx, dq, ds, dz, dy, m, n, k, group_size);
+  if (gemv)
+    lowbit_cuda_launch_w4_gemv(&call, dx, dq, ds, dz, dy, m, n, k, group_size);
+  else
+    lowbit_cuda_launch_weight_only_gemm(&call, bits, dx, dq, ds, dz, dy, m, n, k, group_size);
   lowbit_cuda_call_download(&call, y, dy, (size_t)(m * n) * sizeof(float));
   return lowbit_cuda_call_end(&call);
+}
+
+int lowbit_cuda_w4_gemv(const float *x, const uint8_t *q, const float *scales, const int8_t *zeros,
+                        float *y, int64_t m, int64_t n, int64_t k, int64_t group_size, char *error,
+                        size_t error_size) {
+  const char *rule = lowbit_cuda_gemv_unsupported(m, n, k, group_size);
+  if (rule || !x || !q || !scales || !y)
+    return refuse("lowbit_cuda_w4_gemv", rule ? rule : "a null buffer", m, n, k, group_size, error,
+                  error_size);
+  return run_weight_only(4, 1, x, q, scales, zeros, y, m, n, k, group_size, error, error_size);
+}
+
+int lowbit_cuda_weight_only_gemm(int bits, const float *x, const uint8_t *q, const float *scales,
+                                 const int8_t *zeros, float *y, int64_t m, int64_t n, int64_t k,
+                                 int64_t group_size, char *error, size_t error_size) {
+  const char *rule =
+      bits != 4 && bits != 8 ? "bits 4 or 8" : lowbit_cuda_gemm_unsupported(m, n, k, group_size);
+  if (rule || !x || !q || !scales || !y)
+    return refuse("lowbit_cuda_weight_only_gemm", rule ? rule : "a null buffer", m, n, k,
+                  group_size, error, error_size);
+  return run_weight_only(bits, 0, x, q, scales, zeros, y, m, n, k, group_size, error, error_size);
 }
 
 void lowbit_cuda_gather(const float *matrix, int64_t rows, int64_t cols, int64_t row_stride,

@@ -67,18 +67,24 @@ int lowbit_cuda_call_begin(lowbit_cuda_call *call, char *error, size_t error_siz
   return call->driver ? 0 : -1;
 }
 
-lowbit_cu_deviceptr lowbit_cuda_call_alloc(lowbit_cuda_call *call, size_t bytes) {
+lowbit_cu_deviceptr lowbit_cuda_call_alloc_kept(lowbit_cuda_call *call, size_t bytes,
+                                                const char *what) {
   lowbit_cu_deviceptr pointer = 0;
   if (call->result != 0 || bytes == 0)
     return 0;
-  if (call->count == LOWBIT_CUDA_CALL_BUFFERS) {
+  fail(call, call->driver->mem_alloc(&pointer, bytes), what, NULL);
+  return call->result == 0 ? pointer : 0;
+}
+
+lowbit_cu_deviceptr lowbit_cuda_call_alloc(lowbit_cuda_call *call, size_t bytes) {
+  if (call->result == 0 && bytes != 0 && call->count == LOWBIT_CUDA_CALL_BUFFERS) {
     fail(call, 1, "lowbit_cuda_call_alloc: too many buffers", NULL);
     return 0;
   }
-  fail(call, call->driver->mem_alloc(&pointer, bytes), "allocating device memory", NULL);
-  if (call->result != 0)
-    return 0;
-  call->buffers[call->count++] = pointer;
+  lowbit_cu_deviceptr pointer =
+      lowbit_cuda_call_alloc_kept(call, bytes, "allocating device memory");
+  if (pointer)
+    call->buffers[call->count++] = pointer;
   return pointer;
 }
 

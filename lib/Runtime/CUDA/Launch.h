@@ -37,6 +37,12 @@ int lowbit_cuda_call_begin(lowbit_cuda_call *call, char *error, size_t error_siz
 lowbit_cu_deviceptr lowbit_cuda_call_alloc(lowbit_cuda_call *call, size_t bytes);
 lowbit_cu_deviceptr lowbit_cuda_call_upload(lowbit_cuda_call *call, const void *host, size_t bytes);
 
+/* A device buffer of `bytes` that outlives the call (the caller frees it
+ * with the driver's mem_free); 0 for no bytes or after a failure, which the
+ * call records as `what`. */
+lowbit_cu_deviceptr lowbit_cuda_call_alloc_kept(lowbit_cuda_call *call, size_t bytes,
+                                                const char *what);
+
 /* Copies `bytes` of `host` into `device` (a buffer the caller keeps), or
  * zeroes them. */
 void lowbit_cuda_call_copy(lowbit_cuda_call *call, lowbit_cu_deviceptr device, const void *host,

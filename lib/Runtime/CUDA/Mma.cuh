@@ -62,11 +62,6 @@ __device__ __forceinline__ uint32_t packHalf2(float lo, float hi) {
   return *reinterpret_cast<uint32_t *>(&h);
 }
 
-/// The accumulator tile's column pair of this lane, (2t, 2t + 1), and its
-/// rows g and g + 8.
-__device__ __forceinline__ int accumulatorRow(int lane) { return lane / 4; }
-__device__ __forceinline__ int accumulatorCol(int lane) { return 2 * (lane % 4); }
-
 } // namespace lowbit_cuda
 
 #endif // LOWBIT_RUNTIME_CUDA_MMA_CUH

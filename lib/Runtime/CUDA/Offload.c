@@ -159,13 +159,11 @@ static int upload_weight(lowbit_offload *o, lowbit_cuda_call *call,
   lowbit_cu_deviceptr *slots[4] = {&w->dq, &w->ds, &w->dz, &w->dow};
   size_t sizes[4] = {q_bytes, s_bytes, z_bytes, ow_bytes};
   const void *sources[4] = {q, s, z, ow};
-  for (int i = 0; i < 4 && call->result == 0; ++i)
-    if (sizes[i]) {
-      call->result = o->driver->mem_alloc(slots[i], sizes[i]);
-      if (call->result != 0)
-        snprintf(call->failed, sizeof call->failed, "allocating device memory for a weight");
-      lowbit_cuda_call_copy(call, *slots[i], sources[i], sizes[i]);
-    }
+  for (int i = 0; i < 4; ++i) {
+    *slots[i] =
+        lowbit_cuda_call_alloc_kept(call, sizes[i], "allocating device memory for a weight");
+    lowbit_cuda_call_copy(call, *slots[i], sources[i], *slots[i] ? sizes[i] : 0);
+  }
   free(host);
   return call->result == 0;
 }
@@ -233,16 +231,11 @@ static int run(lowbit_offload *o, const lowbit_uk_quantized_matmul_f32_params *p
   at[0] = 0;
   for (int i = 0; i < 5; ++i)
     at[i + 1] = at[i] + (bytes[i] + 255) / 256 * 256;
-  if (w && call.result == 0 && at[5] > o->scratch_bytes) {
+  if (w && at[5] > o->scratch_bytes) {
     if (o->scratch)
       o->driver->mem_free(o->scratch);
-    o->scratch = 0;
-    o->scratch_bytes = 0;
-    call.result = o->driver->mem_alloc(&o->scratch, at[5]);
-    if (call.result == 0)
-      o->scratch_bytes = at[5];
-    else
-      snprintf(call.failed, sizeof call.failed, "allocating device scratch memory");
+    o->scratch = lowbit_cuda_call_alloc_kept(&call, at[5], "allocating device scratch memory");
+    o->scratch_bytes = o->scratch ? at[5] : 0;
   }
   if (w) {
     lowbit_cu_deviceptr dx = o->scratch + at[0], dy = o->scratch + at[1];

@@ -62,7 +62,7 @@ template <int Bits> struct Stage {
 
 /// One k tile's global loads, held in registers while the previous tile is
 /// multiplied.
-template <int Bits> struct Prefetch {
+struct Prefetch {
   float4 x[2];
   uint4 q;
   float scale;
@@ -70,10 +70,9 @@ template <int Bits> struct Prefetch {
 };
 
 template <int Bits>
-__device__ void loadTile(Prefetch<Bits> &p, const float *__restrict__ x,
-                         const uint8_t *__restrict__ q, const float *__restrict__ scales,
-                         const int8_t *__restrict__ zeros, int m, int n, int k, int groups,
-                         int group_size, int row0, int col0, int k0) {
+__device__ void loadTile(Prefetch &p, const float *__restrict__ x, const uint8_t *__restrict__ q,
+                         const float *__restrict__ scales, const int8_t *__restrict__ zeros, int m,
+                         int n, int k, int groups, int group_size, int row0, int col0, int k0) {
   const int tid = threadIdx.x;
 #pragma unroll
   for (int i = 0; i < 2; ++i) { // 64 rows x 8 float4
@@ -98,7 +97,7 @@ __device__ void loadTile(Prefetch<Bits> &p, const float *__restrict__ x,
   }
 }
 
-template <int Bits> __device__ void storeTile(Stage<Bits> &s, const Prefetch<Bits> &p) {
+template <int Bits> __device__ void storeTile(Stage<Bits> &s, const Prefetch &p) {
   const int tid = threadIdx.x;
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
@@ -136,9 +135,10 @@ __device__ void weightOnlyGemm(const float *__restrict__ x, const uint8_t *__res
 
   WarpAccumulators<float> acc = {};
   WarpAccumulators<float> partial = {}; // this group's sums, before its scale
-  Prefetch<Bits> next;
+  Prefetch next;
   if (first < last) {
-    loadTile(next, x, q, scales, zeros, m, n, k, groups, group_size, row0, col0, first * kTileK);
+    loadTile<Bits>(next, x, q, scales, zeros, m, n, k, groups, group_size, row0, col0,
+                   first * kTileK);
     storeTile(stages[0], next);
   }
   __syncthreads();
@@ -146,7 +146,8 @@ __device__ void weightOnlyGemm(const float *__restrict__ x, const uint8_t *__res
     const Stage<Bits> &s = stages[(tile - first) % 2];
     const int k0 = tile * kTileK;
     if (tile + 1 < last)
-      loadTile(next, x, q, scales, zeros, m, n, k, groups, group_size, row0, col0, k0 + kTileK);
+      loadTile<Bits>(next, x, q, scales, zeros, m, n, k, groups, group_size, row0, col0,
+                     k0 + kTileK);
 #pragma unroll
     for (int step = 0; step < kTileK / 16; ++step) {
       const int kk = 16 * step + 2 * t;

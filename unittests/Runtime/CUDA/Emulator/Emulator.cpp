@@ -30,7 +30,7 @@ struct Barrier {
 
 /// A warp's registers in transit: what each lane put in for the exchange.
 struct WarpExchange {
-  uint32_t a[kWarp][4], b[kWarp][2];
+  uint32_t a[kWarp][4], b[kWarp][4]; // b: the first two of each lane's row
   float value[kWarp];
 };
 
@@ -209,14 +209,11 @@ void emulatedMma(T (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], Prod
   std::memcpy(w.a[lane], a, sizeof a);
   std::memcpy(w.b[lane], b, sizeof b);
   warpWait();
-  uint32_t bRegs[kWarp][4];
-  for (int l = 0; l < kWarp; ++l)
-    bRegs[l][0] = w.b[l][0], bRegs[l][1] = w.b[l][1];
   for (int i = 0; i < 4; ++i) {
     const int row = g + 8 * (i / 2), col = 2 * t + i % 2;
     T sum = c[i];
     for (int k = 0; k < depth; ++k)
-      sum += product(w.a, bRegs, row, col, k);
+      sum += product(w.a, w.b, row, col, k);
     c[i] = sum;
   }
   warpWait();
