@@ -71,6 +71,18 @@ typedef enum {
   LOWBIT_U16 = 10,
   LOWBIT_U32 = 11,
   LOWBIT_U64 = 12,
+  /* Narrow types, one element per byte: the bit pattern in the low bits, the
+   * rest zero (as ml_dtypes' numpy types and ONNX Runtime hold them). */
+  LOWBIT_F8E4M3FN = 13,
+  LOWBIT_F8E4M3FNUZ = 14,
+  LOWBIT_F8E5M2 = 15,
+  LOWBIT_F8E5M2FNUZ = 16,
+  LOWBIT_F8E8M0FNU = 17,
+  LOWBIT_F4E2M1FN = 18,
+  LOWBIT_I4 = 19,
+  LOWBIT_U4 = 20,
+  LOWBIT_I2 = 21,
+  LOWBIT_U2 = 22,
   LOWBIT_UNSUPPORTED = 100,
 } lowbit_dtype;
 

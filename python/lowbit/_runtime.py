@@ -15,6 +15,11 @@ _DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 4: np.int64, 5: np.int32
 try:  # NumPy has no bfloat16; ml_dtypes (which onnx depends on) does
     import ml_dtypes
     _DTYPES[3] = ml_dtypes.bfloat16
+    # The narrow types: one element per byte, as ml_dtypes holds them.
+    for _code, _name in enumerate(["float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
+                                   "float8_e8m0fnu", "float4_e2m1fn", "int4", "uint4", "int2", "uint2"], 13):
+        if hasattr(ml_dtypes, _name):
+            _DTYPES[_code] = getattr(ml_dtypes, _name)
 except ImportError:
     pass
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}

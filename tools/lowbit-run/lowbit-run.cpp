@@ -232,6 +232,11 @@ const std::map<std::string, lowbit_dtype> kNpyTypes = {
     {"<i4", LOWBIT_I32},  {"<i2", LOWBIT_I16}, {"|i1", LOWBIT_I8},  {"|u1", LOWBIT_U8},
     {"|b1", LOWBIT_BOOL}, {"<u2", LOWBIT_U16}, {"<u4", LOWBIT_U32}, {"<u8", LOWBIT_U64}};
 
+/// float8/float4 and 2-/4-bit integers: one byte per element, which .npy
+/// has no type for (numpy writes ml_dtypes' arrays as '<V1'). They are
+/// written as '|u1' bit patterns and read from '|u1' or 'V1' files.
+bool isNarrow(lowbit_dtype dtype) { return dtype >= LOWBIT_F8E4M3FN && dtype <= LOWBIT_U2; }
+
 bool readNpy(std::istream &in, const std::string &path, Tensor &tensor, std::string &error) {
   char magic[8];
   in.read(magic, 8);
@@ -254,6 +259,8 @@ bool readNpy(std::istream &in, const std::string &path, Tensor &tensor, std::str
   std::string descr = field("descr");
   descr = descr.substr(descr.find('\'') + 1);
   descr = descr.substr(0, descr.find('\''));
+  if (descr == "<V1" || descr == "|V1")
+    descr = "|u1"; // bytes of a narrow type (see isNarrow)
   if (!kNpyTypes.count(descr))
     return error = path + ": unsupported dtype " + descr, false;
   if (field("fortran_order").find("True") < field("fortran_order").find(','))
@@ -328,7 +335,7 @@ bool readNpz(const std::string &path, std::map<std::string, Tensor> &arrays, std
 }
 
 bool writeNpy(const std::string &path, const Tensor &tensor) {
-  std::string descr;
+  std::string descr = isNarrow(tensor.dtype) ? "|u1" : "";
   for (const auto &[name, dtype] : kNpyTypes)
     if (dtype == tensor.dtype)
       descr = name;
@@ -918,6 +925,9 @@ int main(int argc, char **argv) {
       return 1;
     }
     t.name = name;
+    for (const lowbit_tensor_info &info : runner.inputs)
+      if (name == info.name && isNarrow(info.dtype) && t.dtype == LOWBIT_U8)
+        t.dtype = info.dtype; // the bit patterns of a narrow input
     feeds[name] = std::move(t);
   }
   for (size_t i = 0; i < runner.inputs.size(); ++i)

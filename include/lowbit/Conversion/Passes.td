@@ -35,8 +35,12 @@ def ConvertOnnxToLinalgPass : Pass<"convert-onnx-to-linalg", "::mlir::func::Func
     when the result shape is static), Concat, Split, Tile (constant repeats,
     or repeats given at run time with static shapes), Slice
     (constant positive steps), Expand, ConstantOfShape, Range, Trilu, Gather.
-    Floating-point and signless integer element types; unsigned integers and
-    the quantization ops come with the lowbit dialect's lowering.
+    QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger.
+    Floating-point and integer element types (unsigned ones as signless bits
+    inside the bodies); float8, float4 and 2-/4-bit integers, one element per
+    byte, in data movement and through Cast, QuantizeLinear and
+    DequantizeLinear, which convert them through f32 (round to nearest even,
+    ONNX's saturate and round_mode).
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -105,6 +105,37 @@ Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs, RankedTensor
 /// recognizes exactly this sequence.
 Value nibbleLevel(OpBuilder &b, Location loc, Value byte, Value index);
 
+/// float8 (E4M3FN, E4M3FNUZ, E5M2, E5M2FNUZ, E8M0FNU), float4 E2M1FN and 2-
+/// and 4-bit integers: one element per byte in memory, converted through f32
+/// (NarrowTypes.cpp).
+bool isNarrowElement(Type t);
+
+/// Converts between a narrow element type and f32 inside a body. Built
+/// before the body (a narrow float's tables are constants outside it);
+/// for integers it holds nothing.
+class NarrowCodec {
+public:
+  NarrowCodec(OpBuilder &b, Location loc, Type element);
+  /// The value of `v` (the narrow type, integers as their signless bits).
+  Value toF32(OpBuilder &b, Location loc, Value v) const;
+  /// f32 `x` in the narrow type (integers as signless bits): floats rounded
+  /// to nearest even, `saturate` clamping what overflows to the largest
+  /// finite value (E8M0: rounded as `roundMode` says); integers truncated
+  /// toward zero and wrapped, as ONNX Cast does.
+  Value fromF32(OpBuilder &b, Location loc, Value x, bool saturate,
+                StringRef roundMode = "up") const;
+
+private:
+  Value encodeSignMagnitude(OpBuilder &b, Location loc, Value x, bool saturate) const;
+  Value encodeE8M0(OpBuilder &b, Location loc, Value x, bool saturate, StringRef roundMode) const;
+
+  Type element;
+  unsigned width = 0;
+  Value valueTable, boundTable, midpointTable; // floats only
+  int64_t maxFinite = 0, nanCode = 0, overflowCode = 0;
+  bool signedNaN = false, signedZero = true;
+};
+
 /// Reports each op of `dialect` left under `root` ("cannot lower ... to
 /// linalg"); true if there was any.
 bool reportOpsLeft(Operation *root, Dialect *dialect);
@@ -112,6 +143,7 @@ bool reportOpsLeft(Operation *root, Dialect *dialect);
 void populateElementwisePatterns(RewritePatternSet &patterns);
 void populateTensorPatterns(RewritePatternSet &patterns);
 void populateReductionPatterns(RewritePatternSet &patterns);
+void populateNarrowTypePatterns(RewritePatternSet &patterns);
 } // namespace lowbit::detail
 
 #endif // LOWBIT_LIB_CONVERSION_ONNXTOLINALG_COMMON_H

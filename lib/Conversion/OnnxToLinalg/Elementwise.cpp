@@ -124,11 +124,13 @@ void addFloatUnary(RewritePatternSet &patterns) {
 // QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear
 //===----------------------------------------------------------------------===//
 
-/// 8- and 16-bit integers, the types the quantize ops store here.
+/// 2-, 4-, 8- and 16-bit integers, and the float8/float4 types ONNX
+/// quantizes to (not E8M0, a scale type).
 bool isQuantizedElement(Type t) {
-  auto integer = dyn_cast<IntegerType>(t);
-  return integer && (integer.getWidth() == 8 || integer.getWidth() == 16) &&
-         (integer.isSignless() || integer.isUnsigned());
+  if (auto integer = dyn_cast<IntegerType>(t))
+    return llvm::is_contained({2u, 4u, 8u, 16u}, integer.getWidth()) &&
+           (integer.isSignless() || integer.isUnsigned());
+  return isNarrowElement(t) && !isa<Float8E8M0FNUType>(t);
 }
 
 /// A quantization parameter's indexing map over x's loops: a scalar (rank
@@ -228,8 +230,20 @@ struct DequantizeLinearLowering : OpRewritePattern<onnx::DequantizeLinearOp> {
       return rewriter.notifyMatchFailure(op, "unknown rank or non-float result");
     Type element = xType.getElementType();
     if (!isQuantizedElement(element) && !element.isSignlessInteger(32))
-      return rewriter.notifyMatchFailure(op, "x is not an 8-, 16- or 32-bit integer");
+      return rewriter.notifyMatchFailure(op, "x is not a quantized type or i32");
     Type result = resultType->getElementType(), i32 = rewriter.getI32Type();
+    if (isFloat(element)) { // float8/float4: (x - zero point) * scale in f32
+      NarrowCodec codec(rewriter, op.getLoc(), element);
+      return lowerQuantizeOp(
+          op, rewriter, op.getX(), op.getXScale(), op.getXZeroPoint(), *resultType,
+          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+            Value value = codec.toF32(b, l, a[0]);
+            if (a.size() > 2)
+              value = arith::SubFOp::create(b, l, value, codec.toF32(b, l, a[2]));
+            value = arith::MulFOp::create(b, l, value, convertScalar(b, l, a[1], b.getF32Type()));
+            return convertScalar(b, l, value, result);
+          });
+    }
     return lowerQuantizeOp(
         op, rewriter, op.getX(), op.getXScale(), op.getXZeroPoint(), *resultType,
         [&](OpBuilder &b, Location l, ValueRange a) -> Value {
@@ -251,8 +265,22 @@ struct QuantizeLinearLowering : OpRewritePattern<onnx::QuantizeLinearOp> {
     auto xType = dyn_cast<RankedTensorType>(op.getX().getType());
     if (failed(resultType) || !xType || !isFloat(xType.getElementType()) ||
         !isQuantizedElement(resultType->getElementType()))
-      return rewriter.notifyMatchFailure(op, "not float to an 8- or 16-bit integer");
+      return rewriter.notifyMatchFailure(op, "not float to a quantized type");
     Type element = resultType->getElementType(), f32 = rewriter.getF32Type();
+    if (isFloat(element)) { // float8/float4: x / scale + zero point, rounded
+      NarrowCodec codec(rewriter, op.getLoc(), element);
+      bool saturate = op.getSaturate() != 0;
+      return lowerQuantizeOp(op, rewriter, op.getX(), op.getYScale(), op.getYZeroPoint(),
+                             *resultType, [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                               Value scaled =
+                                   arith::DivFOp::create(b, l, convertScalar(b, l, a[0], f32),
+                                                         convertScalar(b, l, a[1], f32));
+                               if (a.size() > 2)
+                                 scaled =
+                                     arith::AddFOp::create(b, l, scaled, codec.toF32(b, l, a[2]));
+                               return codec.fromF32(b, l, scaled, saturate);
+                             });
+    }
     return lowerQuantizeOp(op, rewriter, op.getX(), op.getYScale(), op.getYZeroPoint(), *resultType,
                            [&](OpBuilder &b, Location l, ValueRange a) -> Value {
                              Value scaled =

@@ -251,6 +251,7 @@ void lowbit::populateOnnxToLinalgPatterns(RewritePatternSet &patterns) {
   populateElementwisePatterns(patterns);
   populateTensorPatterns(patterns);
   populateReductionPatterns(patterns);
+  populateNarrowTypePatterns(patterns);
 }
 
 bool lowbit::detail::reportOpsLeft(Operation *root, Dialect *dialect) {

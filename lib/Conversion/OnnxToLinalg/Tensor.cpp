@@ -33,6 +33,23 @@ Value clamp(OpBuilder &b, Location loc, Value v, Value lo, Value hi) {
 struct ConstantLowering : OpRewritePattern<onnx::ConstantOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::ConstantOp op, PatternRewriter &rewriter) const override {
+    // A splat of unsigned integers is filled from a signless scalar: linalg's
+    // fusion would fold the splat into its users' bodies as an unsigned
+    // scalar arith.constant, which arith does not allow.
+    auto splat = dyn_cast<SplatElementsAttr>(op.getValue());
+    if (splat && splat.getElementType().isUnsignedInteger()) {
+      Location loc = op.getLoc();
+      auto type = cast<RankedTensorType>(splat.getType());
+      Value bits = arith::ConstantOp::create(
+          rewriter, loc,
+          rewriter.getIntegerAttr(signless(type.getElementType()),
+                                  splat.getSplatValue<APInt>().getZExtValue()));
+      rewriter.replaceOp(
+          op, filledTensor(rewriter, loc, type,
+                           getAsIndexOpFoldResult(rewriter.getContext(), type.getShape()),
+                           fromSignless(rewriter, loc, bits, type.getElementType())));
+      return success();
+    }
     rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, cast<TypedAttr>(op.getValue()));
     return success();
   }

@@ -297,11 +297,11 @@ FailureOr<ElementsAttr> OnnxImporter::convertTensor(const onnx::TensorProto &ten
   auto type = RankedTensorType::get(shape, *element);
   int64_t count = type.getNumElements();
   unsigned bits = element->getIntOrFloatBitWidth();
-  if (bits < 8 && bits != 1)
-    return emitError(loc) << what << " has " << bits
-                          << "-bit elements; packed sub-byte constants are not supported yet";
-  size_t byteWidth = bits == 1 ? 1 : bits / 8;
-  size_t bytes = size_t(count) * byteWidth;
+  // 2- and 4-bit elements come packed, the first in the lowest bits of a
+  // byte (int32_data: one packed byte per entry).
+  bool packed = bits == 2 || bits == 4;
+  size_t byteWidth = bits == 1 || packed ? 1 : bits / 8;
+  size_t bytes = packed ? (size_t(count) * bits + 7) / 8 : size_t(count) * byteWidth;
 
   // Gather the little-endian bytes of the elements (i1 as one byte each).
   std::unique_ptr<llvm::MemoryBuffer> external;
@@ -343,6 +343,14 @@ FailureOr<ElementsAttr> OnnxImporter::convertTensor(const onnx::TensorProto &ten
     return emitError(loc) << what << " holds " << raw.size() << " bytes of data but its type "
                           << type << " needs " << bytes;
 
+  if (packed) { // unpacked to one element per byte, as MLIR stores them
+    std::vector<char> unpacked(count);
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t bit = i * bits;
+      unpacked[i] = char((uint8_t(raw[bit / 8]) >> (bit % 8)) & ((1u << bits) - 1));
+    }
+    return ElementsAttr(DenseElementsAttr::getFromRawBuffer(type, unpacked));
+  }
   if (bits == 1) {
     SmallVector<bool> flags;
     for (char c : raw)

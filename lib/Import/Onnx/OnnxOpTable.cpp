@@ -18,7 +18,7 @@ std::vector<lowbit::SupportedOnnxOp> lowbit::getSupportedOnnxOps() {
       {"", "Abs", {6, 13}, ""},
       {"", "Add", {7, 13, 14}, ""},
       {"", "And", {7}, ""},
-      {"", "Cast", {6, 9, 13, 19, 21, 23, 24, 25, 28}, "no strings; sub-byte constants not yet"},
+      {"", "Cast", {6, 9, 13, 19, 21, 23, 24, 25, 28}, "no strings"},
       {"", "Clip", {11, 12, 13}, ""},
       {"", "Concat", {4, 11, 13}, ""},
       {"", "Constant", {1, 9, 11, 12, 13, 19, 21, 23, 24, 25}, "no sparse or string values"},

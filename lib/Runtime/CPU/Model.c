@@ -65,17 +65,46 @@ size_t lowbit_dtype_size(lowbit_dtype dtype) {
   case LOWBIT_U16:
     return 2;
   case LOWBIT_I8: case LOWBIT_U8: case LOWBIT_BOOL: return 1;
+  case LOWBIT_F8E4M3FN:
+  case LOWBIT_F8E4M3FNUZ:
+  case LOWBIT_F8E5M2:
+  case LOWBIT_F8E5M2FNUZ:
+  case LOWBIT_F8E8M0FNU:
+  case LOWBIT_F4E2M1FN:
+  case LOWBIT_I4:
+  case LOWBIT_U4:
+  case LOWBIT_I2:
+  case LOWBIT_U2:
+    return 1;
   default: return 0;
   }
 }
 
 static lowbit_dtype parse_dtype(const char *element) {
   static const struct { const char *name; lowbit_dtype dtype;
-  } table[] = {{"f32", LOWBIT_F32},   {"f64", LOWBIT_F64},  {"f16", LOWBIT_F16},
-               {"bf16", LOWBIT_BF16}, {"i64", LOWBIT_I64},  {"i32", LOWBIT_I32},
-               {"i16", LOWBIT_I16},   {"i8", LOWBIT_I8},    {"ui8", LOWBIT_U8},
-               {"ui16", LOWBIT_U16},  {"ui32", LOWBIT_U32}, {"ui64", LOWBIT_U64},
-               {"i1", LOWBIT_BOOL}};
+  } table[] = {{"f32", LOWBIT_F32},
+               {"f64", LOWBIT_F64},
+               {"f16", LOWBIT_F16},
+               {"bf16", LOWBIT_BF16},
+               {"i64", LOWBIT_I64},
+               {"i32", LOWBIT_I32},
+               {"i16", LOWBIT_I16},
+               {"i8", LOWBIT_I8},
+               {"ui8", LOWBIT_U8},
+               {"ui16", LOWBIT_U16},
+               {"ui32", LOWBIT_U32},
+               {"ui64", LOWBIT_U64},
+               {"i1", LOWBIT_BOOL},
+               {"f8E4M3FN", LOWBIT_F8E4M3FN},
+               {"f8E4M3FNUZ", LOWBIT_F8E4M3FNUZ},
+               {"f8E5M2", LOWBIT_F8E5M2},
+               {"f8E5M2FNUZ", LOWBIT_F8E5M2FNUZ},
+               {"f8E8M0FNU", LOWBIT_F8E8M0FNU},
+               {"f4E2M1FN", LOWBIT_F4E2M1FN},
+               {"i4", LOWBIT_I4},
+               {"ui4", LOWBIT_U4},
+               {"i2", LOWBIT_I2},
+               {"ui2", LOWBIT_U2}};
   for (size_t i = 0; i < sizeof table / sizeof table[0]; ++i)
     if (strcmp(element, table[i].name) == 0)
       return table[i].dtype;

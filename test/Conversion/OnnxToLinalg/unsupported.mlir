@@ -1,11 +1,11 @@
 // RUN: lowbit-opt %s -split-input-file -verify-diagnostics -pass-pipeline='builtin.module(func.func(convert-onnx-to-linalg))' -o /dev/null
 
-// Casts to or from unsigned integers are not lowered yet (the body would
-// need to know which side is unsigned): named, not miscompiled.
-func.func @cast_unsigned(%x: tensor<4xf32>) -> tensor<4xui16> {
-  // expected-error @+1 {{cannot lower onnx.Cast to linalg}}
-  %y = onnx.Cast %x {to = ui16} : (tensor<4xf32>) -> tensor<4xui16>
-  return %y : tensor<4xui16>
+// E8M0 is a type of scales, not of quantized levels: QuantizeLinear to it
+// is named, not guessed at.
+func.func @quantize_to_e8m0(%x: tensor<4xf32>, %s: tensor<f32>) -> tensor<4xf8E8M0FNU> {
+  // expected-error @+1 {{cannot lower onnx.QuantizeLinear to linalg}}
+  %y = onnx.QuantizeLinear %x, %s {output_dtype = f8E8M0FNU} : (tensor<4xf32>, tensor<f32>) -> tensor<4xf8E8M0FNU>
+  return %y : tensor<4xf8E8M0FNU>
 }
 
 // -----
