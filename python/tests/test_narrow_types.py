@@ -63,6 +63,15 @@ def _assert_same_codes(got, expected):
                               f"got {got_bits[differ][:5]}, expected {expected_bits[differ][:5]}")
 
 
+def _assert_all_equal(got, expected):
+    """Each output equal to the reference, one-byte types compared as bytes."""
+    def raw(a):
+        return a.view(np.uint8) if a.itemsize == 1 else a
+    for name in expected:
+        assert got[name].dtype == expected[name].dtype, name
+        np.testing.assert_array_equal(raw(got[name]), raw(expected[name]), err_msg=name)
+
+
 def _encoding_sweep(dtype):
     """Every finite value of `dtype`, the midpoints between neighbours and
     the floats next to them, both signs, and the special cases."""
@@ -152,11 +161,7 @@ def test_narrow_integers(tmp_path, narrow):
                     helper.make_tensor_value_info("to_i64", TensorProto.INT64, [len(codes)])])
     feeds = {"x": x, "ints": ints, "codes": codes}
     got, expected = _compile_and_run(tmp_path, model, feeds), _reference(model, feeds)
-    for name in expected:
-        assert got[name].dtype == expected[name].dtype, name
-        np.testing.assert_array_equal(got[name].view(np.uint8) if got[name].itemsize == 1 else got[name],
-                                      expected[name].view(np.uint8) if expected[name].itemsize == 1
-                                      else expected[name], err_msg=name)
+    _assert_all_equal(got, expected)
 
 
 def test_unsigned_casts(tmp_path):
@@ -180,11 +185,7 @@ def test_unsigned_casts(tmp_path):
                            helper.make_tensor_value_info("i32", TensorProto.INT32, [len(i32)])], outputs)
     feeds = {"x": x, "u16": u16, "i32": i32}
     got, expected = _compile_and_run(tmp_path, model, feeds), _reference(model, feeds)
-    for name in expected:
-        assert got[name].dtype == expected[name].dtype, name
-        np.testing.assert_array_equal(got[name].view(np.uint8) if got[name].itemsize == 1 else got[name],
-                                      expected[name].view(np.uint8) if expected[name].itemsize == 1
-                                      else expected[name], err_msg=name)
+    _assert_all_equal(got, expected)
 
 
 @pytest.mark.parametrize("simplify", [True, False], ids=["simplified", "as-imported"])
