@@ -235,7 +235,6 @@ def test_lowbit_run_exchanges_narrow_npy(tmp_path):
     onnx.save(model, str(tmp_path / "model.onnx"))
     lowbit.compile(tmp_path / "model.onnx", tmp_path / "model.so")
     np.save(tmp_path / "x.npy", x)
-    (tmp_path / "out").mkdir()
     run = subprocess.run([lowbit.find_tool("lowbit-run"), str(tmp_path / "model.so"), f"--input=x={tmp_path / 'x.npy'}",
                           f"--output-dir={tmp_path / 'out'}"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

@@ -82,10 +82,10 @@ def test_npy_inputs_and_outputs(library, shared_models, tmp_path):
     for name, value in past.items():
         np.save(tmp_path / f"{name}.npy", value)
         args.append(f"--input={name}={tmp_path / (name + '.npy')}")
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
+    out_dir = tmp_path / "out" / "nested"  # created by lowbit-run
     run = _run(library, *args, f"--output-dir={out_dir}")
     assert run.returncode == 0, run.stderr
+    assert not list(out_dir.glob("*.partial"))
     session = ort.InferenceSession(str(shared_models / MODEL / f"{MODEL}.onnx"))
     reference = session.run(None, {"input_ids": ids, **past})
     for output, expected in zip(session.get_outputs(), reference):
@@ -109,6 +109,7 @@ def test_errors(library, tmp_path):
         ((library, "--frobnicate"), "unknown option --frobnicate"),
         ((tmp_path / "nope.so",), "nope.so"),
         ((library, "--threads=0"), "num_threads must be at least 1"),
+        ((library, f"--output-dir={tmp_path / 'ids32.npy'}"), "cannot create the output directory"),
         ((), "no model library given"),
     ]
     for args, message in cases:

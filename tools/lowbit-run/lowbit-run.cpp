@@ -21,7 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
-#include <unistd.h>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -29,6 +29,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -53,7 +54,8 @@ const char *kUsage = R"(
                           given are generated deterministically: dynamic sizes
                           are 1 (0 for the sequence axis of past.* KV-cache
                           inputs), values uniform in [-1, 1) (floats) or 0/1
-  --output-dir DIR        write each output to DIR/<name>.npy
+  --output-dir DIR        write each output to DIR/<name>.npy (DIR is created
+                          if missing)
   --bench                 time the run: warm-up, then repeats; prints the
                           median and the spread (min, max) in milliseconds
   --warmup N, --repeats N bench settings (default 3 and 20)
@@ -350,13 +352,21 @@ bool writeNpy(const std::string &path, const Tensor &tensor) {
   std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   header.append(63 - (10 + header.size()) % 64, ' ');
   header += '\n';
-  std::ofstream out(path, std::ios::binary);
+  // Written beside the target and renamed over it: a failed write leaves
+  // no half-written .npy.
+  std::string partial = path + ".partial";
+  std::ofstream out(partial, std::ios::binary);
   uint16_t length = header.size();
   out.write("\x93NUMPY\x01\x00", 8);
   out.write(reinterpret_cast<const char *>(&length), 2);
   out << header;
   out.write(tensor.data.data(), tensor.data.size());
-  return bool(out);
+  out.close();
+  if (!out || std::rename(partial.c_str(), path.c_str()) != 0) {
+    std::remove(partial.c_str());
+    return false;
+  }
+  return true;
 }
 
 //===----------------------------------------------------------------------===//
@@ -951,6 +961,13 @@ int main(int argc, char **argv) {
     std::printf("bench: median %.3f ms, min %.3f ms, max %.3f ms over %lld runs (%lld warm-up)\n",
                 times[times.size() / 2], times.front(), times.back(), (long long)repeats,
                 (long long)warmup);
+  }
+  std::error_code madeDir;
+  if (!outputDir.empty() && !std::filesystem::is_directory(outputDir) &&
+      !std::filesystem::create_directories(outputDir, madeDir)) {
+    std::fprintf(stderr, "lowbit-run: cannot create the output directory %s: %s\n",
+                 outputDir.c_str(), madeDir.message().c_str());
+    return 1;
   }
   for (const auto &info : runner.outputs) {
     const Tensor &t = results.at(info.name);
