@@ -81,11 +81,15 @@ void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p) {
 
 INLINE AVX512 void tile_avx512(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs,
                                const float *panel, int64_t ps, float *c, int64_t crs,
-                               __mmask16 mask0, __mmask16 mask1) {
+                               __mmask16 mask0, __mmask16 mask1, const float *prefetch) {
   __m512 acc[MR512][2];
   for (int i = 0; i < mr; ++i)
     acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
+    if (prefetch) { /* the next panel's two lines of this k */
+      _mm_prefetch((const char *)(prefetch + k * ps), _MM_HINT_T0);
+      _mm_prefetch((const char *)(prefetch + k * ps + 16), _MM_HINT_T0);
+    }
     __m512 b0 = _mm512_loadu_ps(panel + k * ps), b1 = _mm512_loadu_ps(panel + k * ps + 16);
     for (int i = 0; i < mr; ++i) {
       __m512 ai = _mm512_set1_ps(a[i * ars + k * acs]);
@@ -107,11 +111,13 @@ INLINE AVX512 void tile_avx512(const int mr, int64_t kc, const float *a, int64_t
 
 INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs,
                            const float *panel, int64_t ps, float *c, int64_t crs, __m256i mask0,
-                           __m256i mask1) {
+                           __m256i mask1, const float *prefetch) {
   __m256 acc[MR256][2];
   for (int i = 0; i < mr; ++i)
     acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
+    if (prefetch) /* the next panel's line of this k */
+      _mm_prefetch((const char *)(prefetch + k * ps), _MM_HINT_T0);
     __m256 b0 = _mm256_loadu_ps(panel + k * ps), b1 = _mm256_loadu_ps(panel + k * ps + 8);
     for (int i = 0; i < mr; ++i) {
       __m256 ai = _mm256_broadcast_ss(a + i * ars + k * acs);
@@ -324,41 +330,49 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
           MASK_T m0 = MASK(nc - jp), m1 = MASK(nc - jp - NR / 2);                                  \
           /* The packed block, or the prepacked panel holding these NR   */                        \
           /* columns (NR divides the panel width).                       */                        \
-          const float *panel = workspace + jp * kc;                                                \
+          const float *panel = workspace + jp * kc, *next = workspace + (jp + NR) * kc;            \
           int64_t ps = NR;                                                                         \
           if (p->b_panels) {                                                                       \
-            int64_t col = p->b_col0 + j0 + jp;                                                     \
-            panel = p->b_panels + k0 * p->b_panels_width +                                         \
-                    col / LOWBIT_UK_PANEL_NR * kc * LOWBIT_UK_PANEL_NR + col % LOWBIT_UK_PANEL_NR; \
+            int64_t col = p->b_col0 + j0 + jp, later = col + NR;                                   \
+            const float *block = p->b_panels + k0 * p->b_panels_width;                             \
+            panel = block + col / LOWBIT_UK_PANEL_NR * kc * LOWBIT_UK_PANEL_NR +                   \
+                    col % LOWBIT_UK_PANEL_NR;                                                      \
+            next = block + later / LOWBIT_UK_PANEL_NR * kc * LOWBIT_UK_PANEL_NR +                  \
+                   later % LOWBIT_UK_PANEL_NR;                                                     \
             ps = LOWBIT_UK_PANEL_NR;                                                               \
           }                                                                                        \
+          /* The first row tile fetches the next NR columns' panel while  */                       \
+          /* it streams this one (B comes from memory once per panel).    */                       \
+          if (jp + NR >= nc)                                                                       \
+            next = NULL;                                                                           \
           for (int64_t i0 = 0; i0 < p->m; i0 += MR) {                                              \
             const float *a = p->a + i0 * ars + k0 * acs;                                           \
             float *c = p->c + i0 * crs + j0 + jp;                                                  \
+            const float *pf = i0 == 0 ? next : NULL;                                               \
             switch (min64(MR, p->m - i0)) {                                                        \
             case 8:                                                                                \
-              TILE(ROWS(8, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
+              TILE(ROWS(8, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
               break;                                                                               \
             case 7:                                                                                \
-              TILE(ROWS(7, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
+              TILE(ROWS(7, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
               break;                                                                               \
             case 6:                                                                                \
-              TILE(ROWS(6, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
+              TILE(ROWS(6, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
               break;                                                                               \
             case 5:                                                                                \
-              TILE(ROWS(5, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
+              TILE(ROWS(5, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
               break;                                                                               \
             case 4:                                                                                \
-              TILE(ROWS(4, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
+              TILE(ROWS(4, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
               break;                                                                               \
             case 3:                                                                                \
-              TILE(ROWS(3, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
+              TILE(ROWS(3, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
               break;                                                                               \
             case 2:                                                                                \
-              TILE(ROWS(2, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1);                       \
+              TILE(ROWS(2, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
               break;                                                                               \
             default:                                                                               \
-              TILE(1, kc, a, ars, acs, panel, ps, c, crs, m0, m1);                                 \
+              TILE(1, kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                             \
               break;                                                                               \
             }                                                                                      \
           }                                                                                        \
