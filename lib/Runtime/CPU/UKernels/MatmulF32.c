@@ -86,9 +86,9 @@ INLINE AVX512 void tile_avx512(const int mr, int64_t kc, const float *a, int64_t
   for (int i = 0; i < mr; ++i)
     acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    if (prefetch) { /* the next panel's two lines of this k */
-      _mm_prefetch((const char *)(prefetch + k * ps), _MM_HINT_T0);
-      _mm_prefetch((const char *)(prefetch + k * ps + 16), _MM_HINT_T0);
+    if (prefetch) { /* the next panel's two lines of this k, into L2 */
+      _mm_prefetch((const char *)(prefetch + k * ps), _MM_HINT_T1);
+      _mm_prefetch((const char *)(prefetch + k * ps + 16), _MM_HINT_T1);
     }
     __m512 b0 = _mm512_loadu_ps(panel + k * ps), b1 = _mm512_loadu_ps(panel + k * ps + 16);
     for (int i = 0; i < mr; ++i) {
@@ -116,8 +116,8 @@ INLINE AVX2 void tile_avx2(const int mr, int64_t kc, const float *a, int64_t ars
   for (int i = 0; i < mr; ++i)
     acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    if (prefetch) /* the next panel's line of this k */
-      _mm_prefetch((const char *)(prefetch + k * ps), _MM_HINT_T0);
+    if (prefetch) /* the next panel's line of this k, into L2 */
+      _mm_prefetch((const char *)(prefetch + k * ps), _MM_HINT_T1);
     __m256 b0 = _mm256_loadu_ps(panel + k * ps), b1 = _mm256_loadu_ps(panel + k * ps + 8);
     for (int i = 0; i < mr; ++i) {
       __m256 ai = _mm256_broadcast_ss(a + i * ars + k * acs);
@@ -341,38 +341,44 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
                    later % LOWBIT_UK_PANEL_NR;                                                     \
             ps = LOWBIT_UK_PANEL_NR;                                                               \
           }                                                                                        \
-          /* The first row tile fetches the next NR columns' panel while  */                       \
-          /* it streams this one (B comes from memory once per panel).    */                       \
-          if (jp + NR >= nc)                                                                       \
+          /* With few row tiles (M up to 6 tiles) the first one fetches   */                       \
+          /* the next NR columns' panel into L2 while it streams this one */                       \
+          /* from memory; with more, the stall is a smaller share and the */                       \
+          /* fetches cost more than they save.                            */                       \
+          if (jp + NR >= nc || p->m > 6 * MR)                                                      \
             next = NULL;                                                                           \
           for (int64_t i0 = 0; i0 < p->m; i0 += MR) {                                              \
             const float *a = p->a + i0 * ars + k0 * acs;                                           \
             float *c = p->c + i0 * crs + j0 + jp;                                                  \
-            const float *pf = i0 == 0 ? next : NULL;                                               \
+            if (i0 == 0 && next && p->m >= MR) { /* a full tile that prefetches */                 \
+              TILE(MR, kc, a, ars, acs, panel, ps, c, crs, m0, m1, next);                          \
+              continue;                                                                            \
+            }                                                                                      \
+            /* The rest with a constant NULL: the same code as without. */                         \
             switch (min64(MR, p->m - i0)) {                                                        \
             case 8:                                                                                \
-              TILE(ROWS(8, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
+              TILE(ROWS(8, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, NULL);                 \
               break;                                                                               \
             case 7:                                                                                \
-              TILE(ROWS(7, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
+              TILE(ROWS(7, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, NULL);                 \
               break;                                                                               \
             case 6:                                                                                \
-              TILE(ROWS(6, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
+              TILE(ROWS(6, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, NULL);                 \
               break;                                                                               \
             case 5:                                                                                \
-              TILE(ROWS(5, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
+              TILE(ROWS(5, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, NULL);                 \
               break;                                                                               \
             case 4:                                                                                \
-              TILE(ROWS(4, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
+              TILE(ROWS(4, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, NULL);                 \
               break;                                                                               \
             case 3:                                                                                \
-              TILE(ROWS(3, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
+              TILE(ROWS(3, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, NULL);                 \
               break;                                                                               \
             case 2:                                                                                \
-              TILE(ROWS(2, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                   \
+              TILE(ROWS(2, MR), kc, a, ars, acs, panel, ps, c, crs, m0, m1, NULL);                 \
               break;                                                                               \
             default:                                                                               \
-              TILE(1, kc, a, ars, acs, panel, ps, c, crs, m0, m1, pf);                             \
+              TILE(1, kc, a, ars, acs, panel, ps, c, crs, m0, m1, NULL);                           \
               break;                                                                               \
             }                                                                                      \
           }                                                                                        \
