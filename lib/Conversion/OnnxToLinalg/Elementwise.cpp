@@ -232,21 +232,17 @@ struct DequantizeLinearLowering : OpRewritePattern<onnx::DequantizeLinearOp> {
     if (!isQuantizedElement(element) && !element.isSignlessInteger(32))
       return rewriter.notifyMatchFailure(op, "x is not a quantized type or i32");
     Type result = resultType->getElementType(), i32 = rewriter.getI32Type();
-    if (isFloat(element)) { // float8/float4: (x - zero point) * scale in f32
-      NarrowCodec codec(rewriter, op.getLoc(), element);
-      return lowerQuantizeOp(
-          op, rewriter, op.getX(), op.getXScale(), op.getXZeroPoint(), *resultType,
-          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+    NarrowCodec codec(rewriter, op.getLoc(), element); // float8/float4's table
+    return lowerQuantizeOp(
+        op, rewriter, op.getX(), op.getXScale(), op.getXZeroPoint(), *resultType,
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          if (isFloat(element)) { // float8/float4: (x - zero point) * scale in f32
             Value value = codec.toF32(b, l, a[0]);
             if (a.size() > 2)
               value = arith::SubFOp::create(b, l, value, codec.toF32(b, l, a[2]));
             value = arith::MulFOp::create(b, l, value, convertScalar(b, l, a[1], b.getF32Type()));
             return convertScalar(b, l, value, result);
-          });
-    }
-    return lowerQuantizeOp(
-        op, rewriter, op.getX(), op.getXScale(), op.getXZeroPoint(), *resultType,
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          }
           Value level = widen(b, l, a[0], element, i32);
           if (a.size() > 2)
             level = arith::SubIOp::create(b, l, level, widen(b, l, a[2], element, i32));
@@ -256,7 +252,8 @@ struct DequantizeLinearLowering : OpRewritePattern<onnx::DequantizeLinearOp> {
   }
 };
 
-/// saturate(round(x / scale) + zero point) to an 8- or 16-bit integer.
+/// saturate(round(x / scale) + zero point) to a 2- to 16-bit integer, or x /
+/// scale + zero point rounded to float8/float4.
 struct QuantizeLinearLowering : OpRewritePattern<onnx::QuantizeLinearOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::QuantizeLinearOp op,
@@ -267,25 +264,19 @@ struct QuantizeLinearLowering : OpRewritePattern<onnx::QuantizeLinearOp> {
         !isQuantizedElement(resultType->getElementType()))
       return rewriter.notifyMatchFailure(op, "not float to a quantized type");
     Type element = resultType->getElementType(), f32 = rewriter.getF32Type();
-    if (isFloat(element)) { // float8/float4: x / scale + zero point, rounded
-      NarrowCodec codec(rewriter, op.getLoc(), element);
-      bool saturate = op.getSaturate() != 0;
-      return lowerQuantizeOp(op, rewriter, op.getX(), op.getYScale(), op.getYZeroPoint(),
-                             *resultType, [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-                               Value scaled =
-                                   arith::DivFOp::create(b, l, convertScalar(b, l, a[0], f32),
-                                                         convertScalar(b, l, a[1], f32));
-                               if (a.size() > 2)
-                                 scaled =
-                                     arith::AddFOp::create(b, l, scaled, codec.toF32(b, l, a[2]));
-                               return codec.fromF32(b, l, scaled, saturate);
-                             });
-    }
+    NarrowCodec codec(rewriter, op.getLoc(), element); // float8/float4's tables
+    bool saturate = op.getSaturate() != 0;
     return lowerQuantizeOp(op, rewriter, op.getX(), op.getYScale(), op.getYZeroPoint(), *resultType,
                            [&](OpBuilder &b, Location l, ValueRange a) -> Value {
                              Value scaled =
                                  arith::DivFOp::create(b, l, convertScalar(b, l, a[0], f32),
                                                        convertScalar(b, l, a[1], f32));
+                             if (isFloat(element)) {
+                               if (a.size() > 2)
+                                 scaled =
+                                     arith::AddFOp::create(b, l, scaled, codec.toF32(b, l, a[2]));
+                               return codec.fromF32(b, l, scaled, saturate);
+                             }
                              Value zeroPoint =
                                  a.size() > 2 ? widen(b, l, a[2], element, f32) : Value();
                              return quantizeScalar(b, l, scaled, zeroPoint, element);

@@ -75,6 +75,14 @@ void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p) {
 
 /*===--- Register tiles ------------------------------------------------------===*/
 
+/* Where column `col` starts in row k0 of the k0 block of prepacked B
+ * (kc rows in that block). */
+INLINE const float *prepacked_column(const lowbit_uk_matmul_f32_params *p, int64_t k0, int64_t kc,
+                                     int64_t col) {
+  return p->b_panels + k0 * p->b_panels_width + col / LOWBIT_UK_PANEL_NR * kc * LOWBIT_UK_PANEL_NR +
+         col % LOWBIT_UK_PANEL_NR;
+}
+
 /* AVX-512: 8 x 32 tiles (16 accumulators). */
 #define MR512 8
 #define NR512 32
@@ -333,12 +341,9 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
           const float *panel = workspace + jp * kc, *next = workspace + (jp + NR) * kc;            \
           int64_t ps = NR;                                                                         \
           if (p->b_panels) {                                                                       \
-            int64_t col = p->b_col0 + j0 + jp, later = col + NR;                                   \
-            const float *block = p->b_panels + k0 * p->b_panels_width;                             \
-            panel = block + col / LOWBIT_UK_PANEL_NR * kc * LOWBIT_UK_PANEL_NR +                   \
-                    col % LOWBIT_UK_PANEL_NR;                                                      \
-            next = block + later / LOWBIT_UK_PANEL_NR * kc * LOWBIT_UK_PANEL_NR +                  \
-                   later % LOWBIT_UK_PANEL_NR;                                                     \
+            int64_t col = p->b_col0 + j0 + jp;                                                     \
+            panel = prepacked_column(p, k0, kc, col);                                              \
+            next = prepacked_column(p, k0, kc, col + NR);                                          \
             ps = LOWBIT_UK_PANEL_NR;                                                               \
           }                                                                                        \
           /* With few row tiles (M up to 6 tiles) the first one fetches   */                       \
