@@ -5,6 +5,7 @@ through its C API (include/lowbit-c/Runtime.h), with ctypes.
     outputs = model.run({"input_ids": ids, ...})   # {name: numpy array}
 """
 import ctypes
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,7 +91,11 @@ class Model:
         if device not in _DEVICES:
             raise ValueError(f"device must be one of {', '.join(_DEVICES)}, got {device!r}")
         self.path = str(path)
-        self._lib = _bind(ctypes.CDLL(self.path))
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"lowbit.load: no compiled model at {self.path}")
+        # dlopen reads a name without a slash as a library to search for, not
+        # as a file here: give it the absolute path.
+        self._lib = _bind(ctypes.CDLL(os.path.abspath(self.path)))
         error = ctypes.create_string_buffer(256)
         self._model = self._lib.lowbit_model_create(error, len(error))
         if not self._model:

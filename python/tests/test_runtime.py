@@ -171,6 +171,14 @@ def test_c_api_validation(library):
     assert lib.lowbit_model_run(None, None, 0, None, 0) == 1
 
 
+def test_load_takes_a_relative_path(library, tmp_path, monkeypatch):
+    monkeypatch.chdir(library.parent)
+    model = lowbit.load(library.name)  # no slash: dlopen alone would search the library path
+    assert model.path == library.name and [s.name for s in model.inputs][0] == "input_ids"
+    with pytest.raises(FileNotFoundError, match="no compiled model at missing.so"):
+        lowbit.load("missing.so")
+
+
 def test_two_instances_run_concurrently(library):
     first, second = lowbit.load(library), lowbit.load(library)
     rng = np.random.default_rng(5)

@@ -479,10 +479,10 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
 }
 
 void checkAllQuantized(QuantizedVariant variant) {
-  // m: the small-m path (<= 4) and the packed one; n: panel edges; k and the
+  // m: the small-m path (<= 4), the dot-product one and the panels; n: panel edges; k and the
   // group size: one group, ragged last groups (172 = 5 * 32 + 12), per
   // channel, and more than one dequantized chunk (4096).
-  for (int64_t m : {1, 3, 4, 5, 9})
+  for (int64_t m : {1, 3, 4, 5, 9, 17})
     for (int64_t n : {1, 17, 33})
       for (auto [k, group] : {std::pair<int64_t, int64_t>{172, 32}, {172, 172}, {64, 16}, {7, 3},
                               {300, 128}})
@@ -491,6 +491,11 @@ void checkAllQuantized(QuantizedVariant variant) {
             checkQuantized(variant, {m, n, k, group, zeros, nibbles});
   checkQuantized(variant, {2, 5, 4101, 128, true, true}); // odd K, several groups
   checkQuantized(variant, {6, 70, 600, 32, false, true});
+  // Many rows (fp32 tiles over dequantized panels): panel and K-block edges.
+  for (bool nibbles : {false, true}) {
+    checkQuantized(variant, {17, 70, 600, 32, true, nibbles});
+    checkQuantized(variant, {25, 33, 4101, 128, true, nibbles});
+  }
   for (int64_t m : {1, 9}) // outlier channels, both row paths
     checkQuantized(variant, {m, 33, 172, 32, true, false, false, false, /*outliers=*/3});
 }

@@ -12,7 +12,10 @@
  * sequential runs. Packing matters for row-major weights: without it, successive rows
  * of a panel are one weight row apart (16 KiB for 4096 columns) and all map
  * to the same L1 set. With few rows of A (decode), packing would cost as
- * much as the product, so those stream B in place instead.
+ * much as the product, so those stream B in place instead. A caller may
+ * also hand B over as a function that writes one panel at a time (b_pack):
+ * the weight-quantized kernel's many-row path, which dequantizes each
+ * panel just before the tiles read it.
  *===----------------------------------------------------------------------===*/
 
 #include "UKernels.h"
@@ -294,17 +297,17 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
       small_m_panels(p);                                                                           \
       return;                                                                                      \
     }                                                                                              \
-    if (p->m <= SMALL_M && !p->b_panels && p->b_row_stride == 1 && p->b_col_stride != 1 &&         \
-        p->a_col_stride == 1 && p->c_col_stride == 1) {                                            \
+    if (p->m <= SMALL_M && !p->b_pack && !p->b_panels && p->b_row_stride == 1 &&                   \
+        p->b_col_stride != 1 && p->a_col_stride == 1 && p->c_col_stride == 1) {                    \
       small_m_dots(p);                                                                             \
       return;                                                                                      \
     }                                                                                              \
-    if (p->m <= SMALL_M && (p->b_levels || p->b_nibbles) && p->b_col_stride == 1 &&                \
+    if (p->m <= SMALL_M && !p->b_pack && (p->b_levels || p->b_nibbles) && p->b_col_stride == 1 &&  \
         p->c_col_stride == 1) {                                                                    \
       small_m_levels(p);                                                                           \
       return;                                                                                      \
     }                                                                                              \
-    if (p->m <= SMALL_M && !p->b_levels && !p->b_nibbles && p->b_col_stride == 1 &&                \
+    if (p->m <= SMALL_M && !p->b_pack && !p->b_levels && !p->b_nibbles && p->b_col_stride == 1 &&  \
         p->c_col_stride == 1) {                                                                    \
       switch (p->m) {                                                                              \
       case 1:                                                                                      \
@@ -332,7 +335,7 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
       int64_t kc = min64(KC, p->k - k0);                                                           \
       for (int64_t j0 = 0; j0 < p->n; j0 += NC) {                                                  \
         int64_t nc = min64(NC, p->n - j0);                                                         \
-        if (!p->b_panels)                                                                          \
+        if (!p->b_panels && !p->b_pack)                                                            \
           pack_block(p, k0, j0, kc, nc, NR, workspace);                                            \
         for (int64_t jp = 0; jp < nc; jp += NR) {                                                  \
           MASK_T m0 = MASK(nc - jp), m1 = MASK(nc - jp - NR / 2);                                  \
@@ -345,6 +348,11 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
             panel = prepacked_column(p, k0, kc, col);                                              \
             next = prepacked_column(p, k0, kc, col + NR);                                          \
             ps = LOWBIT_UK_PANEL_NR;                                                               \
+          }                                                                                        \
+          if (p->b_pack) { /* this panel alone, written just before its use */                     \
+            p->b_pack(p->b_pack_context, k0, j0 + jp, kc, min64(NR, nc - jp), NR, workspace);      \
+            panel = workspace;                                                                     \
+            next = NULL;                                                                           \
           }                                                                                        \
           /* With few row tiles (M up to 6 tiles) the first one fetches   */                       \
           /* the next NR columns' panel into L2 while it streams this one */                       \

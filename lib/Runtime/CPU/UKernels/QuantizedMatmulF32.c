@@ -14,6 +14,11 @@
  * - More rows: 4 output channels at a time are dequantized into the
  *   workspace (4 K floats, in L1/L2) and every block of 4 rows of A runs
  *   against them.
+ * - Many rows (more than PANEL_ROWS, or levels two per byte): the weight is
+ *   dequantized into the fp32 kernel's B panels, 256 levels of 16 or 32
+ *   channels at a time, each just before the fp32 register tiles (outer
+ *   products, MatmulF32.c) read it from L1; the transposition to the panel
+ *   layout costs less than the dot-product tiles lose to their loads.
  *===----------------------------------------------------------------------===*/
 
 #include "UKernels.h"
@@ -69,25 +74,155 @@ void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f
   add_outlier_product(p);
 }
 
-/* out[0, len) = W[k0, k0 + len) of output channel n, group by group (the
- * inner loop vectorizes: one conversion, subtraction and multiplication per
- * element). Requires unit column strides of the levels. */
-INLINE void dequantize_row(const lowbit_uk_quantized_matmul_f32_params *p, int64_t n, int64_t k0,
-                           int64_t len, float *out) {
+/*===--- Many rows: the weight dequantized into the fp32 kernel's panels -----===*/
+
+/* Levels k .. k + 7 of a row as floats, stored one per byte or (k even) two. */
+INLINE AVX2 __m256 load_eight_levels_avx2(const int8_t *row, int64_t k, int nibbles) {
+  if (!nibbles)
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + k))));
+  int32_t four;
+  memcpy(&four, row + k / 2, sizeof four);
+  __m128i packed = _mm_cvtsi32_si128(four);
+  __m128i low = _mm_and_si128(packed, _mm_set1_epi8(15));
+  __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15));
+  __m256i levels = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(low, high));
+  return _mm256_cvtepi32_ps(_mm256_sub_epi32(levels, _mm256_set1_epi32(8)));
+}
+
+/* out[0, len) = W[k0, k0 + len) of output channel n (levels at unit column
+ * stride), eight levels at a time, from group g on (the one that holds k0:
+ * the caller divides once for many channels): (q - z) * s, as the
+ * reference computes it, so that the dequantized weight is the same to the
+ * bit. AVX2 code, which the AVX-512 variants use too. */
+INLINE AVX2 void dequantize_row_avx2(const lowbit_uk_quantized_matmul_f32_params *p, int64_t n,
+                                     int64_t k0, int64_t len, int64_t g, float *out) {
   const int8_t *q = p->q + n * p->q_row_stride;
-  const float *s = p->scales + n * p->s_row_stride;
-  const int8_t *z = p->zeros ? p->zeros + n * p->z_row_stride : NULL;
-  for (int64_t k = k0, end = k0 + len; k < end;) {
-    int64_t g = k / p->group_size, stop = min64(end, (g + 1) * p->group_size);
-    float scale = s[g * p->s_col_stride], zero = z ? (float)z[g * p->z_col_stride] : 0.0f;
-    if (p->level_bits == 4) {
-      const uint8_t *bytes = (const uint8_t *)q;
-      for (; k < stop; ++k)
-        out[k - k0] = ((float)(((bytes[k / 2] >> (4 * (k % 2))) & 15) - 8) - zero) * scale;
-      continue;
-    }
+  const int nibbles = p->level_bits == 4;
+  for (int64_t k = k0, end = k0 + len; k < end; ++g) {
+    int64_t stop = min64(end, (g + 1) * p->group_size);
+    float scale = p->scales[n * p->s_row_stride + g * p->s_col_stride];
+    float zero = p->zeros ? (float)p->zeros[n * p->z_row_stride + g * p->z_col_stride] : 0.0f;
+    __m256 s = _mm256_set1_ps(scale), z = _mm256_set1_ps(zero);
+    if (!nibbles || k % 2 == 0)
+      for (; k + 8 <= stop; k += 8) {
+        __m256 levels = load_eight_levels_avx2(q, k, nibbles);
+        _mm256_storeu_ps(out + k - k0, _mm256_mul_ps(_mm256_sub_ps(levels, z), s));
+      }
     for (; k < stop; ++k)
-      out[k - k0] = ((float)q[k] - zero) * scale;
+      out[k - k0] = ((float)level_at(p, n, k) - zero) * scale;
+  }
+}
+
+/* Rows r[0..7] (8 floats each) transposed into out + t * stride, t < 8. */
+INLINE AVX2 void transpose_8x8_avx2(const __m256 r[8], float *out, int64_t stride) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(out + i * stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+    _mm256_storeu_ps(out + (i + 4) * stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+  }
+}
+
+/* Levels dequantized per run of DEQUANTIZE_RUN along K, for 8 channels. */
+#define DEQUANTIZE_RUN 64
+
+/* lowbit_uk_matmul_f32_params.b_pack over the weight of `context` (a
+ * lowbit_uk_quantized_matmul_f32_params): W[k0, k0 + kc) of output channels
+ * [j0, j0 + nc) as a panel nr wide. Eight channels at a time, each
+ * dequantized along its contiguous levels, then turned into the panel's
+ * rows by 8 x 8 transposes in registers. */
+static AVX2 void pack_dequantized_avx2(const void *context, int64_t k0, int64_t j0, int64_t kc,
+                                       int64_t nc, int64_t nr, float *out) {
+  const lowbit_uk_quantized_matmul_f32_params *p = context;
+  float rows[8][DEQUANTIZE_RUN] __attribute__((aligned(32)));
+  /* The next panel's levels, scales and zero points on their way to L1 while
+   * this one is packed and multiplied: each channel's levels are a run of
+   * their own (channels are a whole row of levels apart), more streams
+   * than the hardware prefetchers follow. */
+  int64_t level_bytes = p->level_bits == 4 ? 2 : 1, g0 = k0 / p->group_size;
+  for (int64_t j = j0 + nr, end = min64(p->n, j0 + 2 * nr); j < end; ++j) {
+    const char *levels = (const char *)(p->q + j * p->q_row_stride + k0 / level_bytes);
+    for (int64_t byte = 0; byte < (kc + level_bytes - 1) / level_bytes; byte += 64)
+      _mm_prefetch(levels + byte, _MM_HINT_T1);
+    _mm_prefetch((const char *)(p->scales + j * p->s_row_stride + g0 * p->s_col_stride),
+                 _MM_HINT_T1);
+    if (p->zeros)
+      _mm_prefetch((const char *)(p->zeros + j * p->z_row_stride + g0 * p->z_col_stride),
+                   _MM_HINT_T1);
+  }
+  for (int64_t c0 = 0; c0 < nr; c0 += 8)
+    for (int64_t r0 = 0; r0 < kc; r0 += DEQUANTIZE_RUN) {
+      int64_t run = min64(DEQUANTIZE_RUN, kc - r0), g = (k0 + r0) / p->group_size;
+      for (int64_t c = 0; c < 8; ++c) {
+        if (c0 + c < nc)
+          dequantize_row_avx2(p, j0 + c0 + c, k0 + r0, run, g, rows[c]);
+        else
+          memset(rows[c], 0, sizeof rows[c]);
+      }
+      int64_t k = 0;
+      for (; k + 8 <= run; k += 8) {
+        __m256 r[8];
+        for (int c = 0; c < 8; ++c)
+          r[c] = _mm256_load_ps(rows[c] + k);
+        transpose_8x8_avx2(r, out + (r0 + k) * nr + c0, nr);
+      }
+      for (; k < run; ++k)
+        for (int c = 0; c < 8; ++c)
+          out[(r0 + k) * nr + c0 + c] = rows[c][k];
+    }
+}
+
+/* Rows of A beyond which one-byte levels take the panels below: with fewer,
+ * the dot-product tiles over 4 dequantized channels cost no more than the
+ * panels' transposes (measured on AVX2, a 4096 x 4096 layer compiled into a
+ * model: equal at 12 and 16 rows, the panels 20 % faster at 24 rows and
+ * 30 % at 32 and 64). Levels two per byte take the panels from SMALL_M rows
+ * up: there the dot-product tiles' nibble conversion is the slower one
+ * (2.5x at 8 rows). */
+#define PANEL_ROWS 16
+
+/* Output channels per call of the fp32 kernel, whose loop runs down K
+ * block by block over all the columns it is given: few enough that their
+ * rows of C stay in L2 from one block to the next and that their levels'
+ * pages (one row of levels each, a page or more apart) stay in the TLB. */
+#define PANEL_CHANNELS 256
+
+/* C += A * W for more rows of A than the decode path takes: the fp32
+ * kernel `f32_variant`'s register tiles (outer products, 6 x 16 on AVX2,
+ * 8 x 32 on AVX-512) over W dequantized panel by panel. */
+static void run_many_rows(const lowbit_uk_quantized_matmul_f32_params *p,
+                          void (*f32_variant)(const lowbit_uk_matmul_f32_params *, float *),
+                          float *workspace) {
+  for (int64_t j0 = 0; j0 < p->n; j0 += PANEL_CHANNELS) {
+    lowbit_uk_quantized_matmul_f32_params slice = *p; /* channels [j0, j0 + n) */
+    slice.n = min64(PANEL_CHANNELS, p->n - j0);
+    slice.q += j0 * p->q_row_stride;
+    slice.scales += j0 * p->s_row_stride;
+    if (slice.zeros)
+      slice.zeros += j0 * p->z_row_stride;
+    slice.c += j0;
+    lowbit_uk_matmul_f32_params f = {0};
+    f.a = p->a;
+    f.a_row_stride = p->a_row_stride;
+    f.a_col_stride = 1;
+    f.c = slice.c;
+    f.c_row_stride = p->c_row_stride;
+    f.c_col_stride = 1;
+    f.m = p->m;
+    f.n = slice.n;
+    f.k = p->k;
+    f.b_pack = pack_dequantized_avx2;
+    f.b_pack_context = &slice;
+    f32_variant(&f, workspace);
   }
 }
 
@@ -188,45 +323,51 @@ INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
   default: TILE(1, __VA_ARGS__); break;                                                        \
   }
 
-/* The variant for one instruction set, over its two tiles: levels
- * dequantized in registers for up to SMALL_M rows of A; more rows, 4 output
- * channels at a time dequantized into the workspace and every block of 4
- * rows of A run against them. */
-#define DEFINE_QUANTIZED_VARIANT(NAME, TARGET, LEVELS_TILE, FLOAT_TILE)                         \
-  TARGET void NAME(const lowbit_uk_quantized_matmul_f32_params *p, float *workspace) {         \
-    if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||                \
-        4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE || (p->level_bits == 4 && p->group_size % 2)) { \
-      lowbit_uk_quantized_matmul_f32_reference(p);                                            \
-      return;                                                                                  \
-    }                                                                                          \
-    if (p->m <= SMALL_M) {                                                                     \
-      int64_t j = 0;                                                                           \
-      for (; j + 4 <= p->n; j += 4)                                                            \
-        WITH_ROWS(p->m, LEVELS_TILE, 4, p, 0, j)                                               \
-      for (; j < p->n; ++j)                                                                    \
-        WITH_ROWS(p->m, LEVELS_TILE, 1, p, 0, j)                                               \
-      add_outlier_product(p);                                                                  \
-      return;                                                                                  \
-    }                                                                                          \
-    for (int64_t j = 0; j < p->n; j += 4) {                                                    \
-      int64_t channels = min64(4, p->n - j);                                                   \
-      for (int64_t c = 0; c < channels; ++c)                                                   \
-        dequantize_row(p, j + c, 0, p->k, workspace + c * p->k);                               \
-      for (int64_t i = 0; i < p->m; i += 4) {                                                  \
-        int64_t rows = min64(4, p->m - i);                                                     \
-        if (channels == 4) {                                                                   \
-          WITH_ROWS(rows, FLOAT_TILE, 4, p, i, j, workspace)                                   \
-        } else {                                                                               \
-          for (int64_t c = 0; c < channels; ++c)                                               \
-            WITH_ROWS(rows, FLOAT_TILE, 1, p, i, j + c, workspace + c * p->k)                  \
-        }                                                                                      \
-      }                                                                                        \
-    }                                                                                          \
-    add_outlier_product(p);                                                                    \
+/* The variant for one instruction set: levels dequantized in registers
+ * for up to SMALL_M rows of A; up to PANEL_ROWS rows (one-byte levels), 4
+ * output channels at a time dequantized into the workspace and every block
+ * of 4 rows of A run against them; more, the fp32 kernel's tiles over
+ * dequantized panels (run_many_rows). */
+#define DEFINE_QUANTIZED_VARIANT(NAME, TARGET, LEVELS_TILE, FLOAT_TILE, F32_VARIANT)               \
+  TARGET void NAME(const lowbit_uk_quantized_matmul_f32_params *p, float *workspace) {             \
+    if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||                    \
+        4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE || (p->level_bits == 4 && p->group_size % 2)) {  \
+      lowbit_uk_quantized_matmul_f32_reference(p);                                                 \
+      return;                                                                                      \
+    }                                                                                              \
+    if (p->m <= SMALL_M) {                                                                         \
+      int64_t j = 0;                                                                               \
+      for (; j + 4 <= p->n; j += 4)                                                                \
+        WITH_ROWS(p->m, LEVELS_TILE, 4, p, 0, j)                                                   \
+      for (; j < p->n; ++j)                                                                        \
+        WITH_ROWS(p->m, LEVELS_TILE, 1, p, 0, j)                                                   \
+      add_outlier_product(p);                                                                      \
+      return;                                                                                      \
+    }                                                                                              \
+    if (p->m > PANEL_ROWS || p->level_bits == 4) {                                                 \
+      run_many_rows(p, F32_VARIANT, workspace);                                                    \
+      add_outlier_product(p);                                                                      \
+      return;                                                                                      \
+    }                                                                                              \
+    for (int64_t j = 0; j < p->n; j += 4) {                                                        \
+      int64_t channels = min64(4, p->n - j);                                                       \
+      for (int64_t c = 0; c < channels; ++c)                                                       \
+        dequantize_row_avx2(p, j + c, 0, p->k, 0, workspace + c * p->k);                           \
+      for (int64_t i = 0; i < p->m; i += 4) {                                                      \
+        int64_t rows = min64(4, p->m - i);                                                         \
+        if (channels == 4) {                                                                       \
+          WITH_ROWS(rows, FLOAT_TILE, 4, p, i, j, workspace)                                       \
+        } else {                                                                                   \
+          for (int64_t c = 0; c < channels; ++c)                                                   \
+            WITH_ROWS(rows, FLOAT_TILE, 1, p, i, j + c, workspace + c * p->k)                      \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+    add_outlier_product(p);                                                                        \
   }
 
 DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx512, AVX512, levels_tile_avx512,
-                         float_tile_avx512)
+                         float_tile_avx512, lowbit_uk_matmul_f32_avx512)
 
 /*===--- AVX2 ----------------------------------------------------------------===*/
 
@@ -387,7 +528,7 @@ INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
 }
 
 DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx2, AVX2, levels_tile_avx2,
-                         float_tile_avx2)
+                         float_tile_avx2, lowbit_uk_matmul_f32_avx2)
 
 /*===--- int8 activations (AVX-512 VNNI) ------------------------------------===*/
 

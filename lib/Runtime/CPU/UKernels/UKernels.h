@@ -45,6 +45,15 @@ typedef struct {
    * product (a thread's slice), a multiple of the panel width. */
   const float *b_panels;
   int64_t b_panels_width, b_col0;
+  /* Non-NULL: B is whatever this function writes, one panel at a time
+   * (the vectorized variants only; b and the strides unused): the rows [k0,
+   * k0 + kc) of columns [j0, j0 + nc), nc <= nr, as out[k * nr + j], the
+   * columns past nc zero. lowbit_uk_quantized_matmul_f32 dequantizes its
+   * weight this way for many rows of A, each panel just before the tiles
+   * that read it, so that it is still in L1. */
+  void (*b_pack)(const void *context, int64_t k0, int64_t j0, int64_t kc, int64_t nc, int64_t nr,
+                 float *out);
+  const void *b_pack_context;
 } lowbit_uk_matmul_f32_params;
 
 /* The prepacked B layout: rows in blocks of LOWBIT_UK_PANEL_KC, each block
