@@ -218,6 +218,64 @@ def test_awq_then_gptq_through_a_recipe(calibrated, tmp_path):
     assert base < results["awq-gptq"][0] < results["rtn"][0]
 
 
+def test_sequential_calibrates_each_stage_on_the_quantized_stages_before_it(tmp_path):
+    """gptq,sequential=true on two layers in a chain (x -> first -> relu ->
+    second, the relu output h also an output of the graph): the first stage
+    is quantized on the fp32 inputs, exactly as without sequential; the
+    second is calibrated anew on what the quantized first layer computes.
+    Checked through the statistics lowbitc leaves in the IR's taps against
+    h from the compiled quantized models. Without --calib, or with layers=,
+    sequential is a clear error."""
+    rng = np.random.default_rng(4)
+    k, hidden, n = 64, 96, 32
+    nodes = [onnx.helper.make_node("MatMul", ["x", "w1"], ["h0"], name="first"),
+             onnx.helper.make_node("Relu", ["h0"], ["h"], name="relu"),
+             onnx.helper.make_node("MatMul", ["h", "w2"], ["y"], name="second")]
+    graph = onnx.helper.make_graph(
+        nodes, "chain", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, k])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, n]),
+         onnx.helper.make_tensor_value_info("h", onnx.TensorProto.FLOAT, [None, hidden])],
+        [onnx.numpy_helper.from_array((rng.standard_normal((k, hidden)) * 0.1).astype(np.float32), "w1"),
+         onnx.numpy_helper.from_array((rng.standard_normal((hidden, n)) * 0.1).astype(np.float32), "w2")])
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    x = rng.standard_normal((200, k)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+
+    outputs, irs = {}, {}
+    for mode, step in (("plain", "gptq,bits=3,group-size=32"), ("sequential", "gptq,bits=3,group-size=32,sequential=true")):
+        lowbitc(tmp_path / "m.onnx", f"--calib={tmp_path / 'x.npz'}", f"--quantize={step}", "--emit=lowbit-ir",
+                "-o", tmp_path / f"{mode}.mlir")
+        lowbitc(tmp_path / f"{mode}.mlir", "-o", tmp_path / f"{mode}.so")
+        irs[mode] = (tmp_path / f"{mode}.mlir").read_text()
+        outputs[mode] = lowbit.load(tmp_path / f"{mode}.so").run({"x": x})
+    # Stage 1 saw the same fp32 inputs either way: the same first layer.
+    np.testing.assert_array_equal(outputs["sequential"]["h"], outputs["plain"]["h"])
+    h_quantized = outputs["sequential"]["h"].astype(np.float64)
+    h_fp32 = np.maximum(x.astype(np.float64) @ onnx.numpy_helper.to_array(graph.initializer[0]), 0)
+    expected = {"sequential": h_quantized.T @ h_quantized, "plain": h_fp32.T @ h_fp32}
+    for mode, xtx in expected.items():
+        _, _, hessian, tokens = tap_statistics(irs[mode], "second")
+        assert tokens == len(x)
+        np.testing.assert_allclose(hessian, xtx, rtol=2e-5, atol=2e-5 * np.abs(xtx).max())
+    # ... and the two differ by far more than that tolerance, so the check
+    # above tells the modes apart.
+    assert np.abs(expected["sequential"] - expected["plain"]).max() > 1e-2 * np.abs(expected["plain"]).max()
+    assert not np.array_equal(outputs["sequential"]["y"], outputs["plain"]["y"])
+
+    # Saved IR that carries statistics needs no --calib, but sequential
+    # calibrates again; and it picks each stage's layers itself.
+    lowbitc(tmp_path / "m.onnx", f"--calib={tmp_path / 'x.npz'}", "--emit=lowbit-ir", "-o", tmp_path / "c.mlir")
+    for model, args, message in (
+            ("c.mlir", ["--quantize=gptq,bits=3,sequential=true"],
+             "sequential=true calibrates each stage anew and needs --calib=FILE"),
+            ("m.onnx", [f"--calib={tmp_path / 'x.npz'}", "--quantize=gptq,bits=3,sequential=true,layers=first"],
+             "sequential=true chooses the layers of each stage itself; drop layers=")):
+        run = subprocess.run([lowbit.find_tool("lowbitc"), str(tmp_path / model), "--quiet", *args,
+                              "-o", str(tmp_path / "e.so")], capture_output=True, text=True)
+        assert run.returncode == 1 and message in run.stderr, run.stderr
+        assert not (tmp_path / "e.so").exists()
+
+
 def test_npz_calibration_of_any_model(tmp_path):
     """A model that is not a language model calibrates on an .npz of its
     inputs (np.savez): the tap's statistics are those of the array. Token

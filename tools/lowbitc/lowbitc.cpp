@@ -775,8 +775,8 @@ int main(int argc, char **argv) {
   module->walk([&](lowbit::CalibrationTapOp tap) { calibrated |= tap.hasStatistics(); });
   if (needsCalibration && calib.empty() && !calibrated) {
     llvm::errs() << "lowbitc: gptq, awq, smoothquant and split-outliers need calibration data: add "
-                    "--calib=FILE (token ids, "
-                    "one sequence per line)\n";
+                    "--calib=FILE (token ids one sequence per line, an int64 .npy, an .npz of the "
+                    "model's inputs, or sample:COUNT:LENGTH)\n";
     return 1;
   }
   if (!calib.empty() && !calibrate(*module, argv[0], elapsedMs))
