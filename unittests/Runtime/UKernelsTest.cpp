@@ -479,7 +479,7 @@ void checkQuantized(QuantizedVariant variant, const QuantizedShape &s) {
 }
 
 void checkAllQuantized(QuantizedVariant variant) {
-  // m: the small-m path (<= 4), the dot-product one and the panels; n: panel edges; k and the
+  // m: the small-m path (<= 4) and the dequantized panels; n: panel edges; k and the
   // group size: one group, ragged last groups (172 = 5 * 32 + 12), per
   // channel, and more than one dequantized chunk (4096).
   for (int64_t m : {1, 3, 4, 5, 9, 17})

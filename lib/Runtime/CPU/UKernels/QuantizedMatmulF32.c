@@ -5,20 +5,17 @@
  * integer levels [N, K] with per-group scales (and zero points).
  *
  * The weight is dequantized inside the kernel, never materialized whole.
- * Rows of A and of the weight are both contiguous along K, so the kernels
- * are dot-product tiles: up to 4 rows of A by 4 output channels, each sum
- * in its own vector accumulator over all of K, reduced at the end.
- * - Few rows of A (decode): the levels are dequantized in registers, group
- *   by group, as they are loaded, so the weight is read once, one byte per
- *   element.
- * - More rows: 4 output channels at a time are dequantized into the
- *   workspace (4 K floats, in L1/L2) and every block of 4 rows of A runs
- *   against them.
- * - Many rows (more than PANEL_ROWS, or levels two per byte): the weight is
- *   dequantized into the fp32 kernel's B panels, 256 levels of 16 or 32
- *   channels at a time, each just before the fp32 register tiles (outer
- *   products, MatmulF32.c) read it from L1; the transposition to the panel
- *   layout costs less than the dot-product tiles lose to their loads.
+ * - Few rows of A (decode, up to SMALL_M): dot-product tiles, up to 4 rows
+ *   of A by 4 output channels (rows of A and of the weight are both
+ *   contiguous along K), each sum in its own vector accumulator over all of
+ *   K; the levels are dequantized in registers, group by group, as they
+ *   are loaded, so the weight is read once, one byte per element.
+ * - More rows: the weight is dequantized into the fp32 kernel's B panels,
+ *   256 levels of 16 or 32 channels at a time, each just before the fp32
+ *   register tiles (outer products, MatmulF32.c) read it from L1. The
+ *   levels are transposed as bytes, 8 x 8, then converted a panel row at a
+ *   time. (Dot-product tiles over dequantized channels, as for decode, are
+ *   load-bound here: no faster from 5 to 16 rows, 20-30 % slower beyond.)
  *===----------------------------------------------------------------------===*/
 
 #include "UKernels.h"
@@ -76,79 +73,73 @@ void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f
 
 /*===--- Many rows: the weight dequantized into the fp32 kernel's panels -----===*/
 
-/* Levels k .. k + 7 of a row as floats, stored one per byte or (k even) two. */
-INLINE AVX2 __m256 load_eight_levels_avx2(const int8_t *row, int64_t k, int nibbles) {
+/* W[k, n] from its level, scale and zero point (any group size). */
+INLINE float dequantized_at(const lowbit_uk_quantized_matmul_f32_params *p, int64_t n, int64_t k) {
+  int64_t g = k / p->group_size;
+  float zero = p->zeros ? (float)p->zeros[n * p->z_row_stride + g * p->z_col_stride] : 0.0f;
+  return ((float)level_at(p, n, k) - zero) * p->scales[n * p->s_row_stride + g * p->s_col_stride];
+}
+
+/* Levels [k, k + 8) of a row (k even for two per byte) as 8 bytes: the
+ * level, or level + 8 for two per byte. */
+INLINE AVX2 __m128i load_eight_level_bytes(const int8_t *row, int64_t k, int nibbles) {
   if (!nibbles)
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + k))));
+    return _mm_loadl_epi64((const __m128i *)(row + k));
   int32_t four;
   memcpy(&four, row + k / 2, sizeof four);
   __m128i packed = _mm_cvtsi32_si128(four);
   __m128i low = _mm_and_si128(packed, _mm_set1_epi8(15));
   __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15));
-  __m256i levels = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(low, high));
-  return _mm256_cvtepi32_ps(_mm256_sub_epi32(levels, _mm256_set1_epi32(8)));
+  return _mm_unpacklo_epi8(low, high);
 }
 
-/* out[0, len) = W[k0, k0 + len) of output channel n (levels at unit column
- * stride), eight levels at a time, from group g on (the one that holds k0:
- * the caller divides once for many channels): (q - z) * s, as the
- * reference computes it, so that the dequantized weight is the same to the
- * bit. AVX2 code, which the AVX-512 variants use too. */
-INLINE AVX2 void dequantize_row_avx2(const lowbit_uk_quantized_matmul_f32_params *p, int64_t n,
-                                     int64_t k0, int64_t len, int64_t g, float *out) {
-  const int8_t *q = p->q + n * p->q_row_stride;
-  const int nibbles = p->level_bits == 4;
-  for (int64_t k = k0, end = k0 + len; k < end; ++g) {
-    int64_t stop = min64(end, (g + 1) * p->group_size);
-    float scale = p->scales[n * p->s_row_stride + g * p->s_col_stride];
-    float zero = p->zeros ? (float)p->zeros[n * p->z_row_stride + g * p->z_col_stride] : 0.0f;
-    __m256 s = _mm256_set1_ps(scale), z = _mm256_set1_ps(zero);
-    if (!nibbles || k % 2 == 0)
-      for (; k + 8 <= stop; k += 8) {
-        __m256 levels = load_eight_levels_avx2(q, k, nibbles);
-        _mm256_storeu_ps(out + k - k0, _mm256_mul_ps(_mm256_sub_ps(levels, z), s));
-      }
-    for (; k < stop; ++k)
-      out[k - k0] = ((float)level_at(p, n, k) - zero) * scale;
+/* The scales and zero points (+ bias: 8 for levels stored two per byte,
+ * which load as level + 8) of group g of the 8 channels from n0, `channels`
+ * of them real (the others' scales 0, so that their weights are 0). */
+INLINE AVX2 void group_vectors_avx2(const lowbit_uk_quantized_matmul_f32_params *p, int64_t n0,
+                                    int channels, int64_t g, float bias, __m256 *scale,
+                                    __m256 *zero) {
+  const float *s = p->scales + n0 * p->s_row_stride + g * p->s_col_stride;
+  const int8_t *z = p->zeros ? p->zeros + n0 * p->z_row_stride + g * p->z_col_stride : NULL;
+  const int64_t srs = p->s_row_stride, zrs = p->z_row_stride;
+  if (channels == 8) {
+    *scale = _mm256_setr_ps(s[0], s[srs], s[2 * srs], s[3 * srs], s[4 * srs], s[5 * srs],
+                            s[6 * srs], s[7 * srs]);
+    *zero = _mm256_set1_ps(bias);
+    if (z)
+      *zero = _mm256_add_ps(*zero, _mm256_cvtepi32_ps(_mm256_setr_epi32(
+                                       z[0], z[zrs], z[2 * zrs], z[3 * zrs], z[4 * zrs], z[5 * zrs],
+                                       z[6 * zrs], z[7 * zrs])));
+    return;
   }
+  float sv[8] = {0}, zv[8] = {0};
+  for (int c = 0; c < channels; ++c) {
+    sv[c] = s[c * srs];
+    zv[c] = bias + (z ? (float)z[c * zrs] : 0.0f);
+  }
+  *scale = _mm256_loadu_ps(sv);
+  *zero = _mm256_loadu_ps(zv);
 }
-
-/* Rows r[0..7] (8 floats each) transposed into out + t * stride, t < 8. */
-INLINE AVX2 void transpose_8x8_avx2(const __m256 r[8], float *out, int64_t stride) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    _mm256_storeu_ps(out + i * stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
-    _mm256_storeu_ps(out + (i + 4) * stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
-  }
-}
-
-/* Levels dequantized per run of DEQUANTIZE_RUN along K, for 8 channels. */
-#define DEQUANTIZE_RUN 64
 
 /* lowbit_uk_matmul_f32_params.b_pack over the weight of `context` (a
  * lowbit_uk_quantized_matmul_f32_params): W[k0, k0 + kc) of output channels
- * [j0, j0 + nc) as a panel nr wide. Eight channels at a time, each
- * dequantized along its contiguous levels, then turned into the panel's
- * rows by 8 x 8 transposes in registers. */
+ * [j0, j0 + nc) as a panel nr wide. Eight channels at a time: 8 levels of
+ * each (one load per channel) transposed as bytes (12 unpacks), so that
+ * each of the 8 rows of the panel is converted and dequantized as one
+ * vector, (q - z) * s with the 8 channels' scales and zero points of the
+ * group (as the reference computes it: the same weight to the bit). AVX2
+ * code, which the AVX-512 variants use too. */
 static AVX2 void pack_dequantized_avx2(const void *context, int64_t k0, int64_t j0, int64_t kc,
                                        int64_t nc, int64_t nr, float *out) {
   const lowbit_uk_quantized_matmul_f32_params *p = context;
-  float rows[8][DEQUANTIZE_RUN] __attribute__((aligned(32)));
-  /* The next panel's levels, scales and zero points on their way to L1 while
+  const int64_t gs = p->group_size;
+  const int nibbles = p->level_bits == 4;
+  const float bias = nibbles ? 8.0f : 0.0f;
+  /* The next panel's levels, scales and zero points on their way to L2 while
    * this one is packed and multiplied: each channel's levels are a run of
    * their own (channels are a whole row of levels apart), more streams
    * than the hardware prefetchers follow. */
-  int64_t level_bytes = p->level_bits == 4 ? 2 : 1, g0 = k0 / p->group_size;
+  int64_t level_bytes = nibbles ? 2 : 1, g0 = k0 / gs;
   for (int64_t j = j0 + nr, end = min64(p->n, j0 + 2 * nr); j < end; ++j) {
     const char *levels = (const char *)(p->q + j * p->q_row_stride + k0 / level_bytes);
     for (int64_t byte = 0; byte < (kc + level_bytes - 1) / level_bytes; byte += 64)
@@ -159,36 +150,49 @@ static AVX2 void pack_dequantized_avx2(const void *context, int64_t k0, int64_t 
       _mm_prefetch((const char *)(p->zeros + j * p->z_row_stride + g0 * p->z_col_stride),
                    _MM_HINT_T1);
   }
-  for (int64_t c0 = 0; c0 < nr; c0 += 8)
-    for (int64_t r0 = 0; r0 < kc; r0 += DEQUANTIZE_RUN) {
-      int64_t run = min64(DEQUANTIZE_RUN, kc - r0), g = (k0 + r0) / p->group_size;
-      for (int64_t c = 0; c < 8; ++c) {
-        if (c0 + c < nc)
-          dequantize_row_avx2(p, j0 + c0 + c, k0 + r0, run, g, rows[c]);
-        else
-          memset(rows[c], 0, sizeof rows[c]);
+  /* Whole runs of 8 levels inside one group (k0 is a multiple of 8). */
+  int64_t vectorized = gs % 8 == 0 && k0 % 8 == 0 ? kc / 8 * 8 : 0;
+  for (int64_t c0 = 0; c0 < nr; c0 += 8) {
+    int channels = (int)(nc - c0 < 0 ? 0 : min64(8, nc - c0));
+    /* Channels past nc read channel j0's levels again, times a scale of 0. */
+    const int8_t *rows[8];
+    for (int c = 0; c < 8; ++c)
+      rows[c] = p->q + (j0 + c0 + (c < channels ? c : 0)) * p->q_row_stride;
+    __m256 scale = _mm256_setzero_ps(), zero = _mm256_setzero_ps();
+    int64_t g = g0 - 1, next = k0; /* the group of level k0 + k, and where the next starts */
+    for (int64_t k = 0; k < vectorized; k += 8) {
+      if (k0 + k >= next) {
+        next = (++g + 1) * gs;
+        group_vectors_avx2(p, j0 + c0, channels, g, bias, &scale, &zero);
       }
-      int64_t k = 0;
-      for (; k + 8 <= run; k += 8) {
-        __m256 r[8];
-        for (int c = 0; c < 8; ++c)
-          r[c] = _mm256_load_ps(rows[c] + k);
-        transpose_8x8_avx2(r, out + (r0 + k) * nr + c0, nr);
+      __m128i r[8];
+      for (int c = 0; c < 8; ++c)
+        r[c] = load_eight_level_bytes(rows[c], k0 + k, nibbles);
+      /* 8 x 8 bytes: d[t / 2] holds levels k + t of the 8 channels in its
+       * low (t even) or high 8 bytes. */
+      __m128i a[4], b[4], d[4];
+      for (int i = 0; i < 4; ++i)
+        a[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+      b[0] = _mm_unpacklo_epi16(a[0], a[1]);
+      b[1] = _mm_unpackhi_epi16(a[0], a[1]);
+      b[2] = _mm_unpacklo_epi16(a[2], a[3]);
+      b[3] = _mm_unpackhi_epi16(a[2], a[3]);
+      d[0] = _mm_unpacklo_epi32(b[0], b[2]);
+      d[1] = _mm_unpackhi_epi32(b[0], b[2]);
+      d[2] = _mm_unpacklo_epi32(b[1], b[3]);
+      d[3] = _mm_unpackhi_epi32(b[1], b[3]);
+      for (int t = 0; t < 8; ++t) {
+        __m128i bytes = t % 2 ? _mm_unpackhi_epi64(d[t / 2], d[t / 2]) : d[t / 2];
+        __m256 levels = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+        _mm256_storeu_ps(out + (k + t) * nr + c0,
+                         _mm256_mul_ps(_mm256_sub_ps(levels, zero), scale));
       }
-      for (; k < run; ++k)
-        for (int c = 0; c < 8; ++c)
-          out[(r0 + k) * nr + c0 + c] = rows[c][k];
     }
+    for (int64_t k = vectorized; k < kc; ++k) /* a ragged end, or groups of no multiple of 8 */
+      for (int c = 0; c < 8; ++c)
+        out[k * nr + c0 + c] = c < channels ? dequantized_at(p, j0 + c0 + c, k0 + k) : 0.0f;
+  }
 }
-
-/* Rows of A beyond which one-byte levels take the panels below: with fewer,
- * the dot-product tiles over 4 dequantized channels cost no more than the
- * panels' transposes (measured on AVX2, a 4096 x 4096 layer compiled into a
- * model: equal at 12 and 16 rows, the panels 20 % faster at 24 rows and
- * 30 % at 32 and 64). Levels two per byte take the panels from SMALL_M rows
- * up: there the dot-product tiles' nibble conversion is the slower one
- * (2.5x at 8 rows). */
-#define PANEL_ROWS 16
 
 /* Output channels per call of the fp32 kernel, whose loop runs down K
  * block by block over all the columns it is given: few enough that their
@@ -290,30 +294,6 @@ INLINE AVX512 void levels_tile_avx512(const int mr, const int nr,
       p->c[(i0 + i) * p->c_row_stride + j0 + j] += _mm512_reduce_add_ps(acc[i][j]);
 }
 
-/* The weight already dequantized: `w` holds nr rows of K floats. */
-INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
-                                     const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
-                                     int64_t j0, const float *w) {
-  __m512 acc[4][4];
-  for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j)
-      acc[i][j] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < p->k; k += 16) {
-    __mmask16 mask = mask16(p->k - k);
-    __m512 wv[4];
-    for (int j = 0; j < nr; ++j)
-      wv[j] = _mm512_maskz_loadu_ps(mask, w + j * p->k + k);
-    for (int i = 0; i < mr; ++i) {
-      __m512 x = _mm512_maskz_loadu_ps(mask, p->a + (i0 + i) * p->a_row_stride + k);
-      for (int j = 0; j < nr; ++j)
-        acc[i][j] = _mm512_fmadd_ps(x, wv[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j)
-      p->c[(i0 + i) * p->c_row_stride + j0 + j] += _mm512_reduce_add_ps(acc[i][j]);
-}
-
 /* Calls TILE(rows, ...) with `rows` (1 to 4) as a constant. */
 #define WITH_ROWS(rows, TILE, ...)                                                               \
   switch (rows) {                                                                              \
@@ -324,14 +304,12 @@ INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
   }
 
 /* The variant for one instruction set: levels dequantized in registers
- * for up to SMALL_M rows of A; up to PANEL_ROWS rows (one-byte levels), 4
- * output channels at a time dequantized into the workspace and every block
- * of 4 rows of A run against them; more, the fp32 kernel's tiles over
- * dequantized panels (run_many_rows). */
-#define DEFINE_QUANTIZED_VARIANT(NAME, TARGET, LEVELS_TILE, FLOAT_TILE, F32_VARIANT)               \
+ * for up to SMALL_M rows of A; more, the fp32 kernel's tiles over the
+ * weight dequantized panel by panel (run_many_rows). */
+#define DEFINE_QUANTIZED_VARIANT(NAME, TARGET, LEVELS_TILE, F32_VARIANT)                           \
   TARGET void NAME(const lowbit_uk_quantized_matmul_f32_params *p, float *workspace) {             \
     if (p->q_col_stride != 1 || p->a_col_stride != 1 || p->c_col_stride != 1 ||                    \
-        4 * p->k > LOWBIT_UK_MATMUL_F32_WORKSPACE || (p->level_bits == 4 && p->group_size % 2)) {  \
+        (p->level_bits == 4 && p->group_size % 2)) {                                               \
       lowbit_uk_quantized_matmul_f32_reference(p);                                                 \
       return;                                                                                      \
     }                                                                                              \
@@ -341,33 +319,14 @@ INLINE AVX512 void float_tile_avx512(const int mr, const int nr,
         WITH_ROWS(p->m, LEVELS_TILE, 4, p, 0, j)                                                   \
       for (; j < p->n; ++j)                                                                        \
         WITH_ROWS(p->m, LEVELS_TILE, 1, p, 0, j)                                                   \
-      add_outlier_product(p);                                                                      \
-      return;                                                                                      \
-    }                                                                                              \
-    if (p->m > PANEL_ROWS || p->level_bits == 4) {                                                 \
+    } else {                                                                                       \
       run_many_rows(p, F32_VARIANT, workspace);                                                    \
-      add_outlier_product(p);                                                                      \
-      return;                                                                                      \
-    }                                                                                              \
-    for (int64_t j = 0; j < p->n; j += 4) {                                                        \
-      int64_t channels = min64(4, p->n - j);                                                       \
-      for (int64_t c = 0; c < channels; ++c)                                                       \
-        dequantize_row_avx2(p, j + c, 0, p->k, 0, workspace + c * p->k);                           \
-      for (int64_t i = 0; i < p->m; i += 4) {                                                      \
-        int64_t rows = min64(4, p->m - i);                                                         \
-        if (channels == 4) {                                                                       \
-          WITH_ROWS(rows, FLOAT_TILE, 4, p, i, j, workspace)                                       \
-        } else {                                                                                   \
-          for (int64_t c = 0; c < channels; ++c)                                                   \
-            WITH_ROWS(rows, FLOAT_TILE, 1, p, i, j + c, workspace + c * p->k)                      \
-        }                                                                                          \
-      }                                                                                            \
     }                                                                                              \
     add_outlier_product(p);                                                                        \
   }
 
 DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx512, AVX512, levels_tile_avx512,
-                         float_tile_avx512, lowbit_uk_matmul_f32_avx512)
+                         lowbit_uk_matmul_f32_avx512)
 
 /*===--- AVX2 ----------------------------------------------------------------===*/
 
@@ -478,57 +437,8 @@ INLINE AVX2 void levels_tile_avx2(const int mr, const int nr,
   }
 }
 
-INLINE AVX2 void float_subtile_avx2(const int mr, const int nr,
-                                    const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
-                                    int64_t j0, const float *w) {
-  __m256 acc[4][4];
-  for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j)
-      acc[i][j] = _mm256_setzero_ps();
-  int64_t k = 0;
-  for (; k + 8 <= p->k; k += 8) {
-    __m256 wv[4];
-    for (int j = 0; j < nr; ++j)
-      wv[j] = _mm256_loadu_ps(w + j * p->k + k);
-    for (int i = 0; i < mr; ++i) {
-      __m256 x = _mm256_loadu_ps(p->a + (i0 + i) * p->a_row_stride + k);
-      for (int j = 0; j < nr; ++j)
-        acc[i][j] = _mm256_fmadd_ps(x, wv[j], acc[i][j]);
-    }
-  }
-  if (k < p->k) {
-    __m256i mask = mask8(p->k - k);
-    __m256 wv[4];
-    for (int j = 0; j < nr; ++j)
-      wv[j] = _mm256_maskload_ps(w + j * p->k + k, mask);
-    for (int i = 0; i < mr; ++i) {
-      __m256 x = _mm256_maskload_ps(p->a + (i0 + i) * p->a_row_stride + k, mask);
-      for (int j = 0; j < nr; ++j)
-        acc[i][j] = _mm256_fmadd_ps(x, wv[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j)
-      p->c[(i0 + i) * p->c_row_stride + j0 + j] += reduce_avx2(acc[i][j]);
-}
-
-/* The float tile in sub-tiles that 16 registers hold (mr x nb accumulators
- * plus nb weight vectors and x): 4 channels for up to 2 rows, 2 beyond. */
-INLINE AVX2 void float_tile_avx2(const int mr, const int nr,
-                                 const lowbit_uk_quantized_matmul_f32_params *p, int64_t i0,
-                                 int64_t j0, const float *w) {
-  const int nb = mr <= 2 ? 4 : 2;
-  if (nr % nb == 0) {
-    for (int j = 0; j < nr; j += nb)
-      float_subtile_avx2(mr, nb, p, i0, j0 + j, w + j * p->k);
-  } else {
-    for (int j = 0; j < nr; ++j)
-      float_subtile_avx2(mr, 1, p, i0, j0 + j, w + j * p->k);
-  }
-}
-
 DEFINE_QUANTIZED_VARIANT(lowbit_uk_quantized_matmul_f32_avx2, AVX2, levels_tile_avx2,
-                         float_tile_avx2, lowbit_uk_matmul_f32_avx2)
+                         lowbit_uk_matmul_f32_avx2)
 
 /*===--- int8 activations (AVX-512 VNNI) ------------------------------------===*/
 
