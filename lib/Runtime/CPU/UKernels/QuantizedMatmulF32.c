@@ -1020,8 +1020,8 @@ INLINE AVX2 void block_sums_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
 }
 
 /* For groups that are not a multiple of 64 levels (32, 96, ...) with zero
- * points, where every block changes scale (the tile below, with its zero
- * points, has too few registers left to beat this): mr rows (of the block, from rows0; C's from
+ * points, where every block changes scale (int8_tile_nibbles_symmetric_avx2
+ * with zero points added measured slower than this): mr rows (of the block, from rows0; C's from
  * i0) by one output channel over levels two per byte, K a multiple of 64: each 64-level block's
  * weights split once into even and odd halves for all the rows; per row,
  * the block's int32 dot (lanes 0-3: its first 32 levels, 4-7: the rest),
@@ -1079,8 +1079,7 @@ INLINE AVX2 void int8_channel_nibbles_avx2(const int mr,
  * are widened once, less the offsets (8 times the sum of the row's levels
  * over each group starting in the window, in integers), converted and
  * scaled; zero points come off in float, s * z * that sum. Groups of a
- * multiple of 64 levels (others: int8_tile_nibbles_halves_avx2, or with zero
- * points int8_channel_nibbles_avx2). */
+ * multiple of 64 levels, with zero points (see int8_rows_nibbles_avx2). */
 INLINE AVX2 void int8_tile_nibbles_avx2(const int mr, const int nr,
                                         const lowbit_uk_quantized_matmul_f32_params *p,
                                         const quantized_rows *r, const int8_t *split,
@@ -1150,17 +1149,19 @@ INLINE AVX2 void int8_tile_nibbles_avx2(const int mr, const int nr,
       p->c[(i0 + i) * p->c_row_stride + j + c] += r->scales[rows0 + i] * reduce_avx2(acc[i][c]);
 }
 
-/* As int8_tile_nibbles_avx2 for symmetric groups of an odd multiple of 32
- * levels (32, 96): each 64-level block may hold two groups, so every block is
- * widened and scaled on its own, its two halves' scales side by side
- * (int32 lanes 0-3 sum the block's first 32 levels, 4-7 the rest). mr
- * rows by nr channels share each row's activations and each channel's
- * split weights, as there. */
-INLINE AVX2 void int8_tile_nibbles_halves_avx2(const int mr, const int nr,
-                                               const lowbit_uk_quantized_matmul_f32_params *p,
-                                               const quantized_rows *r, const int8_t *split,
-                                               const int32_t *block_sums, int64_t i0, int64_t rows0,
-                                               int64_t j, int64_t kb0, int64_t kb1) {
+/* As int8_tile_nibbles_avx2 for symmetric weights (no zero points) in
+ * groups of any multiple of 32 levels: every 64-level block is widened and
+ * scaled on its own, its two halves' scales side by side (int32 lanes 0-3
+ * sum the block's first 32 levels, 4-7 the rest; a block may hold two
+ * groups of 32 or 96). Without the int16 windows' sums the accumulators
+ * stay in registers; mr rows by nr channels share each row's activations
+ * and each channel's split weights, as there. */
+INLINE AVX2 void int8_tile_nibbles_symmetric_avx2(const int mr, const int nr,
+                                                  const lowbit_uk_quantized_matmul_f32_params *p,
+                                                  const quantized_rows *r, const int8_t *split,
+                                                  const int32_t *block_sums, int64_t i0,
+                                                  int64_t rows0, int64_t j, int64_t kb0,
+                                                  int64_t kb1) {
   const __m256i ones = _mm256_set1_epi16(1), low_nibbles = _mm256_set1_epi8(0x0F);
   const float *scales[2];
   for (int c = 0; c < nr; ++c)
@@ -1206,17 +1207,17 @@ INLINE AVX2 void int8_tile_nibbles_halves_avx2(const int mr, const int nr,
 
 /* Rows [0, rows) of the block by all output channels: K in slices,
  * channels in pairs and rows in threes (the most that keep a tile's sums,
- * weights and activations in the 16 registers), the tile of groups of a
- * multiple of 64 levels or that of symmetric groups of 32, 96, ...
- * (measured at 64 rows, W4A8 g32 4096 x 4096: min 31.7 -> 26.4 and
- * 32.7 -> 22.0 ms against the one-channel path, in two runs);
- * asymmetric groups of 32, 96, ... one channel at a time by up to four
- * rows. */
+ * weights and activations in the 16 registers), symmetric weights on
+ * int8_tile_nibbles_symmetric_avx2 (measured at 64 rows against the tiles
+ * before it, 4096 x 4096: g32 min 31.7 -> 26.4 and 32.7 -> 22.0 ms in two
+ * runs, g128 30.1 -> 26.8 ms; 16 rows equal), asymmetric groups of a
+ * multiple of 64 levels on int8_tile_nibbles_avx2; asymmetric groups of
+ * 32, 96, ... one channel at a time by up to four rows. */
 INLINE AVX2 void int8_rows_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
                                         const quantized_rows *r, const int8_t *split,
                                         const int32_t *block_sums, int64_t b0, int64_t rows) {
-  const int halves = p->group_size % 64 != 0; /* groups of 32, 96, ... */
-  if (halves && p->zeros) {
+  const int symmetric = !p->zeros;
+  if (!symmetric && p->group_size % 64) {
     for (int64_t j = 0; j < p->n; ++j)
       for (int64_t i = 0; i < rows; i += 4)
         switch (min64(4, rows - i)) {
@@ -1243,8 +1244,8 @@ INLINE AVX2 void int8_rows_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_par
         int mr = (int)min64(3, rows - i), nr = p->n - j >= 2 ? 2 : 1;
 #define LOWBIT_TILE(MR, NR)                                                                        \
   case MR * 2 + NR - 1:                                                                            \
-    if (halves)                                                                                    \
-      int8_tile_nibbles_halves_avx2(MR, NR, p, r, split, block_sums, b0 + i, i, j, kb0, kb1);      \
+    if (symmetric)                                                                                 \
+      int8_tile_nibbles_symmetric_avx2(MR, NR, p, r, split, block_sums, b0 + i, i, j, kb0, kb1);   \
     else                                                                                           \
       int8_tile_nibbles_avx2(MR, NR, p, r, split, block_sums, b0 + i, i, j, kb0, kb1);             \
     break;
