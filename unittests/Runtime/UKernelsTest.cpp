@@ -565,12 +565,11 @@ TEST(QuantizedMatmulF32, Avx2Int8MatchesReference) {
         for (int64_t n : {1, 9})
           checkQuantized(lowbit_uk_quantized_matmul_f32_avx2_int8,
                          {m, n, k, group, zeros, /*nibbles=*/true, true});
-  // Groups of a multiple of 64 with several rows: the tiles of three rows
-  // by two channels, block by block without zero points, with them int16
-  // sums over windows of up to four blocks (a group of 1280 or 320 levels:
-  // windows of 4 and what is left), K past the 4096-level slice, rows and
-  // channels left over; the extreme nibbles fill a window's int16 lanes to
-  // 30480 of their 32767.
+  // Groups of a multiple of 64 with several rows: the tile of three rows by
+  // two channels (groups of 1280 or 320 levels, several blocks each), K past
+  // the 4096-level slice (its zero points taken once per group), rows and
+  // channels left over; the extreme nibbles give the largest int16 pair
+  // sums.
   for (int64_t m : {2, 4, 7})
     for (auto [k, group] : {std::pair<int64_t, int64_t>{1280, 1280}, {1280, 320}, {5120, 128}})
       for (bool zeros : {false, true})

@@ -1019,154 +1019,28 @@ INLINE AVX2 void block_sums_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
     }
 }
 
-/* For groups that are not a multiple of 64 levels (32, 96, ...) with zero
- * points, where every block changes scale (int8_tile_nibbles_symmetric_avx2
- * with zero points added measured slower than this): mr rows (of the block, from rows0; C's from
- * i0) by one output channel over levels two per byte, K a multiple of 64: each 64-level block's
- * weights split once into even and odd halves for all the rows; per row,
- * the block's int32 dot (lanes 0-3: its first 32 levels, 4-7: the rest),
- * less the offsets of the groups starting there, converted and multiplied
- * by the two halves' scales. */
-INLINE AVX2 void int8_channel_nibbles_avx2(const int mr,
-                                           const lowbit_uk_quantized_matmul_f32_params *p,
-                                           const quantized_rows *r, const int8_t *split,
-                                           const int32_t *block_sums, int64_t i0, int64_t rows0,
-                                           int64_t j) {
-  const int8_t *q = p->q + j * p->q_row_stride;
-  const float *scales = p->scales + j * p->s_row_stride;
-  const int8_t *zeros = p->zeros ? p->zeros + j * p->z_row_stride : NULL;
-  const __m256i ones = _mm256_set1_epi16(1), low_nibbles = _mm256_set1_epi8(0x0F);
-  __m256 acc[4];
-  for (int i = 0; i < mr; ++i)
-    acc[i] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < p->k; k += 64) {
-    __m256i bytes = _mm256_loadu_si256((const __m256i *)(q + k / 2));
-    __m256i low = _mm256_and_si256(bytes, low_nibbles);
-    __m256i high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_nibbles);
-    /* Two divisions, not a running group count: they do not depend on the
-     * previous block, and measured 15 % faster at 64 rows (AVX2, g32). */
-    int64_t g0 = k / p->group_size, g1 = (k + 32) / p->group_size;
-    __m256 scale = _mm256_set_m128(_mm_set1_ps(scales[g1]), _mm_set1_ps(scales[g0]));
-    __m256i offset = _mm256_setzero_si256();
-    if (zeros)
-      offset = _mm256_set_m128i(_mm_set1_epi32(8 + zeros[g1]), _mm_set1_epi32(8 + zeros[g0]));
-    for (int i = 0; i < mr; ++i) {
-      const int8_t *x = split + (rows0 + i) * r->padded_k + k;
-      /* Each int16 pair sum is at most 2 * 15 * 127, so the even and odd
-       * halves add in int16 before the one widening. */
-      __m256i dot = _mm256_madd_epi16(
-          _mm256_add_epi16(
-              _mm256_maddubs_epi16(low, _mm256_loadu_si256((const __m256i *)x)),
-              _mm256_maddubs_epi16(high, _mm256_loadu_si256((const __m256i *)(x + 32)))),
-          ones);
-      __m256i sums = _mm256_loadu_si256(
-          (const __m256i *)(block_sums + (rows0 + i) * (r->padded_k / 8) + k / 8));
-      __m256i taken = zeros ? _mm256_mullo_epi32(sums, offset) : _mm256_slli_epi32(sums, 3);
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot, taken)), scale, acc[i]);
-    }
-  }
-  for (int i = 0; i < mr; ++i)
-    p->c[(i0 + i) * p->c_row_stride + j] += r->scales[rows0 + i] * reduce_avx2(acc[i]);
-}
-
 /* mr rows (of the block, from rows0; C's from i0) by nr output channels
- * (from j) over levels [kb0, kb1) two per byte: K and kb0 multiples of 64.
- * Per 64-level block each channel's weights
- * are split once into even and odd halves, and each row's matching
- * activations are loaded once for all the channels. The products add up in
- * int16 over a window of at most four blocks inside one group (a lane gains
- * at most 2 * 2 * 15 * 127 = 7620 per block: four make 30480 < 32767),
- * are widened once, less the offsets (8 times the sum of the row's levels
- * over each group starting in the window, in integers), converted and
- * scaled; zero points come off in float, s * z * that sum. Groups of a
- * multiple of 64 levels, with zero points (see int8_rows_nibbles_avx2). */
+ * (from j) over levels [kb0, kb1) two per byte, K and kb0 multiples of 64,
+ * groups of any multiple of 32 levels. Per 64-level block each channel's
+ * weights are split once into even and odd halves for all the rows, and
+ * each row's matching activations are loaded once for all the channels;
+ * every block is widened and scaled on its own, the scales of its two
+ * 32-level halves side by side (int32 lanes 0-3 sum the block's first 32
+ * levels, 4-7 the rest; a block may hold two groups of 32 or 96), less 8
+ * times the sums of the row's levels of the groups starting there (levels
+ * load as q + 8). Zero points come off after the loop, s z times the
+ * row's sum over each group, with s z formed once for all the rows. The
+ * accumulators stay in registers. */
 INLINE AVX2 void int8_tile_nibbles_avx2(const int mr, const int nr,
                                         const lowbit_uk_quantized_matmul_f32_params *p,
                                         const quantized_rows *r, const int8_t *split,
                                         const int32_t *block_sums, int64_t i0, int64_t rows0,
                                         int64_t j, int64_t kb0, int64_t kb1) {
-  const int64_t gs = p->group_size;
-  const int64_t window = min64(4, gs / 64) * 64;
-  const __m256i ones = _mm256_set1_epi16(1), low_nibbles = _mm256_set1_epi8(0x0F);
-  __m256 acc[4][2];
-  for (int i = 0; i < mr; ++i)
-    for (int c = 0; c < nr; ++c)
-      acc[i][c] = _mm256_setzero_ps();
-  /* Group g holds level k0; the next one starts at `next` (no division
-   * per window: it costs about as much as a window's products). */
-  int64_t g = kb0 / gs, next = (g + 1) * gs;
-  for (int64_t k0 = kb0; k0 < kb1;) {
-    int64_t k1 = min64(min64(kb1, k0 + window), next);
-    __m256i dot[4][2];
-    for (int i = 0; i < mr; ++i)
-      for (int c = 0; c < nr; ++c)
-        dot[i][c] = _mm256_setzero_si256();
-    for (int64_t k = k0; k < k1; k += 64) {
-      __m256i low[2], high[2];
-      for (int c = 0; c < nr; ++c) {
-        __m256i bytes =
-            _mm256_loadu_si256((const __m256i *)(p->q + (j + c) * p->q_row_stride + k / 2));
-        low[c] = _mm256_and_si256(bytes, low_nibbles);
-        high[c] = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_nibbles);
-      }
-      for (int i = 0; i < mr; ++i) {
-        const int8_t *x = split + (rows0 + i) * r->padded_k + k;
-        __m256i even = _mm256_loadu_si256((const __m256i *)x);
-        __m256i odd = _mm256_loadu_si256((const __m256i *)(x + 32));
-        for (int c = 0; c < nr; ++c)
-          dot[i][c] =
-              _mm256_add_epi16(dot[i][c], _mm256_add_epi16(_mm256_maddubs_epi16(low[c], even),
-                                                           _mm256_maddubs_epi16(high[c], odd)));
-      }
-    }
-    __m256 scale[2], scaled_zero[2]; /* the window's group's */
-    for (int c = 0; c < nr; ++c) {
-      float s = p->scales[(j + c) * p->s_row_stride + g];
-      scale[c] = _mm256_set1_ps(s);
-      if (p->zeros)
-        scaled_zero[c] = _mm256_set1_ps(s * p->zeros[(j + c) * p->z_row_stride + g]);
-    }
-    for (int i = 0; i < mr; ++i) {
-      __m256i sums = _mm256_loadu_si256(
-          (const __m256i *)(block_sums + (rows0 + i) * (r->padded_k / 8) + k0 / 8));
-      __m256i taken = _mm256_slli_epi32(sums, 3);
-      __m256 float_sums = p->zeros ? _mm256_cvtepi32_ps(sums) : _mm256_setzero_ps();
-      for (int c = 0; c < nr; ++c) {
-        __m256i d = _mm256_sub_epi32(_mm256_madd_epi16(dot[i][c], ones), taken);
-        acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), scale[c], acc[i][c]);
-        if (p->zeros)
-          acc[i][c] = _mm256_fnmadd_ps(scaled_zero[c], float_sums, acc[i][c]);
-      }
-    }
-    /* The float sums wait in memory while the next window runs: its int16
-     * sums, weights and activations take all 16 registers. */
-    __asm__ volatile("" : : "r"(&acc[0][0]) : "memory");
-    for (k0 = k1; k0 >= next; next += gs)
-      ++g;
-  }
-  for (int i = 0; i < mr; ++i)
-    for (int c = 0; c < nr; ++c)
-      p->c[(i0 + i) * p->c_row_stride + j + c] += r->scales[rows0 + i] * reduce_avx2(acc[i][c]);
-}
-
-/* As int8_tile_nibbles_avx2 for symmetric weights (no zero points) in
- * groups of any multiple of 32 levels: every 64-level block is widened and
- * scaled on its own, its two halves' scales side by side (int32 lanes 0-3
- * sum the block's first 32 levels, 4-7 the rest; a block may hold two
- * groups of 32 or 96). Without the int16 windows' sums the accumulators
- * stay in registers; mr rows by nr channels share each row's activations
- * and each channel's split weights, as there. */
-INLINE AVX2 void int8_tile_nibbles_symmetric_avx2(const int mr, const int nr,
-                                                  const lowbit_uk_quantized_matmul_f32_params *p,
-                                                  const quantized_rows *r, const int8_t *split,
-                                                  const int32_t *block_sums, int64_t i0,
-                                                  int64_t rows0, int64_t j, int64_t kb0,
-                                                  int64_t kb1) {
   const __m256i ones = _mm256_set1_epi16(1), low_nibbles = _mm256_set1_epi8(0x0F);
   const float *scales[2];
   for (int c = 0; c < nr; ++c)
     scales[c] = p->scales + (j + c) * p->s_row_stride;
-  __m256 acc[4][2];
+  __m256 acc[3][2];
   for (int i = 0; i < mr; ++i)
     for (int c = 0; c < nr; ++c)
       acc[i][c] = _mm256_setzero_ps();
@@ -1200,42 +1074,50 @@ INLINE AVX2 void int8_tile_nibbles_symmetric_avx2(const int mr, const int nr,
       }
     }
   }
+  /* Zero points, out of the loop above: s z times the row's sum of levels,
+   * for each group that starts in this slice (a group spanning two slices
+   * is taken once, where it starts), with s z for the two channels'
+   * groups formed once for all the rows. */
+  if (p->zeros) {
+    int64_t g_begin = (kb0 + p->group_size - 1) / p->group_size,
+            g_end = (kb1 - 1) / p->group_size + 1;
+    float scaled_zero[2][4096 / 32];
+    for (int64_t g0 = g_begin; g0 < g_end; g0 += 4096 / 32) {
+      int64_t count = min64(4096 / 32, g_end - g0);
+      for (int c = 0; c < nr; ++c)
+        for (int64_t g = 0; g < count; ++g)
+          scaled_zero[c][g] =
+              scales[c][g0 + g] * (float)p->zeros[(j + c) * p->z_row_stride + g0 + g];
+      for (int i = 0; i < mr; ++i) {
+        const int32_t *sums = r->sums + (rows0 + i) * r->groups + g0;
+        int64_t g = 0;
+        for (; g + 8 <= count; g += 8) {
+          __m256 row_sums = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(sums + g)));
+          for (int c = 0; c < nr; ++c)
+            acc[i][c] = _mm256_fnmadd_ps(_mm256_loadu_ps(scaled_zero[c] + g), row_sums, acc[i][c]);
+        }
+        for (; g < count; ++g)
+          for (int c = 0; c < nr; ++c)
+            acc[i][c] = _mm256_sub_ps(
+                acc[i][c], _mm256_setr_ps(scaled_zero[c][g] * (float)sums[g], 0, 0, 0, 0, 0, 0, 0));
+      }
+    }
+  }
   for (int i = 0; i < mr; ++i)
     for (int c = 0; c < nr; ++c)
       p->c[(i0 + i) * p->c_row_stride + j + c] += r->scales[rows0 + i] * reduce_avx2(acc[i][c]);
 }
 
-/* Rows [0, rows) of the block by all output channels: K in slices,
- * channels in pairs and rows in threes (the most that keep a tile's sums,
- * weights and activations in the 16 registers), symmetric weights on
- * int8_tile_nibbles_symmetric_avx2 (measured at 64 rows against the tiles
- * before it, 4096 x 4096: g32 min 31.7 -> 26.4 and 32.7 -> 22.0 ms in two
- * runs, g128 30.1 -> 26.8 ms; 16 rows equal), asymmetric groups of a
- * multiple of 64 levels on int8_tile_nibbles_avx2; asymmetric groups of
- * 32, 96, ... one channel at a time by up to four rows. */
+/* Rows [0, rows) of the block by all output channels: K in slices, channels
+ * in pairs and rows in threes (the most that keep the tile's accumulators,
+ * weights and activations in the 16 registers). Measured at 64 rows of
+ * 4096 x 4096 against the tiles before it (an int16-window tile for groups
+ * of a multiple of 64 levels, one channel by four rows for 32 or 96): g32
+ * min 31.7 -> 26.4 and 32.7 -> 22.0 ms symmetric, 39.1 -> 26.7 with zero
+ * points; g128 30.1 -> 26.8 symmetric, 28.7 -> 23.2 with zero points. */
 INLINE AVX2 void int8_rows_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_params *p,
                                         const quantized_rows *r, const int8_t *split,
                                         const int32_t *block_sums, int64_t b0, int64_t rows) {
-  const int symmetric = !p->zeros;
-  if (!symmetric && p->group_size % 64) {
-    for (int64_t j = 0; j < p->n; ++j)
-      for (int64_t i = 0; i < rows; i += 4)
-        switch (min64(4, rows - i)) {
-        case 4:
-          int8_channel_nibbles_avx2(4, p, r, split, block_sums, b0 + i, i, j);
-          break;
-        case 3:
-          int8_channel_nibbles_avx2(3, p, r, split, block_sums, b0 + i, i, j);
-          break;
-        case 2:
-          int8_channel_nibbles_avx2(2, p, r, split, block_sums, b0 + i, i, j);
-          break;
-        default:
-          int8_channel_nibbles_avx2(1, p, r, split, block_sums, b0 + i, i, j);
-          break;
-        }
-    return;
-  }
   const int64_t slice = 4096; /* levels */
   for (int64_t kb0 = 0; kb0 < p->k; kb0 += slice) {
     int64_t kb1 = min64(p->k, kb0 + slice);
@@ -1244,14 +1126,9 @@ INLINE AVX2 void int8_rows_nibbles_avx2(const lowbit_uk_quantized_matmul_f32_par
         int mr = (int)min64(3, rows - i), nr = p->n - j >= 2 ? 2 : 1;
 #define LOWBIT_TILE(MR, NR)                                                                        \
   case MR * 2 + NR - 1:                                                                            \
-    if (symmetric)                                                                                 \
-      int8_tile_nibbles_symmetric_avx2(MR, NR, p, r, split, block_sums, b0 + i, i, j, kb0, kb1);   \
-    else                                                                                           \
-      int8_tile_nibbles_avx2(MR, NR, p, r, split, block_sums, b0 + i, i, j, kb0, kb1);             \
+    int8_tile_nibbles_avx2(MR, NR, p, r, split, block_sums, b0 + i, i, j, kb0, kb1);               \
     break;
         switch (mr * 2 + nr - 1) {
-          LOWBIT_TILE(4, 2)
-          LOWBIT_TILE(4, 1)
           LOWBIT_TILE(3, 2)
           LOWBIT_TILE(3, 1)
           LOWBIT_TILE(2, 2)
