@@ -1087,7 +1087,8 @@ INLINE AVX2 void int8_tile_nibbles_avx2(const int mr, const int nr,
       for (int c = 0; c < nr; ++c)
         for (int64_t g = 0; g < count; ++g)
           scaled_zero[c][g] =
-              scales[c][g0 + g] * (float)p->zeros[(j + c) * p->z_row_stride + g0 + g];
+              scales[c][(g0 + g) * p->s_col_stride] *
+              (float)p->zeros[(j + c) * p->z_row_stride + (g0 + g) * p->z_col_stride];
       for (int i = 0; i < mr; ++i) {
         const int32_t *sums = r->sums + (rows0 + i) * r->groups + g0;
         int64_t g = 0;
