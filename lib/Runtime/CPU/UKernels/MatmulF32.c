@@ -297,33 +297,35 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
       small_m_panels(p);                                                                           \
       return;                                                                                      \
     }                                                                                              \
-    if (p->m <= SMALL_M && !p->b_pack && !p->b_panels && p->b_row_stride == 1 &&                   \
-        p->b_col_stride != 1 && p->a_col_stride == 1 && p->c_col_stride == 1) {                    \
-      small_m_dots(p);                                                                             \
-      return;                                                                                      \
-    }                                                                                              \
-    if (p->m <= SMALL_M && !p->b_pack && (p->b_levels || p->b_nibbles) && p->b_col_stride == 1 &&  \
-        p->c_col_stride == 1) {                                                                    \
-      small_m_levels(p);                                                                           \
-      return;                                                                                      \
-    }                                                                                              \
-    if (p->m <= SMALL_M && !p->b_pack && !p->b_levels && !p->b_nibbles && p->b_col_stride == 1 &&  \
-        p->c_col_stride == 1) {                                                                    \
-      switch (p->m) {                                                                              \
-      case 1:                                                                                      \
-        SMALL_M_KERNEL(1, p);                                                                      \
+    /* Few rows of A over B in memory (neither prepacked nor written by */                         \
+    /* b_pack): B streamed in place.                                     */                        \
+    if (p->m <= SMALL_M && !p->b_panels && !p->b_pack) {                                           \
+      if (p->b_row_stride == 1 && p->b_col_stride != 1 && p->a_col_stride == 1 &&                  \
+          p->c_col_stride == 1) {                                                                  \
+        small_m_dots(p);                                                                           \
         return;                                                                                    \
-      case 2:                                                                                      \
-        SMALL_M_KERNEL(2, p);                                                                      \
+      }                                                                                            \
+      if ((p->b_levels || p->b_nibbles) && p->b_col_stride == 1 && p->c_col_stride == 1) {         \
+        small_m_levels(p);                                                                         \
         return;                                                                                    \
-      case 3:                                                                                      \
-        SMALL_M_KERNEL(3, p);                                                                      \
-        return;                                                                                    \
-      case 4:                                                                                      \
-        SMALL_M_KERNEL(4, p);                                                                      \
-        return;                                                                                    \
-      default:                                                                                     \
-        return;                                                                                    \
+      }                                                                                            \
+      if (!p->b_levels && !p->b_nibbles && p->b_col_stride == 1 && p->c_col_stride == 1) {         \
+        switch (p->m) {                                                                            \
+        case 1:                                                                                    \
+          SMALL_M_KERNEL(1, p);                                                                    \
+          return;                                                                                  \
+        case 2:                                                                                    \
+          SMALL_M_KERNEL(2, p);                                                                    \
+          return;                                                                                  \
+        case 3:                                                                                    \
+          SMALL_M_KERNEL(3, p);                                                                    \
+          return;                                                                                  \
+        case 4:                                                                                    \
+          SMALL_M_KERNEL(4, p);                                                                    \
+          return;                                                                                  \
+        default:                                                                                   \
+          return;                                                                                  \
+        }                                                                                          \
       }                                                                                            \
     }                                                                                              \
     if (p->c_col_stride != 1) {                                                                    \

@@ -55,30 +55,25 @@ INLINE void add_outlier_product(const lowbit_uk_quantized_matmul_f32_params *p) 
   }
 }
 
-void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p) {
-  for (int64_t i = 0; i < p->m; ++i)
-    for (int64_t j = 0; j < p->n; ++j) {
-      float sum = 0;
-      for (int64_t k = 0; k < p->k; ++k) {
-        int64_t g = k / p->group_size;
-        float zero = p->zeros ? p->zeros[j * p->z_row_stride + g * p->z_col_stride] : 0;
-        float w = ((float)level_at(p, j, k) - zero) *
-                  p->scales[j * p->s_row_stride + g * p->s_col_stride];
-        sum += p->a[i * p->a_row_stride + k * p->a_col_stride] * w;
-      }
-      p->c[i * p->c_row_stride + j * p->c_col_stride] += sum;
-    }
-  add_outlier_product(p);
-}
-
-/*===--- Many rows: the weight dequantized into the fp32 kernel's panels -----===*/
-
 /* W[k, n] from its level, scale and zero point (any group size). */
 INLINE float dequantized_at(const lowbit_uk_quantized_matmul_f32_params *p, int64_t n, int64_t k) {
   int64_t g = k / p->group_size;
   float zero = p->zeros ? (float)p->zeros[n * p->z_row_stride + g * p->z_col_stride] : 0.0f;
   return ((float)level_at(p, n, k) - zero) * p->scales[n * p->s_row_stride + g * p->s_col_stride];
 }
+
+void lowbit_uk_quantized_matmul_f32_reference(const lowbit_uk_quantized_matmul_f32_params *p) {
+  for (int64_t i = 0; i < p->m; ++i)
+    for (int64_t j = 0; j < p->n; ++j) {
+      float sum = 0;
+      for (int64_t k = 0; k < p->k; ++k)
+        sum += p->a[i * p->a_row_stride + k * p->a_col_stride] * dequantized_at(p, j, k);
+      p->c[i * p->c_row_stride + j * p->c_col_stride] += sum;
+    }
+  add_outlier_product(p);
+}
+
+/*===--- Many rows: the weight dequantized into the fp32 kernel's panels -----===*/
 
 /* Levels [k, k + 8) of a row (k even for two per byte) as 8 bytes: the
  * level, or level + 8 for two per byte. */
@@ -341,6 +336,9 @@ INLINE AVX2 float reduce_avx2(__m256 v) {
 /* Levels k .. k + 7 of a row (up to `count`; zeros past it) as floats, from
  * one level per byte or two (k even). */
 INLINE AVX2 __m256 load_levels_avx2(const int8_t *row, int64_t k, int64_t count, int nibbles) {
+  if (nibbles && count >= 8) /* loaded as level + 8 */
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+        _mm_sub_epi8(load_eight_level_bytes(row, k, nibbles), _mm_set1_epi8(8))));
   int8_t levels[8] = {0};
   const int8_t *source = row + k;
   if (nibbles) {
