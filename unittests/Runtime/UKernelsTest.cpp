@@ -218,7 +218,7 @@ TEST(MatmulF32, PanelsMatchReference) {
 }
 
 TEST(MatmulF32, WideBlocks) {
-  // Several 256 x 4096 packed blocks: k and n past one block each.
+  // Several 256 x 256 packed blocks: k and n past one block each.
   Variant variant = nullptr;
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512bw"))
@@ -229,6 +229,34 @@ TEST(MatmulF32, WideBlocks) {
     GTEST_SKIP() << "no vectorized variant on this CPU";
   check(variant, {9, 4100, 600, false, false, false});
   check(variant, {3, 4100, 600, false, false, false});
+}
+
+TEST(MatmulF32, BlocksOfRows) {
+  // The tiles read A packed in blocks of at most 120 rows by all of K (2 MiB
+  // at most): rows past one such block (a full last tile, a ragged one), A
+  // transposed or not, B in memory or prepacked, k past one 256-row block;
+  // a K deep enough to make the blocks shorter than 120 rows; and one too
+  // deep to pack (A read in place).
+  std::vector<Variant> variants;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw"))
+    variants.push_back(lowbit_uk_matmul_f32_avx512);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    variants.push_back(lowbit_uk_matmul_f32_avx2);
+  if (variants.empty())
+    GTEST_SKIP() << "no vectorized variant on this CPU";
+  for (Variant variant : variants) {
+    for (int64_t m : {246, 245})
+      for (bool transposeA : {false, true}) {
+        check(variant, {m, 33, 300, transposeA, false, false});
+        Shape prepacked{m, 40, 300, transposeA, false, false};
+        prepacked.panelsB = true;
+        prepacked.panelCol0 = 32;
+        check(variant, prepacked);
+      }
+    check(variant, {53, 17, 11000, false, false, false});
+    check(variant, {9, 17, 90000, true, false, false});
+  }
 }
 
 TEST(MatmulF32, EntryPointAcceptsEmptyProblems) {
@@ -496,6 +524,7 @@ void checkAllQuantized(QuantizedVariant variant) {
     checkQuantized(variant, {17, 70, 600, 32, true, nibbles});
     checkQuantized(variant, {25, 33, 4101, 128, true, nibbles});
   }
+  checkQuantized(variant, {245, 17, 300, 32, true, true}); // rows past the fp32 kernel's block of A
   for (int64_t m : {1, 9}) // outlier channels, both row paths
     checkQuantized(variant, {m, 33, 172, 32, true, false, false, false, /*outliers=*/3});
 }

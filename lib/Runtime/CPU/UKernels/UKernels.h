@@ -73,8 +73,8 @@ typedef struct {
    (k) % LOWBIT_UK_PANEL_KC * LOWBIT_UK_PANEL_NR + (n) % LOWBIT_UK_PANEL_NR)
 
 /* Floats of workspace the vectorized variants need: a packed block of B,
- * 256 rows by 4096 columns. */
-#define LOWBIT_UK_MATMUL_F32_WORKSPACE (256 * 4096)
+ * 256 rows by 256 columns, then a packed block of A (2 MiB). */
+#define LOWBIT_UK_MATMUL_F32_WORKSPACE (256 * 256 + (1 << 19))
 
 void lowbit_uk_matmul_f32_reference(const lowbit_uk_matmul_f32_params *p);
 /* Require the CPU features in their names and a 64-byte aligned workspace of
