@@ -346,12 +346,10 @@ INLINE AVX2 void small_m_panels(const lowbit_uk_matmul_f32_params *p) {
       return;                                                                                      \
     }                                                                                              \
     /* Rows of A per block: as many as fit A_FLOATS (all of K), at most */                         \
-    /* A_ROWS, a multiple of MR. The weight-quantized kernel (b_pack) */                           \
-    /* calls once per 256 channels, all its rows at once: packing A on */                          \
-    /* each call cost it more than it saved (measured), so its A is read */                        \
-    /* in place, as is an A too deep to pack MR rows of. */                                        \
+    /* A_ROWS, a multiple of MR; an A too deep to pack MR rows of is */                            \
+    /* read in place. */                                                                           \
     int64_t fit = A_FLOATS / p->k / MR * MR;                                                       \
-    int pack_a_rows = !p->b_pack && fit >= MR;                                                     \
+    int pack_a_rows = fit >= MR;                                                                   \
     int64_t block_rows = pack_a_rows ? min64(p->m, min64(A_ROWS, fit)) : p->m;                     \
     float *a_block = workspace + KC * NB;                                                          \
     for (int64_t r0 = 0; r0 < p->m; r0 += block_rows) {                                            \

@@ -189,40 +189,28 @@ static AVX2 void pack_dequantized_avx2(const void *context, int64_t k0, int64_t 
   }
 }
 
-/* Output channels per call of the fp32 kernel, whose loop runs down K
- * block by block over all the columns it is given: few enough that their
- * rows of C stay in L2 from one block to the next and that their levels'
- * pages (one row of levels each, a page or more apart) stay in the TLB. */
-#define PANEL_CHANNELS 256
-
 /* C += A * W for more rows of A than the decode path takes: the fp32
  * kernel `f32_variant`'s register tiles (outer products, 6 x 16 on AVX2,
- * 8 x 32 on AVX-512) over W dequantized panel by panel. */
+ * 8 x 32 on AVX-512) over W dequantized panel by panel. That kernel works
+ * on 256 output channels at a time down K, so that their rows of C stay in
+ * L2 and their levels' pages (one row of levels each, a page or more
+ * apart) in the TLB, and packs A once per block of rows for all of them. */
 static void run_many_rows(const lowbit_uk_quantized_matmul_f32_params *p,
                           void (*f32_variant)(const lowbit_uk_matmul_f32_params *, float *),
                           float *workspace) {
-  for (int64_t j0 = 0; j0 < p->n; j0 += PANEL_CHANNELS) {
-    lowbit_uk_quantized_matmul_f32_params slice = *p; /* channels [j0, j0 + n) */
-    slice.n = min64(PANEL_CHANNELS, p->n - j0);
-    slice.q += j0 * p->q_row_stride;
-    slice.scales += j0 * p->s_row_stride;
-    if (slice.zeros)
-      slice.zeros += j0 * p->z_row_stride;
-    slice.c += j0;
-    lowbit_uk_matmul_f32_params f = {0};
-    f.a = p->a;
-    f.a_row_stride = p->a_row_stride;
-    f.a_col_stride = 1;
-    f.c = slice.c;
-    f.c_row_stride = p->c_row_stride;
-    f.c_col_stride = 1;
-    f.m = p->m;
-    f.n = slice.n;
-    f.k = p->k;
-    f.b_pack = pack_dequantized_avx2;
-    f.b_pack_context = &slice;
-    f32_variant(&f, workspace);
-  }
+  lowbit_uk_matmul_f32_params f = {0};
+  f.a = p->a;
+  f.a_row_stride = p->a_row_stride;
+  f.a_col_stride = 1;
+  f.c = p->c;
+  f.c_row_stride = p->c_row_stride;
+  f.c_col_stride = 1;
+  f.m = p->m;
+  f.n = p->n;
+  f.k = p->k;
+  f.b_pack = pack_dequantized_avx2;
+  f.b_pack_context = p;
+  f32_variant(&f, workspace);
 }
 
 /*===--- AVX-512 -------------------------------------------------------------===*/
