@@ -6,8 +6,11 @@ The way to measure a kernel change on a shared machine whose speed drifts
 by tens of percent within a minute: compile the same model against the
 runtime before and after the change (each library links its own copy of
 the runtime), then run the two in turn on the same inputs, so that drift
-touches both alike. Reports min, 10th percentile and median per library;
-compare the mins and p10s (medians carry the machine's noise).
+touches both alike. Reports min, 10th percentile and median per library,
+and the median over rounds of NEW's time divided by OLD's in the same
+round, with its quartiles: the figure to quote. Each round runs the two
+back to back (in alternating order), so a slow minute slows both and
+cancels in the ratio; mins alone favour whichever build had one lucky run.
 
 Inputs: a language model (an `input_ids` input) gets `--rows` random token
 ids and empty KV caches; any other model gets random normal values for each
@@ -47,15 +50,19 @@ def main():
     for model in models:
         model.set_num_threads(args.threads)
         model.run(feeds)  # warm-up: first-touch pages and caches
-    for _ in range(args.runs):
-        for model, spent in zip(models, times):
+    for round_index in range(args.runs):
+        order = (0, 1) if round_index % 2 == 0 else (1, 0)
+        for which in order:
             start = time.perf_counter()
-            model.run(feeds)
-            spent.append(1e3 * (time.perf_counter() - start))
+            models[which].run(feeds)
+            times[which].append(1e3 * (time.perf_counter() - start))
+    ratios = np.array(times[1]) / np.array(times[0])
     for path, spent in zip(args.libraries, times):
-        spent.sort()
+        spent = sorted(spent)
         print(f"{path}: min {spent[0]:.3f} p10 {spent[len(spent) // 10]:.3f} "
               f"median {spent[len(spent) // 2]:.3f} ms over {len(spent)} runs")
+    q25, median, q75 = np.percentile(ratios, [25, 50, 75])
+    print(f"new / old within a round: median {median:.3f} (quartiles {q25:.3f}, {q75:.3f})")
 
 
 if __name__ == "__main__":
