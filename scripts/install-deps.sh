@@ -10,7 +10,9 @@ APT_PACKAGES=(
   libeigen3-dev libgtest-dev
   python3 python3-pip
 )
-PY_PACKAGES=(onnx onnxruntime numpy pytest pytest-xdist lit)
+# onnx-ir: onnxruntime.quantization.matmul_nbits_quantizer imports it (the tests
+# quantize models with ONNX Runtime's own tool to check lowbit reads them).
+PY_PACKAGES=(onnx onnxruntime onnx-ir numpy pytest pytest-xdist lit)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -26,7 +28,7 @@ fi
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" - <<'PY' 2>/dev/null
 import importlib, sys
-for m in ("onnx", "onnxruntime", "numpy", "pytest", "xdist", "lit"):
+for m in ("onnx", "onnxruntime", "onnx_ir", "numpy", "pytest", "xdist", "lit"):
     importlib.import_module(m)
 PY
 then

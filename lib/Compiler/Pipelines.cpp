@@ -37,6 +37,8 @@ void lowbit::populateOnnxCleanupPipeline(mlir::OpPassManager &pm) {
 void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
                                         const CpuCodegenOptions &options) {
   using namespace mlir;
+  // Weights quantized by ONNX Runtime's tools run on lowbit's kernels.
+  pm.addNestedPass<func::FuncOp>(createConvertMatMulNBitsPass());
   // A layer split by lowbit-split-outliers becomes one quantized op again.
   pm.addNestedPass<func::FuncOp>(createFuseOutlierSplitPass());
   // GQA's attention reads each KV head once; a quantized cache's levels,

@@ -44,6 +44,7 @@ int segmentedInputSlots(StringRef opName) {
       .Case("Clip", 3)
       .Case("Slice", 5)
       .Case("MatMulInteger", 4)
+      .Case("MatMulNBits", 6)
       .Default(0);
 }
 

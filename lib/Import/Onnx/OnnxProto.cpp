@@ -37,6 +37,15 @@ bool lowbit::detail::parseModelProto(const char *data, size_t size,
 
 bool lowbit::detail::runOnnxShapeInference(onnx::ModelProto &model,
                                            std::string &error) {
+  // libonnx has no schemas for other domains (com.microsoft): it leaves
+  // their outputs untyped, and crashed (a segfault, not an exception) on a
+  // later node of tinystories656K quantized by ONNX Runtime's
+  // MatMulNBitsQuantizer. The onnx dialect's own inference works alone.
+  for (const auto &node : model.graph().node())
+    if (!node.domain().empty() && node.domain() != "ai.onnx") {
+      error = "the model has nodes of domain " + node.domain() + ", which libonnx does not know";
+      return false;
+    }
   try {
     // libonnx's shape inference trusts node arities and can crash (not
     // throw) on malformed nodes; its checker throws on them instead.

@@ -603,6 +603,50 @@ LogicalResult MatMulIntegerOp::inferResultTypes(SmallVectorImpl<Type> &inferred)
                           inferred);
 }
 
+LogicalResult MatMulNBitsOp::inferResultTypes(SmallVectorImpl<Type> &inferred) {
+  int64_t k = getK(), n = getN(), bits = getBits(), block = getBlockSize();
+  if (k < 1 || n < 1 || block < 1)
+    return emitOpError() << "K, N and block_size must be positive, got " << k << ", " << n
+                         << " and " << block;
+  if (bits != 2 && bits != 4 && bits != 8)
+    return emitOpError() << "bits must be 2, 4 or 8, got " << bits;
+  if (block * bits % 8 != 0)
+    return emitOpError() << "block_size " << block << " does not fill whole bytes at " << bits
+                         << " bits";
+  Type element = elementTypeOf(getA());
+  if (elementTypeOf(getScales()) != element || (getBias() && elementTypeOf(getBias()) != element))
+    return emitOpError("A, scales and bias must have one element type");
+  auto isByte = [](Type t) {
+    auto integer = dyn_cast<IntegerType>(t);
+    return integer && integer.getWidth() == 8;
+  };
+  if (!isByte(elementTypeOf(getB())))
+    return emitOpError("B must be an 8-bit integer tensor");
+  if (Value zp = getZeroPoints(); zp && !isByte(elementTypeOf(zp)) && elementTypeOf(zp) != element)
+    return emitOpError("zero_points must be 8-bit integers or of the scales' type");
+  int64_t blocks = (k + block - 1) / block;
+  if (auto sb = shapeOf(getB())) {
+    SmallVector<int64_t> expected = {n, blocks, block * bits / 8};
+    if (sb->size() != 3 || llvm::any_of(llvm::zip(*sb, expected), [](auto pair) {
+          auto [actual, wanted] = pair;
+          return !ShapedType::isDynamic(actual) && actual != wanted;
+        }))
+      return emitOpError() << "B must be [N, ceil(K / block_size), block_size * bits / 8] = [" << n
+                           << ", " << blocks << ", " << block * bits / 8 << "]";
+  }
+  auto sa = shapeOf(getA());
+  if (!sa) {
+    inferred.push_back(UnrankedTensorType::get(element));
+    return success();
+  }
+  if (sa->empty() || (!ShapedType::isDynamic(sa->back()) && sa->back() != k))
+    return emitOpError() << "A's last dimension must be K = " << k;
+  SmallVector<int64_t> result(*sa);
+  result.back() = n;
+  inferred.push_back(RankedTensorType::get(result, element));
+  return success();
+}
+
 LogicalResult GemmOp::inferResultTypes(SmallVectorImpl<Type> &inferred) {
   Type element = elementTypeOf(getA());
   if (elementTypeOf(getB()) != element || (getC() && elementTypeOf(getC()) != element))

@@ -192,3 +192,30 @@ func.func @split_negative(%a: tensor<6xf32>) {
   %0:2 = onnx.Split %a split %s : (tensor<6xf32>, tensor<2xi64>) -> (tensor<?xf32>, tensor<?xf32>)
   return
 }
+
+// -----
+
+// MatMulNBits: B's shape follows from K, N, bits and block_size.
+func.func @matmul_nbits_packed_shape(%a: tensor<2x128xf32>, %b: tensor<64x4x32xui8>, %s: tensor<256xf32>) {
+  // expected-error @+1 {{'onnx.MatMulNBits' op B must be [N, ceil(K / block_size), block_size * bits / 8] = [64, 4, 16]}}
+  %0 = onnx.MatMulNBits %a, %b, %s {K = 128 : i64, N = 64 : i64, bits = 4 : i64, block_size = 32 : i64} : (tensor<2x128xf32>, tensor<64x4x32xui8>, tensor<256xf32>) -> tensor<2x64xf32>
+  return
+}
+
+// -----
+
+// MatMulNBits: 3-bit levels do not pack into whole bytes.
+func.func @matmul_nbits_bits(%a: tensor<2x128xf32>, %b: tensor<64x4x12xui8>, %s: tensor<256xf32>) {
+  // expected-error @+1 {{'onnx.MatMulNBits' op bits must be 2, 4 or 8, got 3}}
+  %0 = onnx.MatMulNBits %a, %b, %s {K = 128 : i64, N = 64 : i64, bits = 3 : i64, block_size = 32 : i64} : (tensor<2x128xf32>, tensor<64x4x12xui8>, tensor<256xf32>) -> tensor<2x64xf32>
+  return
+}
+
+// -----
+
+// MatMulNBits: A's last dimension is K.
+func.func @matmul_nbits_k(%a: tensor<2x100xf32>, %b: tensor<64x4x16xui8>, %s: tensor<256xf32>) {
+  // expected-error @+1 {{'onnx.MatMulNBits' op A's last dimension must be K = 128}}
+  %0 = onnx.MatMulNBits %a, %b, %s {K = 128 : i64, N = 64 : i64, bits = 4 : i64, block_size = 32 : i64} : (tensor<2x100xf32>, tensor<64x4x16xui8>, tensor<256xf32>) -> tensor<2x64xf32>
+  return
+}

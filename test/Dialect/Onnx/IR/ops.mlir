@@ -115,3 +115,12 @@ func.func @gemm_and_quant(%a: tensor<4x64xf32>, %b: tensor<172x64xf32>, %c: tens
   %mm = onnx.MatMulInteger %dy#0, %w a_zero_point %dy#2 : (tensor<4x172xui8>, tensor<172x172xui8>, tensor<ui8>) -> tensor<4x172xi32>
   return %mm : tensor<4x172xi32>
 }
+
+// CHECK-LABEL: func @matmul_nbits
+func.func @matmul_nbits(%a: tensor<?x?x128xf32>, %b: tensor<64x4x16xui8>, %s: tensor<64x4xf32>, %z: tensor<64x2xui8>, %bias: tensor<64xf32>) -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) {
+  // CHECK: onnx.MatMulNBits %{{.*}}, %{{.*}}, %{{.*}} {K = 128 : i64, N = 64 : i64, bits = 4 : i64, block_size = 32 : i64} : (tensor<?x?x128xf32>, tensor<64x4x16xui8>, tensor<64x4xf32>) -> tensor<?x?x64xf32>
+  %0 = onnx.MatMulNBits %a, %b, %s {K = 128 : i64, N = 64 : i64, bits = 4 : i64, block_size = 32 : i64} : (tensor<?x?x128xf32>, tensor<64x4x16xui8>, tensor<64x4xf32>) -> tensor<?x?x64xf32>
+  // CHECK: onnx.MatMulNBits %{{.*}}, %{{.*}}, %{{.*}} zero_points %{{.*}} bias %{{.*}} {K = 128 : i64, N = 64 : i64, accuracy_level = 4 : i64, bits = 4 : i64, block_size = 32 : i64}
+  %1 = onnx.MatMulNBits %a, %b, %s zero_points %z bias %bias {K = 128 : i64, N = 64 : i64, bits = 4 : i64, block_size = 32 : i64, accuracy_level = 4 : i64} : (tensor<?x?x128xf32>, tensor<64x4x16xui8>, tensor<64x4xf32>, tensor<64x2xui8>, tensor<64xf32>) -> tensor<?x?x64xf32>
+  return %0, %1 : tensor<?x?x64xf32>, tensor<?x?x64xf32>
+}

@@ -290,6 +290,39 @@ def SplitOutliersPass : Pass<"lowbit-split-outliers", "::mlir::func::FuncOp"> {
   ];
 }
 
+def ConvertMatMulNBitsPass
+    : Pass<"lowbit-convert-matmul-nbits", "::mlir::func::FuncOp"> {
+  let summary = "ONNX Runtime's MatMulNBits (pre-quantized weights) as lowbit.quantized_matmul";
+  let description = [{
+    A model quantized by ONNX Runtime's tools (`MatMulNBitsQuantizer`, or
+    exported so by onnxruntime-genai, Olive and others) multiplies by
+    `com.microsoft.MatMulNBits` nodes: weights of 2, 4 or 8 bits in blocks
+    along K, packed several to a byte, with a scale and optionally a zero
+    point per block. This pass unpacks each node's constant weight into
+    `lowbit.quantized_matmul`'s levels (the unsigned level less
+    2^(bits-1), the zero point likewise, so that `(level - zero) * scale` is
+    the same number), with `group_size` = `block_size`, and adds the bias
+    if there is one. Zero points that are all the default become the
+    symmetric form. The lowbitc pipeline runs it before lowering, so a
+    pre-quantized model runs on lowbit's fused kernels as it was quantized.
+
+    `accuracy_level` is ignored: the product keeps f32 activations, at least
+    as accurate as any level. Refused, with the node named: non-f32 `A` or
+    scales, non-constant weights or scales, float zero points, and an
+    act-order `g_idx` that is not the plain block order.
+
+    ```mlir
+    %y = onnx.MatMulNBits %a, %b, %s zero_points %z {K = 64 : i64, N = 8 : i64, bits = 4 : i64, block_size = 32 : i64}
+       : (tensor<?x64xf32>, tensor<8x2x16xui8>, tensor<16xf32>, tensor<8xui8>) -> tensor<?x8xf32>
+    // becomes
+    %y = lowbit.quantized_matmul %a, %q, %s2 zero_points %z2 {bits = 4 : i64, group_size = 32 : i64}
+       : (tensor<?x64xf32>, tensor<8x64xi8>, tensor<8x2xf32>, tensor<8x2xi8>) -> tensor<?x8xf32>
+    ```
+  }];
+  let statistics = [Statistic<"numConverted", "converted", "MatMulNBits nodes converted">];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+}
+
 def FuseOutlierSplitPass : Pass<"lowbit-fuse-outlier-split", "::mlir::func::FuncOp"> {
   let summary = "Fold a split layer's int8 and floating-point halves into one quantized_matmul";
   let description = [{

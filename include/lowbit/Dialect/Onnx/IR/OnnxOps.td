@@ -455,6 +455,44 @@ def Onnx_MatMulIntegerOp : Onnx_Op<"MatMulInteger", [AttrSizedOperandSegments]> 
   }];
 }
 
+def Onnx_MatMulNBitsOp : Onnx_Op<"MatMulNBits", [AttrSizedOperandSegments]> {
+  let summary = "ONNX Runtime's weight-only quantized matrix product (com.microsoft)";
+  let description = [{
+    `Y = A x W + bias` with `W` `[K, N]` stored quantized, block by block
+    along K, as ONNX Runtime's quantizers write it: `B` (`ui8`)
+    `[N, ceil(K / block_size), block_size * bits / 8]` holds the unsigned
+    `bits`-bit levels of each output channel, packed little-end first within
+    a byte; `scales` one per channel and block (`N * ceil(K / block_size)`
+    elements); `zero_points` (optional) the blocks' unsigned zero points
+    packed the same way, each channel's row padded to a whole byte, and
+    2^(bits-1) when absent:
+
+    ```
+    W[k, n] = (level(n, k) - zero_point(n, k / block_size)) * scale(n, k / block_size)
+    ```
+
+    `g_idx` (a block index per row of W, for act-order) and `bias` (`[N]`)
+    are optional; `accuracy_level` is ONNX Runtime's hint for its own
+    kernels. lowbit-convert-matmul-nbits turns this op into
+    `lowbit.quantized_matmul`.
+
+    ```mlir
+    %y = onnx.MatMulNBits %a, %b, %s {K = 128 : i64, N = 64 : i64, bits = 4 : i64, block_size = 32 : i64}
+       : (tensor<?x128xf32>, tensor<64x4x16xui8>, tensor<256xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Onnx_Tensor:$A, Onnx_Tensor:$B, Onnx_Tensor:$scales,
+                   Optional<Onnx_Tensor>:$zero_points, Optional<Onnx_Tensor>:$g_idx,
+                   Optional<Onnx_Tensor>:$bias, Onnx_IntAttr:$K, Onnx_IntAttr:$N,
+                   Onnx_IntAttr:$bits, Onnx_IntAttr:$block_size,
+                   DefaultValuedAttr<Onnx_IntAttr, "0">:$accuracy_level);
+  let results = (outs Onnx_Tensor:$Y);
+  let assemblyFormat = [{
+    $A `,` $B `,` $scales (`zero_points` $zero_points^)? (`g_idx` $g_idx^)? (`bias` $bias^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Data movement
 //===----------------------------------------------------------------------===//

@@ -1,0 +1,135 @@
+"""Models quantized by ONNX Runtime's own tool (com.microsoft MatMulNBits),
+compiled by lowbit (lowbit-convert-matmul-nbits), against ONNX Runtime.
+
+onnxruntime.quantization's MatMulNBitsQuantizer writes each quantized layer
+as a MatMulNBits node: unsigned levels packed along K in blocks, a scale and
+(asymmetric) a packed zero point per block. lowbit unpacks them at compile
+time into lowbit.quantized_matmul and runs its own kernels.
+
+- One layer, 4 and 8 bits, symmetric or not, blocks of 32 and 128, a K that
+  is not a multiple of the block, 1 row (decode kernel) and 17 rows (the
+  many-row tiles): lowbit's product is within the fp32 summation bound of
+  an independent float64 NumPy product over the weights decoded by the
+  test from ONNX Runtime's packed bytes, and so is ONNX Runtime's (run at
+  accuracy level 0, f32 activations) -- both read the same weights.
+- A whole model (tinystories656K, every MatMul quantized by ONNX Runtime
+  at 4 bits in blocks of 32): lowbit's logits against ONNX Runtime's.
+- What lowbit cannot take is a clear error naming the node.
+"""
+import subprocess
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import lowbit
+from lowbit.testing.synthetic import make_linear
+
+quantizer = pytest.importorskip("onnxruntime.quantization.matmul_nbits_quantizer")
+
+U = 2.0**-24  # fp32 unit roundoff
+
+
+def quantize_with_onnxruntime(model, bits, block, symmetric):
+    config = quantizer.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=symmetric,
+                                                    accuracy_level=0, bits=bits)
+    tool = quantizer.MatMulNBitsQuantizer(model, algo_config=config)
+    tool.process()
+    return tool.model.model
+
+
+def decoded_weight(model):
+    """W [K, N] (float64) of the model's one MatMulNBits node, decoded here
+    from the packed bytes as the operator's definition reads them."""
+    (node,) = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    attrs = {a.name: a.i for a in node.attribute}
+    k, n, bits, block = attrs["K"], attrs["N"], attrs["bits"], attrs["block_size"]
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    packed = inits[node.input[1]].reshape(n, -1)
+    blocks = -(-k // block)
+    per_byte = 8 // bits
+    fields = np.stack([(packed >> (bits * j)) & ((1 << bits) - 1) for j in range(per_byte)], -1)
+    levels = fields.reshape(n, -1)[:, :k].astype(np.float64)
+    scales = inits[node.input[2]].reshape(n, blocks).astype(np.float64)
+    if len(node.input) > 3 and node.input[3]:
+        zp_bytes = inits[node.input[3]].reshape(n, -1)
+        zp = np.stack([(zp_bytes >> (bits * j)) & ((1 << bits) - 1) for j in range(per_byte)], -1)
+        zeros = zp.reshape(n, -1)[:, :blocks].astype(np.float64)
+    else:
+        zeros = np.full((n, blocks), 2.0 ** (bits - 1))
+    column = np.arange(k) // block
+    return ((levels - zeros[:, column]) * scales[:, column]).T
+
+
+@pytest.mark.parametrize("bits,block,symmetric,k", [
+    (4, 32, False, 256), (4, 32, True, 256), (4, 128, False, 256), (4, 32, False, 200),
+    (8, 32, False, 256), (8, 128, True, 256)])
+def test_one_layer_matches_onnxruntime(tmp_path, bits, block, symmetric, k):
+    n = 48
+    weight = np.random.default_rng(3).standard_normal((k, n)).astype(np.float32)
+    fp32 = onnx.load(make_linear(tmp_path / "linear.onnx", weight))
+    model = quantize_with_onnxruntime(fp32, bits, block, symmetric)
+    assert [node.op_type for node in model.graph.node] == ["MatMulNBits"]
+    path = tmp_path / "nbits.onnx"
+    onnx.save(model, path)
+    library = tmp_path / "nbits.so"
+    lowbit.compile(path, library, extra_args=["-O1"])
+    weight = decoded_weight(model)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (input_name,) = [i.name for i in model.graph.input]
+    for rows in (1, 17):
+        x = np.random.default_rng(rows).standard_normal((rows, k)).astype(np.float32)
+        reference = x.astype(np.float64) @ weight
+        # Each computes the k-term sums in fp32 in its own order: within
+        # (k + 1) u sum|x w| of the exact product (u = 2^-24).
+        bound = (k + 1) * U * (np.abs(x).astype(np.float64) @ np.abs(weight)) + 1e-30
+        got = next(iter(lowbit.load(library).run({input_name: x}).values()))
+        theirs = session.run(None, {input_name: x})[0]
+        assert np.all(np.abs(got - reference) <= bound), np.max(np.abs(got - reference) / bound)
+        assert np.all(np.abs(theirs - reference) <= bound), "ONNX Runtime reads the weights differently"
+
+
+def test_model_quantized_by_onnxruntime_matches_it(shared_models, tmp_path):
+    source = shared_models / "tinystories656K" / "tinystories656K.onnx"
+    model = quantize_with_onnxruntime(onnx.load(source), 4, 32, False)
+    nbits = sum(node.op_type == "MatMulNBits" for node in model.graph.node)
+    assert nbits >= 14  # the 7 projections of each of the 2 blocks, and the head
+    path = tmp_path / "tinystories-nbits.onnx"
+    onnx.save(model, path)
+    library = tmp_path / "tinystories-nbits.so"
+    lowbit.compile(path, library, extra_args=["-O1"])
+    ids = np.array([[int(t) for t in (shared_models / "tinystories656K" / "eval_tokens.txt")
+                     .read_text().split("\n")[0].split()[:48]]], np.int64)
+    feeds = {"input_ids": ids}
+    for i in model.graph.input[1:]:
+        feeds[i.name] = np.zeros((1, 4, 0, 16), np.float32)
+    theirs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logits"], feeds)[0]
+    ours = lowbit.load(library).run(feeds)["logits"]
+    # The same weights on both sides; what differs is the order of fp32
+    # sums (relative 2e-5 at most for one 384-term product), carried through
+    # two blocks: 1e-4 of the logits' scale.
+    scale = np.abs(theirs).max()
+    assert np.abs(ours - theirs).max() <= 1e-4 * scale
+    assert np.array_equal(ours[0].argmax(-1), theirs[0].argmax(-1))
+
+
+def test_act_order_is_a_clear_error(tmp_path):
+    k, n, block = 64, 8, 32
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.integers(0, 256, (n, k // block, block // 2), dtype=np.uint8), "B"),
+             numpy_helper.from_array(np.ones(n * k // block, np.float32), "scales"),
+             numpy_helper.from_array(rng.permutation(np.arange(k) // block).astype(np.int32), "g_idx")]
+    node = helper.make_node("MatMulNBits", ["x", "B", "scales", "", "g_idx"], ["y"], domain="com.microsoft",
+                            name="proj", K=k, N=n, bits=4, block_size=block)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / "act-order.onnx"
+    onnx.save(model, path)
+    run = subprocess.run([lowbit.find_tool("lowbitc"), str(path), "--quiet", "-o", str(tmp_path / "x.so")],
+                         capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "node 'proj'" in run.stderr and "g_idx" in run.stderr, run.stderr
+    assert not (tmp_path / "x.so").exists()
