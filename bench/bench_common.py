@@ -50,6 +50,12 @@ def ort_session(model, threads):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if threads > 1:
+        # ORT's idle workers spin after a run; on a 2-core machine they took
+        # the core lowbit's worker needed when the two alternate (measured:
+        # lowbit's 2-thread MatMul no faster than 1 thread until this was
+        # off). lowbit's workers sleep on a condition variable.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(model) if isinstance(model, Path) else model, options,
                                 providers=["CPUExecutionProvider"])
 
