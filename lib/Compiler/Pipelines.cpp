@@ -39,6 +39,7 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
   using namespace mlir;
   // Weights quantized by ONNX Runtime's tools run on lowbit's kernels.
   pm.addNestedPass<func::FuncOp>(createConvertMatMulNBitsPass());
+  pm.addNestedPass<func::FuncOp>(createFoldQDQWeightsPass());
   // A layer split by lowbit-split-outliers becomes one quantized op again.
   pm.addNestedPass<func::FuncOp>(createFuseOutlierSplitPass());
   // GQA's attention reads each KV head once; a quantized cache's levels,

@@ -10,7 +10,6 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -23,32 +22,6 @@ using namespace mlir;
 using namespace lowbit;
 
 namespace {
-/// The bytes of a constant 8-bit integer tensor (dense or a resource).
-FailureOr<std::vector<uint8_t>> constantBytes(Value value) {
-  ElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)))
-    return failure();
-  auto type = cast<ShapedType>(attr.getType());
-  auto element = dyn_cast<IntegerType>(type.getElementType());
-  if (!element || element.getWidth() != 8)
-    return failure();
-  size_t count = size_t(type.getNumElements());
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
-    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob || blob->getData().size() != count)
-      return failure();
-    return std::vector<uint8_t>(blob->getData().begin(), blob->getData().end());
-  }
-  auto dense = dyn_cast<DenseIntElementsAttr>(attr);
-  if (!dense)
-    return failure();
-  std::vector<uint8_t> bytes;
-  bytes.reserve(count);
-  for (const APInt &v : dense.getValues<APInt>())
-    bytes.push_back(uint8_t(v.getZExtValue()));
-  return bytes;
-}
-
 /// Unsigned field `index` of `bits` bits in `bytes` (fields packed from
 /// the low bits of each byte up, as ONNX Runtime packs them).
 unsigned field(ArrayRef<uint8_t> bytes, int64_t index, int64_t bits) {
@@ -72,7 +45,7 @@ struct ConvertMatMulNBitsPass : lowbit::impl::ConvertMatMulNBitsPassBase<Convert
     };
     if (!elementTypeIsF32(op.getA()) || !elementTypeIsF32(op.getScales()))
       return fail("A and scales must be f32 (lowbit runs f32 models)");
-    FailureOr<std::vector<uint8_t>> packed = constantBytes(op.getB());
+    FailureOr<std::vector<uint8_t>> packed = quant::constantBytes(op.getB());
     if (failed(packed) || int64_t(packed->size()) != n * groups * blob)
       return fail("B must be a constant ui8 tensor of N * ceil(K / block_size) * block_size * "
                   "bits / 8 bytes");
@@ -94,7 +67,7 @@ struct ConvertMatMulNBitsPass : lowbit::impl::ConvertMatMulNBitsPassBase<Convert
     }
     std::vector<int8_t> zeros;
     if (Value zeroPoints = op.getZeroPoints()) {
-      FailureOr<std::vector<uint8_t>> zp = constantBytes(zeroPoints);
+      FailureOr<std::vector<uint8_t>> zp = quant::constantBytes(zeroPoints);
       int64_t rowBytes = (groups * bits + 7) / 8;
       if (failed(zp) || int64_t(zp->size()) != n * rowBytes)
         return fail("zero_points must be a constant ui8 tensor of N * ceil(ceil(K / "

@@ -38,6 +38,31 @@ bool lowbit::quant::readFloats(ElementsAttr value, std::vector<float> &out) {
   return false;
 }
 
+FailureOr<std::vector<uint8_t>> lowbit::quant::constantBytes(Value value) {
+  ElementsAttr attr;
+  if (!matchPattern(value, m_Constant(&attr)))
+    return failure();
+  auto type = cast<ShapedType>(attr.getType());
+  auto element = dyn_cast<IntegerType>(type.getElementType());
+  if (!element || element.getWidth() != 8)
+    return failure();
+  size_t count = size_t(type.getNumElements());
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || blob->getData().size() != count)
+      return failure();
+    return std::vector<uint8_t>(blob->getData().begin(), blob->getData().end());
+  }
+  auto dense = dyn_cast<DenseIntElementsAttr>(attr);
+  if (!dense)
+    return failure();
+  std::vector<uint8_t> bytes;
+  bytes.reserve(count);
+  for (const APInt &v : dense.getValues<APInt>())
+    bytes.push_back(uint8_t(v.getZExtValue()));
+  return bytes;
+}
+
 namespace {
 /// The constant a linear layer's weight comes from: the weight itself, or
 /// the [N, K] constant it transposes (tied embeddings: the head multiplies

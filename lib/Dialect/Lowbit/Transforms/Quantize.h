@@ -68,6 +68,10 @@ mlir::LogicalResult verifyScheme(mlir::Operation *op, llvm::StringRef pass, cons
 /// The f32 values of a constant's attribute (inline or a resource), or false.
 bool readFloats(mlir::ElementsAttr value, std::vector<float> &out);
 
+/// The bytes of a constant 8-bit integer tensor (inline or a resource), or
+/// failure when `value` is not one.
+mlir::FailureOr<std::vector<uint8_t>> constantBytes(mlir::Value value);
+
 /// The calibration tap with statistics that feeds `layer`, or null.
 CalibrationTapOp calibrationTapOf(onnx::MatMulOp layer);
 

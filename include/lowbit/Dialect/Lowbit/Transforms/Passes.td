@@ -323,6 +323,41 @@ def ConvertMatMulNBitsPass
   let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
 }
 
+def FoldQDQWeightsPass : Pass<"lowbit-fold-qdq-weights", "::mlir::func::FuncOp"> {
+  let summary = "MatMuls by dequantized 8-bit constants (QDQ weights) as lowbit.quantized_matmul";
+  let description = [{
+    A model in ONNX's QDQ form (ONNX Runtime's `quantize_static` or
+    `quantize_dynamic` with QDQ, and other tools) stores a quantized weight
+    as an `int8` or `uint8` constant and multiplies by
+    `DequantizeLinear(weight, scale, zero_point)`. Lowered as written,
+    that runs an fp32 product by the dequantized weight. This pass turns
+    each `onnx.MatMul` whose B is such a `DequantizeLinear` of a constant 2-D
+    weight `[K, N]` into `lowbit.quantized_matmul` (8 bits) over the same
+    levels: a scale per tensor or per column of W (`axis` 1) become one
+    group of K per output channel, a scale per block of rows (`axis` 0 with
+    `block_size`) groups of `block_size`; `uint8` levels and zero points
+    less 128 become lowbit's signed ones; all-zero zero points the
+    symmetric form. `(level - zero) * scale` is the same number, so the
+    product is the one the model defines, on the low-bit kernels.
+
+    Left as they are: a scale per row of W (`axis` 0 without blocks: no
+    group-wise form), non-constant operands, other element types (int4
+    weights: not imported yet), and MatMuls whose A is not f32 (an
+    activation that is itself quantized stays a QDQ pair before it; the
+    product still folds). The lowbitc pipeline runs it before lowering.
+
+    ```mlir
+    %w = onnx.DequantizeLinear %q, %s zero_point %z : (tensor<64x8xi8>, tensor<8xf32>, tensor<8xi8>) -> tensor<64x8xf32>
+    %y = onnx.MatMul %x, %w : (tensor<?x64xf32>, tensor<64x8xf32>) -> tensor<?x8xf32>
+    // becomes
+    %y = lowbit.quantized_matmul %x, %levels, %scales zero_points %zeros {bits = 8 : i64, group_size = 64 : i64}
+       : (tensor<?x64xf32>, tensor<8x64xi8>, tensor<8x1xf32>, tensor<8x1xi8>) -> tensor<?x8xf32>
+    ```
+  }];
+  let statistics = [Statistic<"numFolded", "folded", "MatMuls by QDQ weights folded">];
+  let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
+}
+
 def FuseOutlierSplitPass : Pass<"lowbit-fuse-outlier-split", "::mlir::func::FuncOp"> {
   let summary = "Fold a split layer's int8 and floating-point halves into one quantized_matmul";
   let description = [{

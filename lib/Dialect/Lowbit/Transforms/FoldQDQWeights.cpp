@@ -1,0 +1,156 @@
+//===- FoldQDQWeights.cpp - QDQ weights as lowbit.quantized_matmul ---------===//
+//
+// Implements `lowbit-fold-qdq-weights` (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
+
+#include "Quantize.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
+
+namespace lowbit {
+#define GEN_PASS_DEF_FOLDQDQWEIGHTSPASS
+#include "lowbit/Dialect/Lowbit/Transforms/Passes.h.inc"
+} // namespace lowbit
+
+using namespace mlir;
+using namespace lowbit;
+
+namespace {
+/// A constant 8-bit weight [K, N] and its dequantization, in lowbit's form.
+struct FoldedWeight {
+  int64_t k = 0, n = 0, groupSize = 0;
+  std::vector<int8_t> levels, zeros; // [N][K], [N][G] (empty: symmetric)
+  std::vector<float> scales;         // [N][G]
+};
+
+/// `dequantize` in lowbit's form when it reads a constant 2-D 8-bit tensor
+/// with one scale (per tensor), a scale per column (axis 1) or per block
+/// of rows (axis 0 with block_size), from constant scales and zero points.
+std::optional<FoldedWeight> foldable(onnx::DequantizeLinearOp dequantize) {
+  auto type = dyn_cast<RankedTensorType>(dequantize.getX().getType());
+  auto element = type ? dyn_cast<IntegerType>(type.getElementType()) : IntegerType();
+  if (!type || type.getRank() != 2 || !type.hasStaticShape() || !element ||
+      element.getWidth() != 8 || dequantize.getOutputDtype())
+    return std::nullopt;
+  FailureOr<std::vector<uint8_t>> bytes = quant::constantBytes(dequantize.getX());
+  ElementsAttr scaleAttr;
+  std::vector<float> scale;
+  if (failed(bytes) || !matchPattern(dequantize.getXScale(), m_Constant(&scaleAttr)) ||
+      !quant::readFloats(scaleAttr, scale))
+    return std::nullopt;
+  std::vector<uint8_t> zeroBytes;
+  if (Value zp = dequantize.getXZeroPoint()) {
+    FailureOr<std::vector<uint8_t>> read = quant::constantBytes(zp);
+    if (failed(read) || read->size() != scale.size())
+      return std::nullopt;
+    zeroBytes = std::move(*read);
+  }
+  FoldedWeight w;
+  w.k = type.getDimSize(0);
+  w.n = type.getDimSize(1);
+  int64_t axis = dequantize.getAxis() < 0 ? dequantize.getAxis() + 2 : dequantize.getAxis();
+  int64_t block = dequantize.getBlockSize();
+  // scale index of (k, n): per tensor, per column, or per block of rows.
+  std::function<int64_t(int64_t, int64_t)> at;
+  if (scale.size() == 1) {
+    w.groupSize = w.k;
+    at = [](int64_t, int64_t) { return int64_t(0); };
+  } else if (block == 0 && axis == 1 && int64_t(scale.size()) == w.n) {
+    w.groupSize = w.k;
+    at = [](int64_t, int64_t n) { return n; };
+  } else if (block > 0 && axis == 0 && int64_t(scale.size()) == (w.k + block - 1) / block * w.n) {
+    w.groupSize = std::min(block, w.k);
+    at = [&w](int64_t k, int64_t n) { return k / w.groupSize * w.n + n; };
+  } else {
+    return std::nullopt; // a scale per row of W (axis 0, no blocks): not group-wise
+  }
+  // Unsigned bytes are level + 128 in lowbit's signed range.
+  int offset = element.isUnsigned() ? 128 : 0;
+  auto level = [&](uint8_t byte) {
+    return int8_t(offset ? int(byte) - offset : int(int8_t(byte)));
+  };
+  int64_t groups = (w.k + w.groupSize - 1) / w.groupSize;
+  w.levels.resize(w.n * w.k);
+  w.scales.resize(w.n * groups);
+  w.zeros.assign(zeroBytes.empty() ? 0 : w.n * groups, 0);
+  bool symmetric = true;
+  for (int64_t n = 0; n < w.n; ++n) {
+    for (int64_t k = 0; k < w.k; ++k)
+      w.levels[n * w.k + k] = level((*bytes)[k * w.n + n]);
+    for (int64_t g = 0; g < groups; ++g) {
+      int64_t i = at(g * w.groupSize, n);
+      w.scales[n * groups + g] = scale[i];
+      if (!zeroBytes.empty()) {
+        w.zeros[n * groups + g] = level(zeroBytes[i]);
+        symmetric &= w.zeros[n * groups + g] == 0;
+      }
+    }
+  }
+  if (symmetric)
+    w.zeros.clear();
+  return w;
+}
+
+struct FoldQDQWeightsPass : lowbit::impl::FoldQDQWeightsPassBase<FoldQDQWeightsPass> {
+  void runOnOperation() override {
+    SmallVector<onnx::DequantizeLinearOp> dequantizes;
+    getOperation().walk([&](onnx::DequantizeLinearOp op) { dequantizes.push_back(op); });
+    int64_t index = 0;
+    for (onnx::DequantizeLinearOp dequantize : dequantizes) {
+      SmallVector<onnx::MatMulOp> products;
+      for (Operation *user : dequantize->getUsers())
+        if (auto matmul = dyn_cast<onnx::MatMulOp>(user);
+            matmul && matmul.getB() == dequantize.getY() && matmul.getA() != dequantize.getY())
+          products.push_back(matmul);
+      if (products.empty())
+        continue;
+      std::optional<FoldedWeight> w = foldable(dequantize);
+      if (!w)
+        continue;
+      OpBuilder b(dequantize);
+      Location loc = dequantize.getLoc();
+      std::string key = "qdq_weight" + std::to_string(index++);
+      if (auto name = dyn_cast<NameLoc>(loc))
+        key = name.getName().str();
+      Type i8 = b.getIntegerType(8);
+      int64_t groups = (w->k + w->groupSize - 1) / w->groupSize;
+      Value levels = quant::makeConstant<int8_t>(b, loc, RankedTensorType::get({w->n, w->k}, i8),
+                                                 w->levels, key + ".q8");
+      Value scales =
+          quant::makeConstant<float>(b, loc, RankedTensorType::get({w->n, groups}, b.getF32Type()),
+                                     w->scales, key + ".scales");
+      Value zeros;
+      if (!w->zeros.empty())
+        zeros = quant::makeConstant<int8_t>(b, loc, RankedTensorType::get({w->n, groups}, i8),
+                                            w->zeros, key + ".zeros");
+      for (onnx::MatMulOp matmul : products) {
+        auto input = dyn_cast<RankedTensorType>(matmul.getA().getType());
+        if (!input || input.getRank() < 1 || !input.getElementType().isF32())
+          continue;
+        OpBuilder at(matmul);
+        auto quantized = QuantizedMatMulOp::create(
+            at, matmul.getLoc(), matmul.getResult().getType(), matmul.getA(), levels, scales, zeros,
+            Value(), Value(), at.getI64IntegerAttr(8), at.getI64IntegerAttr(w->groupSize),
+            IntegerAttr(), FloatAttr());
+        matmul.getResult().replaceAllUsesWith(quantized.getResult());
+        matmul.erase();
+        ++numFolded;
+      }
+      if (dequantize->use_empty()) {
+        SmallVector<Operation *> inputs;
+        for (Value operand : dequantize->getOperands())
+          if (Operation *def = operand.getDefiningOp())
+            inputs.push_back(def);
+        dequantize.erase();
+        for (Operation *def : inputs)
+          if (def->use_empty())
+            def->erase();
+      }
+    }
+  }
+};
+} // namespace
