@@ -160,6 +160,26 @@ def test_w4_products_on_the_emulated_gpu_match_the_cpu(w4_library, tmp_path, tok
     assert error <= W4_TOLERANCE
 
 
+def test_a_model_quantized_by_onnxruntime_runs_on_the_emulated_gpu(shared_models, tmp_path):
+    # MatMulNBits nodes (ONNX Runtime's 4-bit quantizer, zero points, blocks
+    # of 32) become lowbit.quantized_matmul, which the offload takes like
+    # lowbit's own.
+    quantizer = pytest.importorskip("onnxruntime.quantization.matmul_nbits_quantizer")
+    import onnx
+
+    tool = quantizer.MatMulNBitsQuantizer(
+        onnx.load(shared_models / MODEL / f"{MODEL}.onnx"),
+        algo_config=quantizer.DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=False, bits=4))
+    tool.process()
+    onnx.save(tool.model.model, tmp_path / "nbits.onnx")
+    library = tmp_path / "nbits.so"
+    lowbit.compile(tmp_path / "nbits.onnx", library, target="cpu,cuda", extra_args=["-O0"])
+    ids = np.random.default_rng(7).integers(1, 512, size=(1, 20), dtype=np.int64)
+    device, error = _compare(library, tmp_path, {"input_ids": ids}, expect_on_gpu=31)
+    print(f"{device}; logits relative error {error:.2e}")
+    assert error <= W4_TOLERANCE
+
+
 def test_a_gpu_failing_mid_run_leaves_the_rest_to_the_cpu(w4_library, tmp_path):
     """The emulated GPU fails every launch after the fifth: the run still
     succeeds, with the outputs of the CPU path (the products the GPU ran
