@@ -16,6 +16,9 @@ time into lowbit.quantized_matmul and runs its own kernels.
 - A whole model (tinystories656K, every MatMul quantized by ONNX Runtime
   at 4 bits in blocks of 32): lowbit's logits against ONNX Runtime's.
 - What lowbit cannot take is a clear error naming the node.
+- A layer in 4-bit QDQ form (MatMulNBitsQuantizer with quant_format=QDQ:
+  uint4 weights in blocks along K): within the fp32 summation bound of ONNX
+  Runtime, and on the quantized kernel.
 - A layer in QDQ form from quantize_static (int8 weights per channel, uint8
   activations and output): the same outputs as ONNX Runtime executing the
   graph as written (no fusions), and the product runs on the quantized
@@ -178,3 +181,40 @@ def test_qdq_int8_weights_run_on_the_quantized_kernel(tmp_path):
                           if i.name.startswith("y") and i.name.endswith("scale")))
         assert np.abs(ours - theirs).max() <= step * 1.0001
         assert np.mean(ours != theirs) < 0.01
+
+
+@pytest.mark.parametrize("block,symmetric", [(32, False), (128, True)])
+def test_qdq_int4_weights_run_on_the_quantized_kernel(tmp_path, block, symmetric):
+    from onnxruntime.quantization import QuantFormat
+
+    k, n = 256, 48
+    weight = np.random.default_rng(5).standard_normal((k, n)).astype(np.float32)
+    fp32 = onnx.load(make_linear(tmp_path / "linear.onnx", weight))
+    fp32.opset_import[0].version = 21  # DequantizeLinear with blocks and 4-bit types
+    config = quantizer.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=symmetric, bits=4,
+                                                    quant_format=QuantFormat.QDQ)
+    tool = quantizer.MatMulNBitsQuantizer(fp32, algo_config=config)
+    tool.process()
+    model = tool.model.model
+    assert [node.op_type for node in model.graph.node] == ["DequantizeLinear", "MatMul"]
+    path = tmp_path / "qdq4.onnx"
+    onnx.save(model, path)
+    ir = tmp_path / "qdq4.ll"
+    lowbit.compile(path, ir, extra_args=["-O1"])
+    assert "lowbit_uk_quantized_matmul" in ir.read_text()
+    library = tmp_path / "qdq4.so"
+    lowbit.compile(path, library, extra_args=["-O1"])
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # The dequantized weight as ONNX Runtime computes it: x = I gives W
+    # exactly (one product by 1 per element).
+    dequantized = session.run(None, {"x": np.eye(k, dtype=np.float32)})[0].astype(np.float64)
+    for rows in (1, 17):
+        x = np.random.default_rng(20 + rows).standard_normal((rows, k)).astype(np.float32)
+        reference = x.astype(np.float64) @ dequantized
+        bound = (k + 1) * U * (np.abs(x).astype(np.float64) @ np.abs(dequantized)) + 1e-30
+        ours = next(iter(lowbit.load(library).run({"x": x}).values()))
+        theirs = session.run(None, {"x": x})[0]
+        assert np.all(np.abs(ours - reference) <= bound), np.max(np.abs(ours - reference) / bound)
+        assert np.all(np.abs(theirs - reference) <= bound)

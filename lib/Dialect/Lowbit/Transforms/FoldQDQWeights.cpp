@@ -20,23 +20,25 @@ using namespace mlir;
 using namespace lowbit;
 
 namespace {
-/// A constant 8-bit weight [K, N] and its dequantization, in lowbit's form.
+/// A constant 8- or 4-bit weight [K, N] and its dequantization, in
+/// lowbit's form.
 struct FoldedWeight {
-  int64_t k = 0, n = 0, groupSize = 0;
+  int64_t bits = 8, k = 0, n = 0, groupSize = 0;
   std::vector<int8_t> levels, zeros; // [N][K], [N][G] (empty: symmetric)
   std::vector<float> scales;         // [N][G]
 };
 
-/// `dequantize` in lowbit's form when it reads a constant 2-D 8-bit tensor
+/// `dequantize` in lowbit's form when it reads a constant 2-D 8- or 4-bit tensor
 /// with one scale (per tensor), a scale per column (axis 1) or per block
 /// of rows (axis 0 with block_size), from constant scales and zero points.
 std::optional<FoldedWeight> foldable(onnx::DequantizeLinearOp dequantize) {
   auto type = dyn_cast<RankedTensorType>(dequantize.getX().getType());
   auto element = type ? dyn_cast<IntegerType>(type.getElementType()) : IntegerType();
   if (!type || type.getRank() != 2 || !type.hasStaticShape() || !element ||
-      element.getWidth() != 8 || dequantize.getOutputDtype())
+      (element.getWidth() != 8 && element.getWidth() != 4) || dequantize.getOutputDtype())
     return std::nullopt;
-  FailureOr<std::vector<uint8_t>> bytes = quant::constantBytes(dequantize.getX());
+  unsigned bits = element.getWidth();
+  FailureOr<std::vector<uint8_t>> bytes = quant::constantBytes(dequantize.getX(), bits);
   ElementsAttr scaleAttr;
   std::vector<float> scale;
   if (failed(bytes) || !matchPattern(dequantize.getXScale(), m_Constant(&scaleAttr)) ||
@@ -44,12 +46,13 @@ std::optional<FoldedWeight> foldable(onnx::DequantizeLinearOp dequantize) {
     return std::nullopt;
   std::vector<uint8_t> zeroBytes;
   if (Value zp = dequantize.getXZeroPoint()) {
-    FailureOr<std::vector<uint8_t>> read = quant::constantBytes(zp);
+    FailureOr<std::vector<uint8_t>> read = quant::constantBytes(zp, bits);
     if (failed(read) || read->size() != scale.size())
       return std::nullopt;
     zeroBytes = std::move(*read);
   }
   FoldedWeight w;
+  w.bits = bits;
   w.k = type.getDimSize(0);
   w.n = type.getDimSize(1);
   int64_t axis = dequantize.getAxis() < 0 ? dequantize.getAxis() + 2 : dequantize.getAxis();
@@ -68,10 +71,13 @@ std::optional<FoldedWeight> foldable(onnx::DequantizeLinearOp dequantize) {
   } else {
     return std::nullopt; // a scale per row of W (axis 0, no blocks): not group-wise
   }
-  // Unsigned bytes are level + 128 in lowbit's signed range.
-  int offset = element.isUnsigned() ? 128 : 0;
-  auto level = [&](uint8_t byte) {
-    return int8_t(offset ? int(byte) - offset : int(int8_t(byte)));
+  // Unsigned levels are lowbit's signed ones + 2^(bits-1); signed ones
+  // come zero-extended from `bits` bits.
+  int half = 1 << (bits - 1);
+  auto level = [&](uint8_t value) {
+    return int8_t(element.isUnsigned() ? int(value) - half
+                  : int(value) >= half ? int(value) - 2 * half
+                                       : int(value));
   };
   int64_t groups = (w.k + w.groupSize - 1) / w.groupSize;
   w.levels.resize(w.n * w.k);
@@ -119,7 +125,7 @@ struct FoldQDQWeightsPass : lowbit::impl::FoldQDQWeightsPassBase<FoldQDQWeightsP
       Type i8 = b.getIntegerType(8);
       int64_t groups = (w->k + w->groupSize - 1) / w->groupSize;
       Value levels = quant::makeConstant<int8_t>(b, loc, RankedTensorType::get({w->n, w->k}, i8),
-                                                 w->levels, key + ".q8");
+                                                 w->levels, key + ".q" + std::to_string(w->bits));
       Value scales =
           quant::makeConstant<float>(b, loc, RankedTensorType::get({w->n, groups}, b.getF32Type()),
                                      w->scales, key + ".scales");
@@ -134,7 +140,7 @@ struct FoldQDQWeightsPass : lowbit::impl::FoldQDQWeightsPassBase<FoldQDQWeightsP
         OpBuilder at(matmul);
         auto quantized = QuantizedMatMulOp::create(
             at, matmul.getLoc(), matmul.getResult().getType(), matmul.getA(), levels, scales, zeros,
-            Value(), Value(), at.getI64IntegerAttr(8), at.getI64IntegerAttr(w->groupSize),
+            Value(), Value(), at.getI64IntegerAttr(w->bits), at.getI64IntegerAttr(w->groupSize),
             IntegerAttr(), FloatAttr());
         matmul.getResult().replaceAllUsesWith(quantized.getResult());
         matmul.erase();

@@ -38,16 +38,16 @@ bool lowbit::quant::readFloats(ElementsAttr value, std::vector<float> &out) {
   return false;
 }
 
-FailureOr<std::vector<uint8_t>> lowbit::quant::constantBytes(Value value) {
+FailureOr<std::vector<uint8_t>> lowbit::quant::constantBytes(Value value, unsigned bits) {
   ElementsAttr attr;
   if (!matchPattern(value, m_Constant(&attr)))
     return failure();
   auto type = cast<ShapedType>(attr.getType());
   auto element = dyn_cast<IntegerType>(type.getElementType());
-  if (!element || element.getWidth() != 8)
+  if (!element || element.getWidth() != bits)
     return failure();
   size_t count = size_t(type.getNumElements());
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr); resource && bits == 8) {
     AsmResourceBlob *blob = resource.getRawHandle().getBlob();
     if (!blob || blob->getData().size() != count)
       return failure();

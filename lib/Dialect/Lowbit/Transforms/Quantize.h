@@ -68,9 +68,10 @@ mlir::LogicalResult verifyScheme(mlir::Operation *op, llvm::StringRef pass, cons
 /// The f32 values of a constant's attribute (inline or a resource), or false.
 bool readFloats(mlir::ElementsAttr value, std::vector<float> &out);
 
-/// The bytes of a constant 8-bit integer tensor (inline or a resource), or
-/// failure when `value` is not one.
-mlir::FailureOr<std::vector<uint8_t>> constantBytes(mlir::Value value);
+/// The elements of a constant integer tensor of `bits` bits (8 or fewer;
+/// inline or a resource), each zero-extended to a byte, or failure when
+/// `value` is not one.
+mlir::FailureOr<std::vector<uint8_t>> constantBytes(mlir::Value value, unsigned bits = 8);
 
 /// The calibration tap with statistics that feeds `layer`, or null.
 CalibrationTapOp calibrationTapOf(onnx::MatMulOp layer);

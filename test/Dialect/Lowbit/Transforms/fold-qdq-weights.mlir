@@ -59,6 +59,31 @@ func.func @blocked(%x: tensor<?x3xf32>) -> tensor<?x2xf32> {
 
 // -----
 
+// 4-bit levels (ONNX's int4 / uint4, imported one per byte): signed ones
+// as they are, unsigned ones less 8; blocks of 2 rows.
+// W int4 [[1, -2], [-8, 7], [3, 0]] -> rows 01 F8 03, FE 07 00.
+// W uint4 [[8, 9], [0, 15], [7, 8]], zero points 8 8 / 9 8 -> rows 00 F8
+// FF, 01 07 00; zero points 00 01, 00 00.
+// CHECK-LABEL: func @four_bits
+// CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} {bits = 4 : i64, group_size = 2 : i64} : (tensor<?x3xf32>, tensor<2x3xi8>
+// CHECK: lowbit.quantized_matmul %{{.*}}, %{{.*}}, %{{.*}} zero_points %{{.*}} {bits = 4 : i64, group_size = 2 : i64}
+// CHECK: qdq_weight0.q4: "0x0100000001F803FE0700"
+// CHECK: qdq_weight1.q4: "0x0100000000F8FF010700"
+// CHECK: qdq_weight1.zeros: "0x0100000000010000"
+func.func @four_bits(%x: tensor<?x3xf32>) -> (tensor<?x2xf32>, tensor<?x2xf32>) {
+  %q = onnx.Constant dense<[[1, -2], [-8, 7], [3, 0]]> : tensor<3x2xi4>
+  %s = onnx.Constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  %w = onnx.DequantizeLinear %q, %s {axis = 0 : i64, block_size = 2 : i64} : (tensor<3x2xi4>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  %y = onnx.MatMul %x, %w : (tensor<?x3xf32>, tensor<3x2xf32>) -> tensor<?x2xf32>
+  %uq = onnx.Constant dense<[[8, 9], [0, 15], [7, 8]]> : tensor<3x2xui4>
+  %uz = onnx.Constant dense<[[8, 8], [9, 8]]> : tensor<2x2xui4>
+  %uw = onnx.DequantizeLinear %uq, %s zero_point %uz {axis = 0 : i64, block_size = 2 : i64} : (tensor<3x2xui4>, tensor<2x2xf32>, tensor<2x2xui4>) -> tensor<3x2xf32>
+  %uy = onnx.MatMul %x, %uw : (tensor<?x3xf32>, tensor<3x2xf32>) -> tensor<?x2xf32>
+  return %y, %uy : tensor<?x2xf32>, tensor<?x2xf32>
+}
+
+// -----
+
 // Left as they are: a scale per row of W (axis 0, no blocks), and weights
 // that are not constants.
 // CHECK-LABEL: func @not_group_wise

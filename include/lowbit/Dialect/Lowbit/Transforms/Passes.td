@@ -324,27 +324,28 @@ def ConvertMatMulNBitsPass
 }
 
 def FoldQDQWeightsPass : Pass<"lowbit-fold-qdq-weights", "::mlir::func::FuncOp"> {
-  let summary = "MatMuls by dequantized 8-bit constants (QDQ weights) as lowbit.quantized_matmul";
+  let summary = "MatMuls by dequantized 8- or 4-bit constants (QDQ weights) as lowbit.quantized_matmul";
   let description = [{
-    A model in ONNX's QDQ form (ONNX Runtime's `quantize_static` or
-    `quantize_dynamic` with QDQ, and other tools) stores a quantized weight
-    as an `int8` or `uint8` constant and multiplies by
-    `DequantizeLinear(weight, scale, zero_point)`. Lowered as written,
-    that runs an fp32 product by the dequantized weight. This pass turns
-    each `onnx.MatMul` whose B is such a `DequantizeLinear` of a constant 2-D
-    weight `[K, N]` into `lowbit.quantized_matmul` (8 bits) over the same
-    levels: a scale per tensor or per column of W (`axis` 1) become one
+    A model in ONNX's QDQ form stores a quantized weight as an integer
+    constant and multiplies by `DequantizeLinear(weight, scale,
+    zero_point)`: `int8`/`uint8` from `quantize_static` and other tools,
+    `int4`/`uint4` in blocks from ONNX Runtime's MatMulNBitsQuantizer with
+    `quant_format=QDQ`. Lowered as written, that runs an fp32 product by the
+    dequantized weight. This pass turns each `onnx.MatMul` whose B is such
+    a `DequantizeLinear` of a constant 2-D weight `[K, N]` into
+    `lowbit.quantized_matmul` of the weight's bit width over the same
+    levels: a scale per tensor or per column of W (`axis` 1) becomes one
     group of K per output channel, a scale per block of rows (`axis` 0 with
-    `block_size`) groups of `block_size`; `uint8` levels and zero points
-    less 128 become lowbit's signed ones; all-zero zero points the
+    `block_size`) groups of `block_size`; unsigned levels and zero points
+    less 2^(bits-1) become lowbit's signed ones; all-zero zero points the
     symmetric form. `(level - zero) * scale` is the same number, so the
     product is the one the model defines, on the low-bit kernels.
 
     Left as they are: a scale per row of W (`axis` 0 without blocks: no
-    group-wise form), non-constant operands, other element types (int4
-    weights: not imported yet), and MatMuls whose A is not f32 (an
-    activation that is itself quantized stays a QDQ pair before it; the
-    product still folds). The lowbitc pipeline runs it before lowering.
+    group-wise form), non-constant operands, other element types, and
+    MatMuls whose A is not f32 (an activation that is itself quantized
+    stays a QDQ pair before it; the product still folds). The lowbitc
+    pipeline runs it before lowering.
 
     ```mlir
     %w = onnx.DequantizeLinear %q, %s zero_point %z : (tensor<64x8xi8>, tensor<8xf32>, tensor<8xi8>) -> tensor<64x8xf32>
