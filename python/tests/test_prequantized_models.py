@@ -48,6 +48,32 @@ def quantize_with_onnxruntime(model, bits, block, symmetric):
     return tool.model.model
 
 
+def compiled_on_the_quantized_kernel(path, tmp_path):
+    """lowbitc's library of `path`, after checking that its LLVM IR calls
+    the quantized matmul kernel."""
+    ir = tmp_path / f"{path.stem}.ll"
+    lowbit.compile(path, ir, extra_args=["-O1"])
+    assert "lowbit_uk_quantized_matmul" in ir.read_text()
+    library = tmp_path / f"{path.stem}.so"
+    lowbit.compile(path, library, extra_args=["-O1"])
+    return library
+
+
+def session_as_written(path):
+    """ONNX Runtime executing the graph as written (no fusions)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def assert_within_summation_bound(got, x, weight, what=""):
+    """`got` against the float64 product x @ weight: each k-term fp32 sum,
+    in any order, is within (k + 1) u sum|x w| of the exact one (u = 2^-24)."""
+    reference = x.astype(np.float64) @ weight
+    bound = (x.shape[-1] + 1) * U * (np.abs(x).astype(np.float64) @ np.abs(weight)) + 1e-30
+    assert np.all(np.abs(got - reference) <= bound), what or np.max(np.abs(got - reference) / bound)
+
+
 def decoded_weight(model):
     """W [K, N] (float64) of the model's one MatMulNBits node, decoded here
     from the packed bytes as the operator's definition reads them."""
@@ -89,14 +115,10 @@ def test_one_layer_matches_onnxruntime(tmp_path, bits, block, symmetric, k):
     (input_name,) = [i.name for i in model.graph.input]
     for rows in (1, 17):
         x = np.random.default_rng(rows).standard_normal((rows, k)).astype(np.float32)
-        reference = x.astype(np.float64) @ weight
-        # Each computes the k-term sums in fp32 in its own order: within
-        # (k + 1) u sum|x w| of the exact product (u = 2^-24).
-        bound = (k + 1) * U * (np.abs(x).astype(np.float64) @ np.abs(weight)) + 1e-30
         got = next(iter(lowbit.load(library).run({input_name: x}).values()))
         theirs = session.run(None, {input_name: x})[0]
-        assert np.all(np.abs(got - reference) <= bound), np.max(np.abs(got - reference) / bound)
-        assert np.all(np.abs(theirs - reference) <= bound), "ONNX Runtime reads the weights differently"
+        assert_within_summation_bound(got, x, weight)
+        assert_within_summation_bound(theirs, x, weight, "ONNX Runtime reads the weights differently")
 
 
 def test_model_quantized_by_onnxruntime_matches_it(shared_models, tmp_path):
@@ -163,14 +185,8 @@ def test_qdq_int8_weights_run_on_the_quantized_kernel(tmp_path):
                     weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
     ops = [node.op_type for node in onnx.load(path).graph.node]
     assert "DequantizeLinear" in ops and "MatMul" in ops
-    ir = tmp_path / "qdq.ll"
-    lowbit.compile(path, ir, extra_args=["-O1"])
-    assert "lowbit_uk_quantized_matmul" in ir.read_text()
-    library = tmp_path / "qdq.so"
-    lowbit.compile(path, library, extra_args=["-O1"])
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the graph as written
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    library = compiled_on_the_quantized_kernel(path, tmp_path)
+    session = session_as_written(path)
     for rows in (1, 17):
         x = np.random.default_rng(10 + rows).standard_normal((rows, k)).astype(np.float32)
         theirs = session.run(None, {"x": x})[0]
@@ -199,22 +215,14 @@ def test_qdq_int4_weights_run_on_the_quantized_kernel(tmp_path, block, symmetric
     assert [node.op_type for node in model.graph.node] == ["DequantizeLinear", "MatMul"]
     path = tmp_path / "qdq4.onnx"
     onnx.save(model, path)
-    ir = tmp_path / "qdq4.ll"
-    lowbit.compile(path, ir, extra_args=["-O1"])
-    assert "lowbit_uk_quantized_matmul" in ir.read_text()
-    library = tmp_path / "qdq4.so"
-    lowbit.compile(path, library, extra_args=["-O1"])
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    library = compiled_on_the_quantized_kernel(path, tmp_path)
+    session = session_as_written(path)
     # The dequantized weight as ONNX Runtime computes it: x = I gives W
     # exactly (one product by 1 per element).
     dequantized = session.run(None, {"x": np.eye(k, dtype=np.float32)})[0].astype(np.float64)
     for rows in (1, 17):
         x = np.random.default_rng(20 + rows).standard_normal((rows, k)).astype(np.float32)
-        reference = x.astype(np.float64) @ dequantized
-        bound = (k + 1) * U * (np.abs(x).astype(np.float64) @ np.abs(dequantized)) + 1e-30
         ours = next(iter(lowbit.load(library).run({"x": x}).values()))
         theirs = session.run(None, {"x": x})[0]
-        assert np.all(np.abs(ours - reference) <= bound), np.max(np.abs(ours - reference) / bound)
-        assert np.all(np.abs(theirs - reference) <= bound)
+        assert_within_summation_bound(ours, x, dequantized)
+        assert_within_summation_bound(theirs, x, dequantized)

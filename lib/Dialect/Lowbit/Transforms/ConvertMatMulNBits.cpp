@@ -11,7 +11,6 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Matchers.h"
-#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace lowbit {
 #define GEN_PASS_DEF_CONVERTMATMULNBITSPASS
@@ -93,33 +92,19 @@ struct ConvertMatMulNBitsPass : lowbit::impl::ConvertMatMulNBitsPassBase<Convert
 
     OpBuilder b(op);
     Location loc = op.getLoc();
-    std::string key = name.empty() ? "matmul_nbits" + std::to_string(converted) : name;
-    MLIRContext *context = op.getContext();
-    Type i8 = IntegerType::get(context, 8);
-    Value weights = quant::makeConstant<int8_t>(b, loc, RankedTensorType::get({n, k}, i8), levels,
-                                                key + ".q" + std::to_string(bits));
-    Value scaleValues = quant::makeConstant<float>(
-        b, loc, RankedTensorType::get({n, groups}, b.getF32Type()), scales, key + ".scales");
-    Value zeroValues;
-    if (!zeros.empty())
-      zeroValues = quant::makeConstant<int8_t>(b, loc, RankedTensorType::get({n, groups}, i8),
-                                               zeros, key + ".zeros");
+    quant::QuantizedWeight weight{
+        n, k, groups, std::move(levels), std::move(scales), std::move(zeros)};
+    quant::QuantizedConstants constants = quant::makeQuantizedConstants(
+        b, loc, weight, bits, name.empty() ? "matmul_nbits" + std::to_string(converted) : name);
     Type resultType = op.getY().getType();
     Value result = QuantizedMatMulOp::create(
-        b, loc, resultType, op.getA(), weights, scaleValues, zeroValues, Value(), Value(),
-        b.getI64IntegerAttr(bits), b.getI64IntegerAttr(std::min(block, k)), IntegerAttr(),
+        b, loc, resultType, op.getA(), constants.levels, constants.scales, constants.zeros, Value(),
+        Value(), b.getI64IntegerAttr(bits), b.getI64IntegerAttr(std::min(block, k)), IntegerAttr(),
         FloatAttr());
     if (Value bias = op.getBias())
       result = onnx::AddOp::create(b, loc, resultType, result, bias);
     op.getY().replaceAllUsesWith(result);
-    SmallVector<Operation *> inputs;
-    for (Value operand : op->getOperands())
-      if (Operation *def = operand.getDefiningOp())
-        inputs.push_back(def);
-    op.erase();
-    for (Operation *def : inputs) // the packed constants, now unused
-      if (def->use_empty() && isPure(def))
-        def->erase();
+    quant::eraseWithUnusedInputs(op); // and the packed constants, now unused
     ++converted;
     return success();
   }

@@ -23,9 +23,8 @@ namespace {
 /// A constant 8- or 4-bit weight [K, N] and its dequantization, in
 /// lowbit's form.
 struct FoldedWeight {
-  int64_t bits = 8, k = 0, n = 0, groupSize = 0;
-  std::vector<int8_t> levels, zeros; // [N][K], [N][G] (empty: symmetric)
-  std::vector<float> scales;         // [N][G]
+  quant::QuantizedWeight weight;
+  int64_t bits = 8, groupSize = 0;
 };
 
 /// `dequantize` in lowbit's form when it reads a constant 2-D 8- or 4-bit tensor
@@ -51,23 +50,25 @@ std::optional<FoldedWeight> foldable(onnx::DequantizeLinearOp dequantize) {
       return std::nullopt;
     zeroBytes = std::move(*read);
   }
-  FoldedWeight w;
-  w.bits = bits;
+  FoldedWeight folded;
+  folded.bits = bits;
+  quant::QuantizedWeight &w = folded.weight;
   w.k = type.getDimSize(0);
   w.n = type.getDimSize(1);
   int64_t axis = dequantize.getAxis() < 0 ? dequantize.getAxis() + 2 : dequantize.getAxis();
   int64_t block = dequantize.getBlockSize();
-  // scale index of (k, n): per tensor, per column, or per block of rows.
-  std::function<int64_t(int64_t, int64_t)> at;
+  // The scale of group g of column n is scale[g * groupStride + n *
+  // columnStride]: per tensor, per column, or per block of rows.
+  int64_t groupStride = 0, columnStride = 0;
   if (scale.size() == 1) {
-    w.groupSize = w.k;
-    at = [](int64_t, int64_t) { return int64_t(0); };
+    folded.groupSize = w.k;
   } else if (block == 0 && axis == 1 && int64_t(scale.size()) == w.n) {
-    w.groupSize = w.k;
-    at = [](int64_t, int64_t n) { return n; };
+    folded.groupSize = w.k;
+    columnStride = 1;
   } else if (block > 0 && axis == 0 && int64_t(scale.size()) == (w.k + block - 1) / block * w.n) {
-    w.groupSize = std::min(block, w.k);
-    at = [&w](int64_t k, int64_t n) { return k / w.groupSize * w.n + n; };
+    folded.groupSize = std::min(block, w.k);
+    groupStride = w.n;
+    columnStride = 1;
   } else {
     return std::nullopt; // a scale per row of W (axis 0, no blocks): not group-wise
   }
@@ -79,7 +80,7 @@ std::optional<FoldedWeight> foldable(onnx::DequantizeLinearOp dequantize) {
                   : int(value) >= half ? int(value) - 2 * half
                                        : int(value));
   };
-  int64_t groups = (w.k + w.groupSize - 1) / w.groupSize;
+  int64_t groups = w.groups = (w.k + folded.groupSize - 1) / folded.groupSize;
   w.levels.resize(w.n * w.k);
   w.scales.resize(w.n * groups);
   w.zeros.assign(zeroBytes.empty() ? 0 : w.n * groups, 0);
@@ -88,7 +89,7 @@ std::optional<FoldedWeight> foldable(onnx::DequantizeLinearOp dequantize) {
     for (int64_t k = 0; k < w.k; ++k)
       w.levels[n * w.k + k] = level((*bytes)[k * w.n + n]);
     for (int64_t g = 0; g < groups; ++g) {
-      int64_t i = at(g * w.groupSize, n);
+      int64_t i = g * groupStride + n * columnStride;
       w.scales[n * groups + g] = scale[i];
       if (!zeroBytes.empty()) {
         w.zeros[n * groups + g] = level(zeroBytes[i]);
@@ -98,7 +99,7 @@ std::optional<FoldedWeight> foldable(onnx::DequantizeLinearOp dequantize) {
   }
   if (symmetric)
     w.zeros.clear();
-  return w;
+  return folded;
 }
 
 struct FoldQDQWeightsPass : lowbit::impl::FoldQDQWeightsPassBase<FoldQDQWeightsPass> {
@@ -122,40 +123,24 @@ struct FoldQDQWeightsPass : lowbit::impl::FoldQDQWeightsPassBase<FoldQDQWeightsP
       std::string key = "qdq_weight" + std::to_string(index++);
       if (auto name = dyn_cast<NameLoc>(loc))
         key = name.getName().str();
-      Type i8 = b.getIntegerType(8);
-      int64_t groups = (w->k + w->groupSize - 1) / w->groupSize;
-      Value levels = quant::makeConstant<int8_t>(b, loc, RankedTensorType::get({w->n, w->k}, i8),
-                                                 w->levels, key + ".q" + std::to_string(w->bits));
-      Value scales =
-          quant::makeConstant<float>(b, loc, RankedTensorType::get({w->n, groups}, b.getF32Type()),
-                                     w->scales, key + ".scales");
-      Value zeros;
-      if (!w->zeros.empty())
-        zeros = quant::makeConstant<int8_t>(b, loc, RankedTensorType::get({w->n, groups}, i8),
-                                            w->zeros, key + ".zeros");
+      // One set of constants for every product by this weight.
+      quant::QuantizedConstants constants =
+          quant::makeQuantizedConstants(b, loc, w->weight, w->bits, key);
       for (onnx::MatMulOp matmul : products) {
         auto input = dyn_cast<RankedTensorType>(matmul.getA().getType());
         if (!input || input.getRank() < 1 || !input.getElementType().isF32())
           continue;
         OpBuilder at(matmul);
         auto quantized = QuantizedMatMulOp::create(
-            at, matmul.getLoc(), matmul.getResult().getType(), matmul.getA(), levels, scales, zeros,
-            Value(), Value(), at.getI64IntegerAttr(w->bits), at.getI64IntegerAttr(w->groupSize),
-            IntegerAttr(), FloatAttr());
+            at, matmul.getLoc(), matmul.getResult().getType(), matmul.getA(), constants.levels,
+            constants.scales, constants.zeros, Value(), Value(), at.getI64IntegerAttr(w->bits),
+            at.getI64IntegerAttr(w->groupSize), IntegerAttr(), FloatAttr());
         matmul.getResult().replaceAllUsesWith(quantized.getResult());
         matmul.erase();
         ++numFolded;
       }
-      if (dequantize->use_empty()) {
-        SmallVector<Operation *> inputs;
-        for (Value operand : dequantize->getOperands())
-          if (Operation *def = operand.getDefiningOp())
-            inputs.push_back(def);
-        dequantize.erase();
-        for (Operation *def : inputs)
-          if (def->use_empty())
-            def->erase();
-      }
+      if (dequantize->use_empty())
+        quant::eraseWithUnusedInputs(dequantize);
     }
   }
 };

@@ -4,10 +4,11 @@
 
 #include "lowbit/Dialect/Lowbit/Transforms/Passes.h"
 
-#include "mlir/IR/Matchers.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include <algorithm>
 #include <cmath>
@@ -309,25 +310,43 @@ void lowbit::quant::replaceWithQuantized(const LinearLayer &layer, const Quantiz
   onnx::MatMulOp op = layer.op;
   OpBuilder b(op);
   Location loc = op.getLoc();
-  MLIRContext *context = op.getContext();
-  std::string key = layer.name.empty() ? "linear" : layer.name;
-  auto levelsType = RankedTensorType::get({weight.n, weight.k}, IntegerType::get(context, 8));
-  auto scalesType = RankedTensorType::get({weight.n, weight.groups}, b.getF32Type());
-  auto groupType = RankedTensorType::get({weight.n, weight.groups}, IntegerType::get(context, 8));
-  Value levels = makeConstant<int8_t>(b, loc, levelsType, weight.levels,
-                                      key + ".q" + std::to_string(scheme.bits));
-  Value scales = makeConstant<float>(b, loc, scalesType, weight.scales, key + ".scales");
-  Value zeros;
-  if (!weight.zeros.empty())
-    zeros = makeConstant<int8_t>(b, loc, groupType, weight.zeros, key + ".zeros");
+  QuantizedConstants constants = makeQuantizedConstants(b, loc, weight, scheme.bits,
+                                                        layer.name.empty() ? "linear" : layer.name);
   auto quantized = QuantizedMatMulOp::create(
-      b, loc, op.getResult().getType(), op.getA(), levels, scales, zeros, Value(), Value(),
-      b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
+      b, loc, op.getResult().getType(), op.getA(), constants.levels, constants.scales,
+      constants.zeros, Value(), Value(), b.getI64IntegerAttr(scheme.bits),
+      b.getI64IntegerAttr(scheme.effectiveGroupSize(weight.k)),
       scheme.activationBits ? b.getI64IntegerAttr(scheme.activationBits) : IntegerAttr(),
       activationScale ? b.getF32FloatAttr(*activationScale) : FloatAttr());
   op.getResult().replaceAllUsesWith(quantized.getResult());
-  Operation *weightOp = op.getB().getDefiningOp();
-  op.erase();
-  if (weightOp && weightOp->use_empty())
-    weightOp->erase();
+  eraseWithUnusedInputs(op);
+}
+
+lowbit::quant::QuantizedConstants
+lowbit::quant::makeQuantizedConstants(OpBuilder &b, Location loc, const QuantizedWeight &weight,
+                                      int64_t bits, StringRef key) {
+  Type i8 = b.getIntegerType(8);
+  auto groupType = [&](Type element) {
+    return RankedTensorType::get({weight.n, weight.groups}, element);
+  };
+  QuantizedConstants constants;
+  constants.levels = makeConstant<int8_t>(b, loc, RankedTensorType::get({weight.n, weight.k}, i8),
+                                          weight.levels, (key + ".q" + Twine(bits)).str());
+  constants.scales = makeConstant<float>(b, loc, groupType(b.getF32Type()), weight.scales,
+                                         (key + ".scales").str());
+  if (!weight.zeros.empty())
+    constants.zeros =
+        makeConstant<int8_t>(b, loc, groupType(i8), weight.zeros, (key + ".zeros").str());
+  return constants;
+}
+
+void lowbit::quant::eraseWithUnusedInputs(Operation *op) {
+  SmallVector<Operation *> inputs;
+  for (Value operand : op->getOperands())
+    if (Operation *def = operand.getDefiningOp(); def && !llvm::is_contained(inputs, def))
+      inputs.push_back(def);
+  op->erase();
+  for (Operation *def : inputs)
+    if (def->use_empty() && isPure(def))
+      def->erase();
 }

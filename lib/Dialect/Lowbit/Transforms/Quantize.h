@@ -115,6 +115,21 @@ template <typename T>
 mlir::Value makeConstant(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
                          llvm::ArrayRef<T> data, llvm::StringRef key);
 
+/// `weight`'s levels [N, K], scales and zero points [N, G] (null when
+/// symmetric) as constants before `b`'s insertion point, resources named
+/// `key`.q<bits>, `key`.scales and `key`.zeros: lowbit.quantized_matmul's
+/// operands.
+struct QuantizedConstants {
+  mlir::Value levels, scales, zeros;
+};
+QuantizedConstants makeQuantizedConstants(mlir::OpBuilder &b, mlir::Location loc,
+                                          const QuantizedWeight &weight, int64_t bits,
+                                          llvm::StringRef key);
+
+/// Erases `op`, then the pure ops that defined its operands and have no
+/// other use (the constants a replaced op read).
+void eraseWithUnusedInputs(mlir::Operation *op);
+
 /// Replaces `layer.op` by lowbit.quantized_matmul over `weight`; the levels,
 /// scales and zero points become constants (resources named after the layer).
 /// `activationScale`: one int8 scale for every row of the input (static).
