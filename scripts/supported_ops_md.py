@@ -8,7 +8,7 @@ rows = []
 for line in subprocess.run([lowbitc, "--list-ops"], capture_output=True, text=True, check=True).stdout.splitlines():
     name, _, rest = line.partition("  versions ")
     versions, _, note = rest.partition("  (")
-    rows.append((name, versions.replace(" ", ", "), note.rstrip(")")))
+    rows.append((name, versions.replace(" ", ", "), note[:-1] if note.endswith(")") else note))
 
 print("""# Supported ONNX operators
 

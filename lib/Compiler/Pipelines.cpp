@@ -38,7 +38,8 @@ void lowbit::populateCpuCodegenPipeline(mlir::OpPassManager &pm,
                                         const CpuCodegenOptions &options) {
   using namespace mlir;
   // Weights quantized by ONNX Runtime's tools run on lowbit's kernels.
-  pm.addNestedPass<func::FuncOp>(createConvertMatMulNBitsPass());
+  pm.addNestedPass<func::FuncOp>(
+      createConvertMatMulNBitsPass({options.matmulNBitsActivations.getValue()}));
   pm.addNestedPass<func::FuncOp>(createFoldQDQWeightsPass());
   // A layer split by lowbit-split-outliers becomes one quantized op again.
   pm.addNestedPass<func::FuncOp>(createFuseOutlierSplitPass());

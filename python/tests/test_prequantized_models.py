@@ -13,6 +13,11 @@ time into lowbit.quantized_matmul and runs its own kernels.
   an independent float64 NumPy product over the weights decoded by the
   test from ONNX Runtime's packed bytes, and so is ONNX Runtime's (run at
   accuracy level 0, f32 activations) -- both read the same weights.
+- A layer at accuracy level 4 (ONNX Runtime's int8 compute) runs on int8
+  activations: within the fp32 summation bound of the row-quantized input
+  times the decoded weights, and within the bound of the two activation
+  roundings (lowbit's per row, ONNX Runtime's per block) of ONNX Runtime's
+  result; --matmul-nbits-activations=f32 gives the f32 product.
 - A whole model (tinystories656K, every MatMul quantized by ONNX Runtime
   at 4 bits in blocks of 32): lowbit's logits against ONNX Runtime's.
 - What lowbit cannot take is a clear error naming the node.
@@ -33,6 +38,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import lowbit
+from lowbit.testing.reference import quantize_rows_int8
 from lowbit.testing.synthetic import make_linear
 
 quantizer = pytest.importorskip("onnxruntime.quantization.matmul_nbits_quantizer")
@@ -40,9 +46,9 @@ quantizer = pytest.importorskip("onnxruntime.quantization.matmul_nbits_quantizer
 U = 2.0**-24  # fp32 unit roundoff
 
 
-def quantize_with_onnxruntime(model, bits, block, symmetric):
+def quantize_with_onnxruntime(model, bits, block, symmetric, accuracy_level=0):
     config = quantizer.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=symmetric,
-                                                    accuracy_level=0, bits=bits)
+                                                    accuracy_level=accuracy_level, bits=bits)
     tool = quantizer.MatMulNBitsQuantizer(model, algo_config=config)
     tool.process()
     return tool.model.model
@@ -119,6 +125,48 @@ def test_one_layer_matches_onnxruntime(tmp_path, bits, block, symmetric, k):
         theirs = session.run(None, {input_name: x})[0]
         assert_within_summation_bound(got, x, weight)
         assert_within_summation_bound(theirs, x, weight, "ONNX Runtime reads the weights differently")
+
+
+@pytest.mark.parametrize("bits,block,symmetric", [(4, 32, False), (4, 128, True), (8, 32, False)])
+def test_accuracy_level_4_gives_int8_activations(tmp_path, bits, block, symmetric):
+    """A node at accuracy level 4 (ONNX Runtime's int8 compute) runs on
+    lowbit's int8-activation kernels by default, and on f32 activations
+    with --matmul-nbits-activations=f32."""
+    k, n = 256, 48
+    weight = np.random.default_rng(5).standard_normal((k, n)).astype(np.float32)
+    model = quantize_with_onnxruntime(onnx.load(make_linear(tmp_path / "linear.onnx", weight)),
+                                      bits, block, symmetric, accuracy_level=4)
+    (node,) = model.graph.node
+    assert {a.name: a.i for a in node.attribute}["accuracy_level"] == 4
+    path = tmp_path / "nbits.onnx"
+    onnx.save(model, path)
+    libraries = {}
+    for activations in ("as-model", "f32"):
+        libraries[activations] = tmp_path / f"nbits-{activations}.so"
+        lowbit.compile(path, libraries[activations],
+                       extra_args=["-O1", f"--matmul-nbits-activations={activations}"])
+    weight = decoded_weight(model)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for rows in (1, 17):
+        x = np.random.default_rng(20 + rows).standard_normal((rows, k)).astype(np.float32)
+        int8 = lowbit.load(libraries["as-model"]).run({"x": x})["y"]
+        f32 = lowbit.load(libraries["f32"]).run({"x": x})["y"]
+        theirs = session.run(None, {"x": x})[0]
+        # lowbit's definition: the row on its int8 grid, times the weights.
+        assert_within_summation_bound(int8, quantize_rows_int8(x), weight)
+        assert_within_summation_bound(f32, x, weight)
+        # Quantizing the activations moved the result past what fp32
+        # rounding of the f32 product could.
+        summation = (k + 1) * U * (np.abs(x).astype(np.float64) @ np.abs(weight))
+        assert np.any(np.abs(int8 - x.astype(np.float64) @ weight) > summation)
+        # ONNX Runtime puts each block of `block` inputs on its own grid,
+        # whose step is at most the row's (max|x| / 127): each of the two
+        # roundings moves an input by at most half the row's step, so the
+        # two products differ by at most step * sum_k |W[k, n]|, plus the
+        # fp32 sums of both.
+        step = np.abs(x).max(axis=1, keepdims=True).astype(np.float64) / 127
+        bound = step * np.abs(weight).sum(axis=0) * (1 + 1e-6) + 3 * summation
+        assert np.all(np.abs(int8 - theirs) <= bound), np.max(np.abs(int8 - theirs) / bound)
 
 
 def test_model_quantized_by_onnxruntime_matches_it(shared_models, tmp_path):

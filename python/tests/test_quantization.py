@@ -18,6 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import lowbit
+from lowbit.testing.reference import quantize_rows_int8
 from lowbit.testing.synthetic import make_linear
 
 
@@ -43,13 +44,6 @@ def rtn_reference(w, bits, group, symmetric):
             q = np.clip(np.rint(v / scale) + zero, -half, half - 1)
             out[k0:k0 + group, col] = (q - zero).astype(np.float32) * scale
     return out
-
-
-def quantize_rows_int8(x):
-    """Each row on its own symmetric int8 grid and back (lowbit.dynamic_quantize's definition)."""
-    m = np.abs(x).max(axis=-1, keepdims=True)
-    scale = np.where(m == 0, np.float32(1), m / np.float32(127)).astype(np.float32)
-    return (np.clip(np.rint(x / scale), -127, 127) * scale).astype(np.float32)
 
 
 @pytest.mark.parametrize("bits,group,symmetric,activations", [

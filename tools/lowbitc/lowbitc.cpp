@@ -175,6 +175,20 @@ cl::opt<bool> foldDequantize(
              "--fold-dequantize=false: an f32 copy of the cache is dequantized first, "
              "for comparison)"),
     cl::init(true), cl::cat(category));
+enum class NBitsActivations { Auto, AsModel, F32, Int8 };
+cl::opt<NBitsActivations> matmulNBitsActivations(
+    "matmul-nbits-activations",
+    cl::desc("Activations of the products in a model quantized by ONNX Runtime (MatMulNBits "
+             "nodes)"),
+    cl::init(NBitsActivations::Auto), cl::cat(category),
+    cl::values(clEnumValN(NBitsActivations::Auto, "auto",
+                          "as-model for --target=cpu, f32 where the library holds CUDA code (the "
+                          "GPU kernels take f32 activations) (the default)"),
+               clEnumValN(NBitsActivations::AsModel, "as-model",
+                          "int8, quantized per row, where the node has accuracy_level = 4 "
+                          "(ONNX Runtime's int8 compute), f32 otherwise"),
+               clEnumValN(NBitsActivations::F32, "f32", "f32 for every node"),
+               clEnumValN(NBitsActivations::Int8, "int8", "int8 for every node")));
 cl::opt<std::string> targetCpu(
     "target-cpu",
     cl::desc("The CPU to generate code for: an LLVM CPU name such as x86-64-v3, skylake-avx512 "
@@ -415,6 +429,20 @@ bool emitCode(ModuleOp module, StringRef outputFile, Emit emit, Weights weights,
   lowbit::CpuCodegenOptions codegen;
   codegen.ukernels = ukernels;
   codegen.foldDequantize = foldDequantize;
+  switch (matmulNBitsActivations) {
+  case NBitsActivations::Auto:
+    codegen.matmulNBitsActivations = withCuda ? "f32" : "as-model";
+    break;
+  case NBitsActivations::AsModel:
+    codegen.matmulNBitsActivations = "as-model";
+    break;
+  case NBitsActivations::F32:
+    codegen.matmulNBitsActivations = "f32";
+    break;
+  case NBitsActivations::Int8:
+    codegen.matmulNBitsActivations = "int8";
+    break;
+  }
   lowbit::populateCpuCodegenPipeline(pm, codegen);
   if (failed(pm.run(module)))
     return false;

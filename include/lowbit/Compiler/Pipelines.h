@@ -23,6 +23,11 @@ struct CpuCodegenOptions : mlir::PassPipelineOptions<CpuCodegenOptions> {
       llvm::cl::desc("MatMuls read a per-row dequantize's levels "
                      "(lowbit-fold-dequantize-into-matmul: attention over a quantized KV cache)"),
       llvm::cl::init(true)};
+  Option<std::string> matmulNBitsActivations{
+      *this, "matmul-nbits-activations",
+      llvm::cl::desc("Activations of ONNX Runtime's MatMulNBits products "
+                     "(lowbit-convert-matmul-nbits: as-model, f32 or int8)"),
+      llvm::cl::init("as-model")};
 };
 
 /// `lowbit-cpu-codegen-pipeline`: onnx dialect (after cleanup) to the LLVM

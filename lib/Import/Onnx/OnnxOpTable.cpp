@@ -67,7 +67,8 @@ std::vector<lowbit::SupportedOnnxOp> lowbit::getSupportedOnnxOps() {
       {"com.microsoft",
        "MatMulNBits",
        {1},
-       "f32; 2, 4 or 8 bits; constant weights; no act-order g_idx; run as lowbit.quantized_matmul"},
+       "f32; 2, 4 or 8 bits; constant weights; no act-order g_idx; run as lowbit.quantized_matmul "
+       "(int8 activations where accuracy_level = 4)"},
       {"", "Slice", {10, 11, 13}, ""},
       {"", "Softmax", {13}, "not the opset-11 form that flattens to 2-D"},
       {"", "Split", {11, 13, 18}, ""},

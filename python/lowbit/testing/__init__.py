@@ -1,1 +1,2 @@
-"""Helpers for lowbit's tests and benchmarks (synthetic models)."""
+"""Helpers for lowbit's tests and benchmarks: synthetic models (synthetic)
+and NumPy reference definitions (reference)."""

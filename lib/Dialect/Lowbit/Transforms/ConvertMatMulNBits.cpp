@@ -29,6 +29,8 @@ unsigned field(ArrayRef<uint8_t> bytes, int64_t index, int64_t bits) {
 }
 
 struct ConvertMatMulNBitsPass : lowbit::impl::ConvertMatMulNBitsPassBase<ConvertMatMulNBitsPass> {
+  using ConvertMatMulNBitsPassBase::ConvertMatMulNBitsPassBase;
+
   /// Replaces `op` by lowbit.quantized_matmul (and an onnx.Add of the bias).
   LogicalResult convert(onnx::MatMulNBitsOp op) {
     int64_t k = op.getK(), n = op.getN(), bits = op.getBits(), block = op.getBlockSize();
@@ -96,11 +98,14 @@ struct ConvertMatMulNBitsPass : lowbit::impl::ConvertMatMulNBitsPassBase<Convert
         n, k, groups, std::move(levels), std::move(scales), std::move(zeros)};
     quant::QuantizedConstants constants = quant::makeQuantizedConstants(
         b, loc, weight, bits, name.empty() ? "matmul_nbits" + std::to_string(converted) : name);
+    // ONNX Runtime's accuracy level 4 is its int8 compute.
+    bool int8 = activations == "int8" || (activations == "as-model" && op.getAccuracyLevel() == 4);
     Type resultType = op.getY().getType();
     Value result = QuantizedMatMulOp::create(
         b, loc, resultType, op.getA(), constants.levels, constants.scales, constants.zeros, Value(),
-        Value(), b.getI64IntegerAttr(bits), b.getI64IntegerAttr(std::min(block, k)), IntegerAttr(),
-        FloatAttr());
+        Value(), b.getI64IntegerAttr(bits), b.getI64IntegerAttr(std::min(block, k)),
+        int8 ? b.getI64IntegerAttr(8) : IntegerAttr(), FloatAttr());
+    numInt8 += int8;
     if (Value bias = op.getBias())
       result = onnx::AddOp::create(b, loc, resultType, result, bias);
     op.getY().replaceAllUsesWith(result);
@@ -115,6 +120,12 @@ struct ConvertMatMulNBitsPass : lowbit::impl::ConvertMatMulNBitsPassBase<Convert
   }
 
   void runOnOperation() override {
+    if (activations != "as-model" && activations != "f32" && activations != "int8") {
+      getOperation().emitError() << "lowbit-convert-matmul-nbits: activations must be as-model, "
+                                    "f32 or int8, got '"
+                                 << activations << "'";
+      return signalPassFailure();
+    }
     SmallVector<onnx::MatMulNBitsOp> ops;
     getOperation().walk([&](onnx::MatMulNBitsOp op) { ops.push_back(op); });
     bool ok = true;

@@ -1,4 +1,6 @@
 // RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-convert-matmul-nbits))' | FileCheck %s
+// RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-convert-matmul-nbits{activations=f32}))' | FileCheck %s --check-prefix=F32
+// RUN: lowbit-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(lowbit-convert-matmul-nbits{activations=int8}))' | FileCheck %s --check-prefix=INT8
 
 // 4 bits, zero points, blocks of 2: ONNX Runtime's unsigned levels (low
 // nibble first) and zero points (a row's blocks packed likewise) less 8.
@@ -11,6 +13,11 @@
 // CHECK-DAG: %[[S:.*]] = onnx.Constant dense_resource<[[SKEY:matmul_nbits0.scales]]> : tensor<2x2xf32>
 // CHECK-DAG: %[[Z:.*]] = onnx.Constant dense_resource<[[ZKEY:matmul_nbits0.zeros]]> : tensor<2x2xi8>
 // CHECK: %[[Y:.*]] = lowbit.quantized_matmul %[[X]], %[[Q]], %[[S]] zero_points %[[Z]] {bits = 4 : i64, group_size = 2 : i64} : (tensor<?x4xf32>, tensor<2x4xi8>, tensor<2x2xf32>, tensor<2x2xi8>) -> tensor<?x2xf32>
+// No accuracy level: f32 activations unless the option says int8.
+// F32-LABEL: func @asymmetric
+// F32: lowbit.quantized_matmul {{.*}} {bits = 4 : i64, group_size = 2 : i64}
+// INT8-LABEL: func @asymmetric
+// INT8: lowbit.quantized_matmul {{.*}} {activation_bits = 8 : i64, bits = 4 : i64, group_size = 2 : i64}
 // CHECK-NOT: onnx.MatMulNBits
 // CHECK-NOT: ui8
 // CHECK: return %[[Y]]
@@ -30,15 +37,21 @@ func.func @asymmetric(%x: tensor<?x4xf32>) -> tensor<?x2xf32> {
 // Zero points that are all the default (8) become the symmetric form; a
 // ragged K (3 in blocks of 2: the last byte's high nibble is padding); the
 // bias is added after; a g_idx in plain block order is accepted.
+// accuracy_level = 4 (ONNX Runtime's int8 compute) gives int8 activations
+// unless activations=f32.
 // B: 0x9A 0x0B -> 10 9 11 (0) -> 2 1 3 (02 01 03).
 // CHECK-LABEL: func @symmetric_ragged_bias
 // CHECK-SAME: (%[[X:.*]]: tensor<?x3xf32>, %[[BIAS:.*]]: tensor<1xf32>)
 // CHECK-DAG: %[[Q:.*]] = onnx.Constant dense_resource<[[QKEY:matmul_nbits0.q4]]> : tensor<1x3xi8>
 // CHECK-DAG: %[[S:.*]] = onnx.Constant dense_resource<{{.*}}> : tensor<1x2xf32>
-// CHECK: %[[P:.*]] = lowbit.quantized_matmul %[[X]], %[[Q]], %[[S]] {bits = 4 : i64, group_size = 2 : i64} : (tensor<?x3xf32>, tensor<1x3xi8>, tensor<1x2xf32>) -> tensor<?x1xf32>
+// CHECK: %[[P:.*]] = lowbit.quantized_matmul %[[X]], %[[Q]], %[[S]] {activation_bits = 8 : i64, bits = 4 : i64, group_size = 2 : i64} : (tensor<?x3xf32>, tensor<1x3xi8>, tensor<1x2xf32>) -> tensor<?x1xf32>
 // CHECK: %[[Y:.*]] = onnx.Add %[[P]], %[[BIAS]]
 // CHECK: return %[[Y]]
 // CHECK: [[QKEY]]: "0x01000000020103"
+// F32-LABEL: func @symmetric_ragged_bias
+// F32: lowbit.quantized_matmul {{.*}} {bits = 4 : i64, group_size = 2 : i64}
+// INT8-LABEL: func @symmetric_ragged_bias
+// INT8: lowbit.quantized_matmul {{.*}} {activation_bits = 8 : i64, bits = 4 : i64, group_size = 2 : i64}
 func.func @symmetric_ragged_bias(%x: tensor<?x3xf32>, %bias: tensor<1xf32>) -> tensor<?x1xf32> {
   %b = onnx.Constant dense<[[[154], [11]]]> : tensor<1x2x1xui8>
   %s = onnx.Constant dense<[1.0, 2.0]> : tensor<2xf32>

@@ -306,10 +306,20 @@ def ConvertMatMulNBitsPass
     symmetric form. The lowbitc pipeline runs it before lowering, so a
     pre-quantized model runs on lowbit's fused kernels as it was quantized.
 
-    `accuracy_level` is ignored: the product keeps f32 activations, at least
-    as accurate as any level. Refused, with the node named: non-f32 `A` or
-    scales, non-constant weights or scales, float zero points, and an
-    act-order `g_idx` that is not the plain block order.
+    `accuracy_level` = 4 is ONNX Runtime's int8 compute (its CPU kernel
+    quantizes `A` to int8 and multiplies integers): by default
+    (`activations=as-model`) such a node becomes a product with
+    `activation_bits = 8`, whose row-wise int8 input runs lowbit's int8
+    kernels, and every other level (0 unset, 1-3 f32/f16/bf16, all f32 on a
+    CPU) keeps f32 activations. `activations=f32` or `activations=int8`
+    overrides the model for every node. ONNX Runtime scales each block of
+    `block_size` inputs of a row on its own, lowbit the whole row on one
+    scale, so the int8 results agree with ONNX Runtime's to within the two
+    roundings, not bit for bit.
+
+    Refused, with the node named: non-f32 `A` or scales, non-constant
+    weights or scales, float zero points, and an act-order `g_idx` that is
+    not the plain block order.
 
     ```mlir
     %y = onnx.MatMulNBits %a, %b, %s zero_points %z {K = 64 : i64, N = 8 : i64, bits = 4 : i64, block_size = 32 : i64}
@@ -319,7 +329,15 @@ def ConvertMatMulNBitsPass
        : (tensor<?x64xf32>, tensor<8x64xi8>, tensor<8x2xf32>, tensor<8x2xi8>) -> tensor<?x8xf32>
     ```
   }];
-  let statistics = [Statistic<"numConverted", "converted", "MatMulNBits nodes converted">];
+  let options = [
+    Option<"activations", "activations", "std::string", /*default=*/"\"as-model\"",
+           "The products' activations: as-model (int8 where accuracy_level = 4, "
+           "f32 otherwise), f32 (every node) or int8 (every node, quantized per row)">,
+  ];
+  let statistics = [
+    Statistic<"numConverted", "converted", "MatMulNBits nodes converted">,
+    Statistic<"numInt8", "int8-activations", "Converted nodes given int8 activations">,
+  ];
   let dependentDialects = ["::lowbit::LowbitDialect", "::lowbit::onnx::OnnxDialect"];
 }
 
