@@ -22,9 +22,14 @@ is off by order one:
   layers (each output feeding the next products) 1e-2 allows about 20
   products' worth of 2^-11 (measured 6e-5 decode, 1.5e-4 prompt).
 - W8A8: the integer sums are exact and everything else fp32, so the paths
-  differ by summation order (~1e-7, measured 7e-8), unless an activation
-  lands on a rounding boundary and moves one level, which changes one term
-  of ~64 by 1/127: 1e-3 covers that.
+  differ by summation order (~1e-7, measured 5e-7), unless an activation
+  lands within that rounding of a level boundary and moves one level (1/127
+  of its row's largest value; either level is the op's definition). Such a
+  move, carried through the layers after it (the planted outlier channels
+  and the softmax amplify it), measured 3.8e-3 on this model (1 of 12
+  inputs, on a CPU whose AVX-512 VNNI kernel sums in another order than the
+  AVX2 and GPU ones). So of three inputs the median must agree to 1e-5 (no
+  move: the kernels agree), and each to 1e-2.
 """
 import os
 import subprocess
@@ -39,7 +44,8 @@ from lowbit.testing.synthetic import make_llama
 
 MODEL = "stories260K"
 W4_TOLERANCE = 1e-2
-W8A8_TOLERANCE = 1e-3
+W8A8_TOLERANCE = 1e-2  # any input (an activation may move one level)
+W8A8_AGREEMENT = 1e-5  # the median of three inputs (summation order only)
 
 
 def _fake_driver_dir():
@@ -163,13 +169,17 @@ def test_w4_products_on_the_emulated_gpu_match_the_cpu(w4_library, tmp_path, tok
 def test_a_model_quantized_by_onnxruntime_runs_on_the_emulated_gpu(shared_models, tmp_path):
     # MatMulNBits nodes (ONNX Runtime's 4-bit quantizer, zero points, blocks
     # of 32) become lowbit.quantized_matmul, which the offload takes like
-    # lowbit's own.
+    # lowbit's own. Accuracy level 4 asks for int8 activations, which the
+    # GPU kernels do not take: for a library with CUDA code lowbitc keeps
+    # f32 activations (--matmul-nbits-activations=auto), so the products
+    # still run on the GPU.
     quantizer = pytest.importorskip("onnxruntime.quantization.matmul_nbits_quantizer")
     import onnx
 
     tool = quantizer.MatMulNBitsQuantizer(
         onnx.load(shared_models / MODEL / f"{MODEL}.onnx"),
-        algo_config=quantizer.DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=False, bits=4))
+        algo_config=quantizer.DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=False, bits=4,
+                                                           accuracy_level=4))
     tool.process()
     onnx.save(tool.model.model, tmp_path / "nbits.onnx")
     library = tmp_path / "nbits.so"
@@ -251,8 +261,13 @@ def test_w8a8_with_outlier_channels_on_the_emulated_gpu_matches_the_cpu(tmp_path
     library = tmp_path / "w8a8.so"
     lowbit.compile(onnx_path, library, quantize=["split-outliers,threshold=6", "w8a8"], calib=calib,
                    target="cpu,cuda", extra_args=["-O0"])
-    ids = np.random.default_rng(2).integers(2, 128, size=(1, 24), dtype=np.int64)
-    # 2 layers x 7 products and the head, every one W8A8 with k = 64 or 192.
-    device, error = _compare(library, tmp_path, {"input_ids": ids}, expect_on_gpu=15)
-    print(f"{device}; logits relative error {error:.2e}")
-    assert error <= W8A8_TOLERANCE
+    errors = []
+    for seed in (2, 3, 4):
+        ids = np.random.default_rng(seed).integers(2, 128, size=(1, 24), dtype=np.int64)
+        (tmp_path / str(seed)).mkdir()
+        # 2 layers x 7 products and the head, every one W8A8 with k = 64 or 192.
+        device, error = _compare(library, tmp_path / str(seed), {"input_ids": ids}, expect_on_gpu=15)
+        print(f"{device}; logits relative error {error:.2e}")
+        errors.append(error)
+    assert max(errors) <= W8A8_TOLERANCE
+    assert sorted(errors)[1] <= W8A8_AGREEMENT
