@@ -12,7 +12,11 @@ APT_PACKAGES=(
 )
 # onnx-ir: onnxruntime.quantization.matmul_nbits_quantizer imports it (the tests
 # quantize models with ONNX Runtime's own tool to check lowbit reads them).
-PY_PACKAGES=(onnx onnxruntime onnx-ir numpy pytest pytest-xdist lit)
+# ml_dtypes < 0.6: ONNX leaves a float cast to int4/int2 out of range
+# undefined; onnx's reference (which computes the backend suite's expected
+# outputs) casts with ml_dtypes, which wraps like lowbit up to 0.5 and gives 0
+# from 0.6 on. onnx itself needs >= 0.5.4.
+PY_PACKAGES=(onnx onnxruntime onnx-ir numpy pytest pytest-xdist lit "ml_dtypes<0.6")
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -30,6 +34,8 @@ if ! "$PYTHON" - <<'PY' 2>/dev/null
 import importlib, sys
 for m in ("onnx", "onnxruntime", "onnx_ir", "numpy", "pytest", "xdist", "lit"):
     importlib.import_module(m)
+import ml_dtypes
+sys.exit(tuple(map(int, ml_dtypes.__version__.split(".")[:2])) >= (0, 6))
 PY
 then
   echo "install-deps: pip install ${PY_PACKAGES[*]}" >&2
