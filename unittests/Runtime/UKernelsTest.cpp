@@ -558,6 +558,29 @@ TEST(QuantizedMatmulF32, VnniMatchesReference) {
                      {m, 33, 172, 32, true, nibbles, false, /*staticScale=*/true});
   checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
                  {5, 33, 172, 32, true, true, true, false, /*outliers=*/3});
+  // Levels two per byte (K a multiple of 4, from 64): the group-lane
+  // layout, here with more rows. Superblocks of 16 runs of 32 levels, whole
+  // (512) or not (600), ragged last groups (172 by 32; 300 by 100, a span of
+  // its own, gathered), groups of 16 (a span of 16) to all of K (one scale
+  // for 128 lanes); rows and channels past whole tiles; the extreme levels.
+  for (int64_t m : {4, 9, 17})
+    for (auto [k, group] : {std::pair<int64_t, int64_t>{512, 32},
+                            {600, 32},
+                            {172, 32},
+                            {256, 16},
+                            {300, 100},
+                            {4096, 128},
+                            {172, 172}})
+      for (bool zeros : {false, true})
+        for (int64_t n : {1, 5, 7})
+          checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
+                         {m, n, k, group, zeros, /*nibbles=*/true, true, false, 0,
+                          /*wideLevels=*/n == 7});
+  for (bool zeros : {false, true})
+    checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
+                   {6, 9, 256, 32, zeros, true, false, /*staticScale=*/true});
+  checkQuantized(lowbit_uk_quantized_matmul_f32_vnni,
+                 {9, 33, 172, 32, true, true, true, false, /*outliers=*/3});
 }
 
 TEST(QuantizedMatmulF32, Avx2Int8MatchesReference) {
