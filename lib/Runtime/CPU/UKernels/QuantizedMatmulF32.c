@@ -660,35 +660,35 @@ INLINE VNNI void int8_tiles(const lowbit_uk_quantized_matmul_f32_params *p,
 /*===--- int8 activations over levels two per byte, many rows (VNNI) -------===*
  *
  * Levels and activations are laid out again so that each 32-bit lane of
- * every 64-byte vector belongs to one run of levels within one group: a
- * superblock is 16 runs of `span` levels (span = 32 where the group size is
- * a multiple of 32, else the group), span / 4 vectors, vector t holding
- * levels 4t .. 4t + 3 of run 16 sb + l in lane l. A run's products then add
- * up in one int32 lane over all its vectors, and one conversion and one
- * multiply by the 16 lanes' scales serve span / 4 products, where the
- * natural order spends them on every vector. The laid-out levels are
- * q - z + 15 (unsigned, 0 .. 30: the zero point folded in), so the offset to
- * take back is 15 times the run's sum of activation levels whatever the
- * channel: each row's run sums, times -15, start its accumulators, and each
- * run's sum stays exact in integers. The weights are laid out per call, a
- * few channels at a time into the workspace (with a scale per lane), and
- * the activations once per row. Even for one row, where the layout is not
- * shared, this is faster than tiles over the natural order, which spent a
- * multiply, a permute, a conversion and a multiply-add on every vector's
- * product (4096 x 4096, groups of 32, one thread, AVX-512 VNNI Xeon: 0.95
- * -> 0.62 ms at one row, 2.2 -> 1.1 ms at 4, 9.5 -> 3.1 ms at 16).
+ * every 64-byte vector belongs to one group: 16 groups side by side, lane l
+ * holding group 16 gb + l. Each group is cut into runs of `span` levels
+ * (32 where the group size is a multiple of 32, else the whole group); a
+ * superblock holds run r of the 16 groups as span / 4 vectors, vector t
+ * holding levels 4t .. 4t + 3 of each run, and the superblocks of one
+ * block of groups follow each other. A group's products then add up in one
+ * int32 lane over all its vectors, and one conversion and one multiply by
+ * the 16 groups' scales (contiguous in memory) serve g / 4 products, where
+ * the natural order spends them on every vector. The laid-out levels are
+ * q - z + 15 (unsigned, 0 .. 30: the zero point folded in), so the offset
+ * to take back is 15 times the group's sum of activation levels whatever
+ * the channel: each row's group sums, times -15, start its accumulators,
+ * and each group's sum stays exact in integers. The weights are laid out
+ * per call, a few channels at a time into the workspace, and the
+ * activations once per row. (4096 x 4096, groups of 32, one thread,
+ * AVX-512 VNNI Xeon: 2.2 -> 1.1 ms at 4 rows, 9.5 -> 3.1 ms at 16, against
+ * tiles over the natural order that spent a multiply, a permute, a
+ * conversion and a multiply-add on every vector's product.)
  *===----------------------------------------------------------------------===*/
 
 #define GROUP_LANES_MR 4 /* rows by */
 #define GROUP_LANES_NR 3 /* channels per tile: 12 int32 and 12 float accumulators */
 
 typedef struct {
-  int64_t span;        /* levels per lane: 32, or the group size */
-  int64_t vectors;     /* span / 4: vectors per superblock */
-  int64_t runs;        /* ceil(k / span) */
-  int64_t superblocks; /* ceil(runs / 16) */
-  int64_t bytes;       /* one row's or channel's levels laid out */
-  int64_t stride;      /* one channel laid out: its levels, then a scale per lane */
+  int64_t span;           /* levels per run: 32, or the group size */
+  int64_t vectors;        /* span / 4: vectors per superblock */
+  int64_t runs;           /* runs per group: group_size / span */
+  int64_t groups, blocks; /* ceil(k / group_size), ceil(groups / 16) */
+  int64_t bytes;          /* one row's or channel's levels laid out: blocks * runs * vectors * 64 */
 } group_lanes;
 
 INLINE int group_lanes_apply(const lowbit_uk_quantized_matmul_f32_params *p) {
@@ -700,23 +700,28 @@ INLINE group_lanes group_lanes_of(const lowbit_uk_quantized_matmul_f32_params *p
   group_lanes gl;
   gl.span = p->group_size % 32 == 0 ? 32 : p->group_size;
   gl.vectors = gl.span / 4;
-  gl.runs = (p->k + gl.span - 1) / gl.span;
-  gl.superblocks = (gl.runs + 15) / 16;
-  gl.bytes = gl.superblocks * gl.vectors * 64;
-  gl.stride = gl.bytes + gl.superblocks * 64;
+  gl.runs = p->group_size / gl.span;
+  gl.groups = (p->k + p->group_size - 1) / p->group_size;
+  gl.blocks = (gl.groups + 15) / 16;
+  gl.bytes = gl.blocks * gl.runs * gl.vectors * 64;
   return gl;
 }
 
-/* Offsets (in levels) of levels 4t of runs 16 sb .. 16 sb + 15, and which
- * of them lie before K. */
+/* Where vector t of run r of groups 16 gb .. 16 gb + 15 starts in the laid-out rows. */
+INLINE int64_t group_lane_vector(const group_lanes *gl, int64_t gb, int64_t r, int64_t t) {
+  return ((gb * gl->runs + r) * gl->vectors + t) * 64;
+}
+
+/* Offsets (in levels) of levels 4t of run r of groups 16 gb .. 16 gb + 15,
+ * and which of them lie before K. */
 INLINE VNNI __m512i group_lane_offsets(const lowbit_uk_quantized_matmul_f32_params *p,
-                                       const group_lanes *gl, int64_t sb, int64_t t,
+                                       const group_lanes *gl, int64_t gb, int64_t r, int64_t t,
                                        __mmask16 *valid) {
   __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   __m512i offsets = _mm512_add_epi32(
-      _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int32_t)(16 * sb))),
-                         _mm512_set1_epi32((int32_t)gl->span)),
-      _mm512_set1_epi32((int32_t)(4 * t)));
+      _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int32_t)(16 * gb))),
+                         _mm512_set1_epi32((int32_t)p->group_size)),
+      _mm512_set1_epi32((int32_t)(r * gl->span + 4 * t)));
   *valid = _mm512_cmplt_epi32_mask(offsets, _mm512_set1_epi32((int32_t)p->k));
   return offsets;
 }
@@ -730,17 +735,17 @@ INLINE VNNI __m512i spread_nibbles(__m512i words) {
   return _mm512_shuffle_epi8(mixed, order);
 }
 
-/* Levels 4t .. 4t + 3 of runs of 32 levels (16 bytes each) as the low 16
- * bits of each lane: `first` and `second` hold the superblock's runs 0-7
- * and 8-15 as words (run l: words 8l .. 8l + 7 of its half), gathered for
- * four t at once. */
-INLINE VNNI void transpose_runs(__m512i half0[2], __m512i half1[2], int64_t t0, __m512i out[4]) {
-  /* Word 8l + t0 + d of a half at position 8d + l (d < 4, l < 8). */
+/* Levels 4t .. 4t + 3 of 16 runs of 32 levels (16 bytes each) as the low
+ * 16 bits of each lane: `half0` and `half1` hold runs 0-7 and 8-15 as words
+ * (run l: words 8l .. 8l + 7 of its half), transposed for four t at once. */
+INLINE VNNI void transpose_runs(const __m512i half0[2], const __m512i half1[2], int64_t t0,
+                                __m512i out[4]) {
+  /* Word 8l + t0 + d of a half at position 8d + l (d < 4, l < 8); then
+   * outputs t0 and t0 + 1 (t0 + 2 and t0 + 3) from both halves' picks. */
   int16_t pick[32], mix0[32], mix1[32];
   for (int d = 0; d < 4; ++d)
     for (int l = 0; l < 8; ++l)
       pick[8 * d + l] = (int16_t)(8 * l + t0 + d);
-  /* Outputs t0 and t0 + 1 from the two halves' picks (a: runs 0-7, b: 8-15). */
   for (int e = 0; e < 2; ++e)
     for (int l = 0; l < 16; ++l) {
       mix0[16 * e + l] = (int16_t)(8 * e + (l < 8 ? l : 32 + l - 8));
@@ -756,111 +761,97 @@ INLINE VNNI void transpose_runs(__m512i half0[2], __m512i half1[2], int64_t t0, 
   out[3] = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(c23, 1));
 }
 
-/* Which group each lane of a superblock belongs to: the superblock's first
- * group, how many groups it touches, and each lane's group less the first
- * (for every superblock, once per call). */
-typedef struct {
-  int32_t first, count;
-  int32_t lane[16];
-} superblock_groups;
-
-INLINE void find_superblock_groups(const lowbit_uk_quantized_matmul_f32_params *p,
-                                   const group_lanes *gl, superblock_groups *out) {
-  for (int64_t sb = 0; sb < gl->superblocks; ++sb) {
-    int64_t first = 16 * sb * gl->span / p->group_size, last = first;
-    for (int l = 0; l < 16; ++l) {
-      int64_t run = min64(16 * sb + l, gl->runs - 1), g = run * gl->span / p->group_size;
-      out[sb].lane[l] = (int32_t)(g - first);
-      last = g > last ? g : last;
-    }
-    out[sb].first = (int32_t)first;
-    out[sb].count = (int32_t)(last - first + 1);
-  }
+/* 16 bytes of `row` at `at`, zero past `end` bytes. */
+INLINE VNNI __m128i load_run(const int8_t *row, int64_t at, int64_t end) {
+  int64_t n = end - at;
+  return _mm_maskz_loadu_epi8(n >= 16  ? (__mmask16)0xffff
+                              : n <= 0 ? 0
+                                       : (__mmask16)((1u << n) - 1),
+                              row + at);
 }
 
-/* Channel j in the group-lane layout: its levels as unsigned bytes
- * q - z + 15 (anything where the activations are zero: past K), then the
- * scale of each lane's group. Runs of 32 levels are 16 contiguous bytes, a
- * superblock 256: loaded whole and transposed as words. Other spans gather
- * each lane's two bytes, reading the dword that ends with them (or, at the
- * row's first byte, starts with them), inside the row. */
+/* Channel j's levels in the group-lane layout, as unsigned bytes q - z + 15
+ * (anything where the activations are zero: past K). Runs of 32 levels are
+ * 16 bytes, g / 2 apart: a superblock's 16 are loaded into four vectors and
+ * transposed as words. Other spans gather each lane's two bytes, reading
+ * the dword that ends with them (or, at the row's first byte, starts with
+ * them), inside the row. */
 INLINE VNNI void lay_out_channel(const lowbit_uk_quantized_matmul_f32_params *p,
-                                 const group_lanes *gl, const superblock_groups *groups, int64_t j,
-                                 uint8_t *out) {
+                                 const group_lanes *gl, int64_t j, uint8_t *out) {
   const int8_t *row = p->q + j * p->q_row_stride;
   const int64_t row_bytes = (p->k + 1) / 2;
-  float *lane_scales = (float *)(out + gl->bytes);
-  for (int64_t sb = 0; sb < gl->superblocks; ++sb) {
-    /* Each lane's group: its scale, and 7 - z added to its four bytes (the
-     * stored nibbles are q + 8). */
-    const superblock_groups *in = &groups[sb];
-    __m512i lane = _mm512_loadu_si512(in->lane);
-    __mmask16 touched = mask16(in->count);
-    __mmask16 runs = mask16(gl->runs - 16 * sb);
-    _mm512_storeu_ps(
-        lane_scales + 16 * sb,
-        _mm512_maskz_permutexvar_ps(
-            runs, lane,
-            _mm512_maskz_loadu_ps(touched, p->scales + j * p->s_row_stride + in->first)));
+  for (int64_t gb = 0; gb < gl->blocks; ++gb) {
+    /* The stored nibbles are q + 8: add 7 - z to each of a lane's four bytes. */
     __m512i add = _mm512_set1_epi32(7);
     if (p->zeros)
       add = _mm512_sub_epi32(
-          add, _mm512_permutexvar_epi32(lane,
-                                        _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
-                                            touched, p->zeros + j * p->z_row_stride + in->first))));
+          add, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
+                   mask16(gl->groups - 16 * gb), p->zeros + j * p->z_row_stride + 16 * gb)));
     add = _mm512_mullo_epi32(add, _mm512_set1_epi32(0x01010101));
-    uint8_t *dst = out + sb * gl->vectors * 64;
-    if (gl->span == 32) {
-      const int8_t *src = row + sb * 256;
-      int64_t left = row_bytes - sb * 256;
-      __m512i half0[2], half1[2];
-      __m512i *parts[4] = {&half0[0], &half0[1], &half1[0], &half1[1]};
-      for (int v = 0; v < 4; ++v) {
-        int64_t n = left - 64 * v;
-        __mmask64 mask = n >= 64 ? ~(__mmask64)0 : n <= 0 ? 0 : (((__mmask64)1 << n) - 1);
-        *parts[v] = _mm512_maskz_loadu_epi8(mask, src + 64 * v);
+    for (int64_t r = 0; r < gl->runs; ++r) {
+      uint8_t *dst = out + group_lane_vector(gl, gb, r, 0);
+      if (gl->span == 32) {
+        /* Run r of group 16 gb + l starts at byte (16 gb + l) g / 2 + 16 r. */
+        __m512i parts[4];
+        for (int v = 0; v < 4; ++v) {
+          int64_t at = (16 * gb + 4 * v) * (p->group_size / 2) + 16 * r;
+          if (gl->runs == 1) { /* runs side by side: one load */
+            int64_t n = row_bytes - at;
+            __mmask64 mask = n >= 64 ? ~(__mmask64)0 : n <= 0 ? 0 : (((__mmask64)1 << n) - 1);
+            parts[v] = _mm512_maskz_loadu_epi8(mask, row + at);
+            continue;
+          }
+          int64_t apart = p->group_size / 2;
+          __m512i v4 = _mm512_castsi128_si512(load_run(row, at, row_bytes));
+          v4 = _mm512_inserti32x4(v4, load_run(row, at + apart, row_bytes), 1);
+          v4 = _mm512_inserti32x4(v4, load_run(row, at + 2 * apart, row_bytes), 2);
+          parts[v] = _mm512_inserti32x4(v4, load_run(row, at + 3 * apart, row_bytes), 3);
+        }
+        const __m512i half0[2] = {parts[0], parts[1]}, half1[2] = {parts[2], parts[3]};
+        for (int64_t t0 = 0; t0 < 8; t0 += 4) {
+          __m512i words[4];
+          transpose_runs(half0, half1, t0, words);
+          for (int d = 0; d < 4; ++d)
+            _mm512_storeu_si512(dst + (t0 + d) * 64,
+                                _mm512_add_epi32(spread_nibbles(words[d]), add));
+        }
+        continue;
       }
-      for (int64_t t0 = 0; t0 < 8; t0 += 4) {
-        __m512i words[4];
-        transpose_runs(half0, half1, t0, words);
-        for (int d = 0; d < 4; ++d)
-          _mm512_storeu_si512(dst + (t0 + d) * 64, _mm512_add_epi32(spread_nibbles(words[d]), add));
+      for (int64_t t = 0; t < gl->vectors; ++t) {
+        __mmask16 valid;
+        __m512i bytes = _mm512_srli_epi32(group_lane_offsets(p, gl, gb, r, t, &valid), 1);
+        __mmask16 later = _mm512_cmpge_epi32_mask(bytes, _mm512_set1_epi32(2));
+        __m512i at = _mm512_mask_sub_epi32(bytes, later, bytes, _mm512_set1_epi32(2));
+        __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, at, row, 1);
+        v = _mm512_and_si512(_mm512_srlv_epi32(v, _mm512_maskz_set1_epi32(later, 16)),
+                             _mm512_set1_epi32(0xffff));
+        _mm512_storeu_si512(dst + t * 64, _mm512_add_epi32(spread_nibbles(v), add));
       }
-      continue;
-    }
-    for (int64_t t = 0; t < gl->vectors; ++t) {
-      __mmask16 valid;
-      __m512i bytes = _mm512_srli_epi32(group_lane_offsets(p, gl, sb, t, &valid), 1);
-      __mmask16 later = _mm512_cmpge_epi32_mask(bytes, _mm512_set1_epi32(2));
-      __m512i at = _mm512_mask_sub_epi32(bytes, later, bytes, _mm512_set1_epi32(2));
-      __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, at, row, 1);
-      v = _mm512_and_si512(_mm512_srlv_epi32(v, _mm512_maskz_set1_epi32(later, 16)),
-                           _mm512_set1_epi32(0xffff));
-      _mm512_storeu_si512(dst + t * 64, _mm512_add_epi32(spread_nibbles(v), add));
     }
   }
 }
 
 /* One row's int8 levels (natural order, zero-padded) in the group-lane
- * layout, and each run's sum of them times -15. */
+ * layout, and each group's sum of them times -15. */
 INLINE VNNI void lay_out_row(const lowbit_uk_quantized_matmul_f32_params *p, const group_lanes *gl,
                              const int8_t *levels, int8_t *out, int32_t *offsets) {
-  for (int64_t sb = 0; sb < gl->superblocks; ++sb) {
+  for (int64_t gb = 0; gb < gl->blocks; ++gb) {
     __m512i sums = _mm512_setzero_si512();
-    for (int64_t t = 0; t < gl->vectors; ++t) {
-      __mmask16 valid;
-      __m512i at = group_lane_offsets(p, gl, sb, t, &valid);
-      __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, at, levels, 1);
-      _mm512_storeu_si512(out + (sb * gl->vectors + t) * 64, v);
-      sums = _mm512_dpbusd_epi32(sums, _mm512_set1_epi8(1), v);
-    }
-    _mm512_storeu_si512(offsets + sb * 16, _mm512_sub_epi32(sums, _mm512_slli_epi32(sums, 4)));
+    for (int64_t r = 0; r < gl->runs; ++r)
+      for (int64_t t = 0; t < gl->vectors; ++t) {
+        __mmask16 valid;
+        __m512i at = group_lane_offsets(p, gl, gb, r, t, &valid);
+        __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, at, levels, 1);
+        _mm512_storeu_si512(out + group_lane_vector(gl, gb, r, t), v);
+        sums = _mm512_dpbusd_epi32(sums, _mm512_set1_epi8(1), v);
+      }
+    _mm512_storeu_si512(offsets + gb * 16, _mm512_sub_epi32(sums, _mm512_slli_epi32(sums, 4)));
   }
 }
 
 /* C[i0 .. i0 + mr, j0 .. j0 + nr] += over the laid-out rows (x: row i0,
  * row_bytes apart, each followed by its offsets; their scales) and channels
- * (w: channel j0, gl->stride apart). */
+ * (w: channel j0, gl->bytes apart). */
 INLINE VNNI void group_lanes_tile(const int mr, const int nr,
                                   const lowbit_uk_quantized_matmul_f32_params *p,
                                   const group_lanes *gl, const int8_t *x, int64_t row_bytes,
@@ -870,27 +861,30 @@ INLINE VNNI void group_lanes_tile(const int mr, const int nr,
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j)
       acc[i][j] = _mm512_setzero_ps();
-  for (int64_t sb = 0; sb < gl->superblocks; ++sb) {
-    /* Each product starts from its row's offset (-15 times its run sums). */
+  const int64_t per_block = gl->runs * gl->vectors;
+  for (int64_t gb = 0; gb < gl->blocks; ++gb) {
+    /* Each product starts from its row's offset (-15 times its group sums). */
     __m512i dot[GROUP_LANES_MR][GROUP_LANES_NR];
     for (int i = 0; i < mr; ++i) {
-      __m512i offset = _mm512_loadu_si512(x + i * row_bytes + gl->bytes + sb * 64);
+      __m512i offset = _mm512_loadu_si512(x + i * row_bytes + gl->bytes + gb * 64);
       for (int j = 0; j < nr; ++j)
         dot[i][j] = offset;
     }
-    const int64_t first = sb * gl->vectors * 64;
-    for (int64_t t = 0; t < gl->vectors; ++t) {
+    const int64_t first = gb * per_block * 64;
+    for (int64_t t = 0; t < per_block; ++t) {
       __m512i xs[GROUP_LANES_MR];
       for (int i = 0; i < mr; ++i)
         xs[i] = _mm512_loadu_si512(x + i * row_bytes + first + t * 64);
       for (int j = 0; j < nr; ++j) {
-        __m512i levels = _mm512_loadu_si512(w + j * gl->stride + first + t * 64);
+        __m512i levels = _mm512_loadu_si512(w + j * gl->bytes + first + t * 64);
         for (int i = 0; i < mr; ++i)
           dot[i][j] = _mm512_dpbusd_epi32(dot[i][j], levels, xs[i]);
       }
     }
+    __mmask16 groups = mask16(gl->groups - 16 * gb);
     for (int j = 0; j < nr; ++j) {
-      __m512 scale = _mm512_loadu_ps((const float *)(w + j * gl->stride + gl->bytes) + 16 * sb);
+      __m512 scale =
+          _mm512_maskz_loadu_ps(groups, p->scales + (j0 + j) * p->s_row_stride + 16 * gb);
       for (int i = 0; i < mr; ++i)
         acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i][j]), scale, acc[i][j]);
     }
@@ -933,21 +927,17 @@ INLINE VNNI int group_lanes_matmul(const lowbit_uk_quantized_matmul_f32_params *
                                    float *workspace) {
   group_lanes gl = group_lanes_of(p);
   int64_t padded_k = (p->k + 63) / 64 * 64;
-  int64_t channel_bytes = GROUP_LANES_NR * gl.stride;
-  /* Per row: its layout, then its offsets (16 per superblock). */
-  int64_t row_bytes = gl.bytes + gl.superblocks * 64;
-  int64_t table_bytes = gl.superblocks * (int64_t)sizeof(superblock_groups);
-  int64_t free_bytes =
-      (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 - channel_bytes - padded_k - table_bytes;
+  int64_t channel_bytes = GROUP_LANES_NR * gl.bytes;
+  /* Per row: its layout, then its offsets (16 per block of groups). */
+  int64_t row_bytes = gl.bytes + gl.blocks * 64;
+  int64_t free_bytes = (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 - channel_bytes - padded_k;
   int64_t block = min64(p->m, free_bytes / (row_bytes + 4));
   if (block < 1)
     return 0;
   uint8_t *channels = (uint8_t *)workspace;
-  superblock_groups *groups = (superblock_groups *)(channels + channel_bytes);
-  int8_t *natural = (int8_t *)groups + table_bytes; /* one row, before its layout */
+  int8_t *natural = (int8_t *)(channels + channel_bytes); /* one row, before its layout */
   int8_t *rows = natural + padded_k;
   float *row_scales = (float *)(rows + block * row_bytes);
-  find_superblock_groups(p, &gl, groups);
   for (int64_t b0 = 0; b0 < p->m; b0 += block) {
     int64_t count = min64(block, p->m - b0);
     for (int64_t i = 0; i < count; ++i) {
@@ -958,7 +948,7 @@ INLINE VNNI int group_lanes_matmul(const lowbit_uk_quantized_matmul_f32_params *
     for (int64_t j0 = 0; j0 < p->n; j0 += GROUP_LANES_NR) {
       int nr = (int)min64(GROUP_LANES_NR, p->n - j0);
       for (int j = 0; j < nr; ++j)
-        lay_out_channel(p, &gl, groups, j0 + j, channels + j * gl.stride);
+        lay_out_channel(p, &gl, j0 + j, channels + j * gl.bytes);
       for (int64_t i = 0; i < count; i += GROUP_LANES_MR)
         group_lanes_tiles(p, &gl, rows + i * row_bytes, row_bytes, row_scales + i, channels, b0 + i,
                           (int)min64(GROUP_LANES_MR, count - i), j0, nr);
@@ -983,6 +973,33 @@ INLINE VNNI int group_lanes_matmul(const lowbit_uk_quantized_matmul_f32_params *
  * 0.49 ms with groups of 32, 0.60 -> 0.41 ms with groups of 128, against the
  * group-lane layout of many rows.)
  *===----------------------------------------------------------------------===*/
+
+/* The row's runs of 32 levels, ceil(k / 32), 16 to a superblock. */
+typedef struct {
+  int64_t runs, superblocks;
+} packed_runs;
+
+/* Which group each lane of a superblock belongs to: the superblock's first
+ * group, how many groups it touches, and each lane's group less the first
+ * (for every superblock, once per call). */
+typedef struct {
+  int32_t first, count;
+  int32_t lane[16];
+} superblock_groups;
+
+INLINE void find_superblock_groups(const lowbit_uk_quantized_matmul_f32_params *p,
+                                   const packed_runs *pr, superblock_groups *out) {
+  for (int64_t sb = 0; sb < pr->superblocks; ++sb) {
+    int64_t first = 16 * sb * 32 / p->group_size, last = first;
+    for (int l = 0; l < 16; ++l) {
+      int64_t run = min64(16 * sb + l, pr->runs - 1), g = run * 32 / p->group_size;
+      out[sb].lane[l] = (int32_t)(g - first);
+      last = g > last ? g : last;
+    }
+    out[sb].first = (int32_t)first;
+    out[sb].count = (int32_t)(last - first + 1);
+  }
+}
 
 INLINE int one_row_packed_apply(const lowbit_uk_quantized_matmul_f32_params *p) {
   return p->m == 1 && p->level_bits == 4 && p->group_size % 32 == 0 && p->k % 4 == 0 &&
@@ -1047,16 +1064,16 @@ INLINE VNNI void transpose_run_dwords(const __m512i z[4], __m512i out[4]) {
  * scale) times channels j0 .. j0 + nr. */
 INLINE VNNI void one_row_packed_channels(const int nr,
                                          const lowbit_uk_quantized_matmul_f32_params *p,
-                                         const group_lanes *gl, const superblock_groups *groups,
+                                         const packed_runs *pr, const superblock_groups *groups,
                                          const int8_t *x, const int32_t *negated_sums,
                                          float row_scale, int64_t j0) {
   const int64_t row_bytes = (p->k + 1) / 2;
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-  for (int64_t sb = 0; sb < gl->superblocks; ++sb) {
+  for (int64_t sb = 0; sb < pr->superblocks; ++sb) {
     const superblock_groups *in = &groups[sb];
     __m512i lane = _mm512_loadu_si512(in->lane);
-    __mmask16 touched = mask16(in->count), runs = mask16(gl->runs - 16 * sb);
+    __mmask16 touched = mask16(in->count), runs = mask16(pr->runs - 16 * sb);
     __m512i negated = _mm512_loadu_si512(negated_sums + 16 * sb);
     __m512i dot[2];
     for (int j = 0; j < nr; ++j) {
@@ -1103,10 +1120,10 @@ INLINE VNNI void one_row_packed_channels(const int nr,
 /* Returns 0 (nothing done) when the workspace cannot hold the row. */
 INLINE VNNI int one_row_packed_matmul(const lowbit_uk_quantized_matmul_f32_params *p,
                                       float *workspace) {
-  group_lanes gl = group_lanes_of(p); /* span 32 */
+  packed_runs pr = {(p->k + 31) / 32, ((p->k + 31) / 32 + 15) / 16};
   int64_t padded_k = (p->k + 63) / 64 * 64;
-  int64_t table_bytes = gl.superblocks * (int64_t)sizeof(superblock_groups);
-  int64_t layout_bytes = gl.superblocks * 8 * 64, sums_bytes = gl.superblocks * 64;
+  int64_t table_bytes = pr.superblocks * (int64_t)sizeof(superblock_groups);
+  int64_t layout_bytes = pr.superblocks * 8 * 64, sums_bytes = pr.superblocks * 64;
   if (table_bytes + padded_k + layout_bytes + sums_bytes >
       (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4)
     return 0;
@@ -1114,14 +1131,14 @@ INLINE VNNI int one_row_packed_matmul(const lowbit_uk_quantized_matmul_f32_param
   int8_t *natural = (int8_t *)groups + table_bytes;
   int8_t *x = natural + padded_k;
   int32_t *negated_sums = (int32_t *)(x + layout_bytes);
-  find_superblock_groups(p, &gl, groups);
+  find_superblock_groups(p, &pr, groups);
   float row_scale = quantize_row_vnni(p, p->a, padded_k, natural);
-  lay_out_row_packed(p, gl.superblocks, natural, x, negated_sums);
+  lay_out_row_packed(p, pr.superblocks, natural, x, negated_sums);
   int64_t j = 0;
   for (; j + 2 <= p->n; j += 2)
-    one_row_packed_channels(2, p, &gl, groups, x, negated_sums, row_scale, j);
+    one_row_packed_channels(2, p, &pr, groups, x, negated_sums, row_scale, j);
   if (j < p->n)
-    one_row_packed_channels(1, p, &gl, groups, x, negated_sums, row_scale, j);
+    one_row_packed_channels(1, p, &pr, groups, x, negated_sums, row_scale, j);
   return 1;
 }
 
