@@ -657,6 +657,29 @@ INLINE VNNI void int8_tiles(const lowbit_uk_quantized_matmul_f32_params *p,
 #undef INT8_TILE
 }
 
+/* The workspace of the group-lane paths (VNNI and AVX2): `channel_bytes`
+ * of laid-out channels, one row of natural int8 levels (padded_k), then as
+ * many laid-out rows (row_bytes each) as fit, and their scales. */
+typedef struct {
+  uint8_t *channels;
+  int8_t *natural, *rows;
+  float *row_scales;
+  int64_t block; /* rows at a time; 0: not even one fits */
+} lane_workspace;
+
+INLINE lane_workspace carve_lane_workspace(const lowbit_uk_quantized_matmul_f32_params *p,
+                                           float *workspace, int64_t channel_bytes,
+                                           int64_t padded_k, int64_t row_bytes) {
+  lane_workspace ws;
+  int64_t free_bytes = (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 - channel_bytes - padded_k;
+  ws.block = free_bytes > 0 ? min64(p->m, free_bytes / (row_bytes + 4)) : 0;
+  ws.channels = (uint8_t *)workspace;
+  ws.natural = (int8_t *)(ws.channels + channel_bytes);
+  ws.rows = ws.natural + padded_k;
+  ws.row_scales = (float *)(ws.rows + ws.block * row_bytes);
+  return ws;
+}
+
 /*===--- int8 activations over levels two per byte, many rows (VNNI) -------===*
  *
  * Levels and activations are laid out again so that each 32-bit lane of
@@ -930,28 +953,24 @@ INLINE VNNI int group_lanes_matmul(const lowbit_uk_quantized_matmul_f32_params *
   int64_t channel_bytes = GROUP_LANES_NR * gl.bytes;
   /* Per row: its layout, then its offsets (16 per block of groups). */
   int64_t row_bytes = gl.bytes + gl.blocks * 64;
-  int64_t free_bytes = (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 - channel_bytes - padded_k;
-  int64_t block = min64(p->m, free_bytes / (row_bytes + 4));
-  if (block < 1)
+  lane_workspace ws = carve_lane_workspace(p, workspace, channel_bytes, padded_k, row_bytes);
+  if (ws.block < 1)
     return 0;
-  uint8_t *channels = (uint8_t *)workspace;
-  int8_t *natural = (int8_t *)(channels + channel_bytes); /* one row, before its layout */
-  int8_t *rows = natural + padded_k;
-  float *row_scales = (float *)(rows + block * row_bytes);
-  for (int64_t b0 = 0; b0 < p->m; b0 += block) {
-    int64_t count = min64(block, p->m - b0);
+  for (int64_t b0 = 0; b0 < p->m; b0 += ws.block) {
+    int64_t count = min64(ws.block, p->m - b0);
     for (int64_t i = 0; i < count; ++i) {
-      row_scales[i] = quantize_row_vnni(p, p->a + (b0 + i) * p->a_row_stride, padded_k, natural);
-      lay_out_row(p, &gl, natural, rows + i * row_bytes,
-                  (int32_t *)(rows + i * row_bytes + gl.bytes));
+      ws.row_scales[i] =
+          quantize_row_vnni(p, p->a + (b0 + i) * p->a_row_stride, padded_k, ws.natural);
+      lay_out_row(p, &gl, ws.natural, ws.rows + i * row_bytes,
+                  (int32_t *)(ws.rows + i * row_bytes + gl.bytes));
     }
     for (int64_t j0 = 0; j0 < p->n; j0 += GROUP_LANES_NR) {
       int nr = (int)min64(GROUP_LANES_NR, p->n - j0);
       for (int j = 0; j < nr; ++j)
-        lay_out_channel(p, &gl, j0 + j, channels + j * gl.bytes);
+        lay_out_channel(p, &gl, j0 + j, ws.channels + j * gl.bytes);
       for (int64_t i = 0; i < count; i += GROUP_LANES_MR)
-        group_lanes_tiles(p, &gl, rows + i * row_bytes, row_bytes, row_scales + i, channels, b0 + i,
-                          (int)min64(GROUP_LANES_MR, count - i), j0, nr);
+        group_lanes_tiles(p, &gl, ws.rows + i * row_bytes, row_bytes, ws.row_scales + i,
+                          ws.channels, b0 + i, (int)min64(GROUP_LANES_MR, count - i), j0, nr);
     }
   }
   return 1;
@@ -1829,28 +1848,24 @@ INLINE AVX2 int avx2_lanes_matmul(const lowbit_uk_quantized_matmul_f32_params *p
   int64_t padded_k = (p->k + 63) / 64 * 64;
   int64_t channel_bytes = AVX2_LANES_NR * al.bytes;
   int64_t row_bytes = al.bytes + al.blocks * 32;
-  int64_t free_bytes = (int64_t)LOWBIT_UK_MATMUL_F32_WORKSPACE * 4 - channel_bytes - padded_k;
-  int64_t block = min64(p->m, free_bytes / (row_bytes + 4));
-  if (block < 1)
+  lane_workspace ws = carve_lane_workspace(p, workspace, channel_bytes, padded_k, row_bytes);
+  if (ws.block < 1)
     return 0;
-  uint8_t *channels = (uint8_t *)workspace;
-  int8_t *natural = (int8_t *)(channels + channel_bytes);
-  int8_t *rows = natural + padded_k;
-  float *row_scales = (float *)(rows + block * row_bytes);
-  for (int64_t b0 = 0; b0 < p->m; b0 += block) {
-    int64_t count = min64(block, p->m - b0);
+  for (int64_t b0 = 0; b0 < p->m; b0 += ws.block) {
+    int64_t count = min64(ws.block, p->m - b0);
     for (int64_t i = 0; i < count; ++i) {
-      row_scales[i] = quantize_row_avx2(p, p->a + (b0 + i) * p->a_row_stride, padded_k, natural);
-      lay_out_row_avx2(p, &al, natural, rows + i * row_bytes,
-                       (int32_t *)(rows + i * row_bytes + al.bytes));
+      ws.row_scales[i] =
+          quantize_row_avx2(p, p->a + (b0 + i) * p->a_row_stride, padded_k, ws.natural);
+      lay_out_row_avx2(p, &al, ws.natural, ws.rows + i * row_bytes,
+                       (int32_t *)(ws.rows + i * row_bytes + al.bytes));
     }
     for (int64_t j0 = 0; j0 < p->n; j0 += AVX2_LANES_NR) {
       int nr = (int)min64(AVX2_LANES_NR, p->n - j0);
       for (int j = 0; j < nr; ++j)
-        lay_out_channel_avx2(p, &al, j0 + j, channels + j * al.bytes);
+        lay_out_channel_avx2(p, &al, j0 + j, ws.channels + j * al.bytes);
       for (int64_t i = 0; i < count; i += AVX2_LANES_MR)
-        avx2_lanes_tiles(p, &al, rows + i * row_bytes, row_bytes, row_scales + i, channels, b0 + i,
-                         (int)min64(AVX2_LANES_MR, count - i), j0, nr);
+        avx2_lanes_tiles(p, &al, ws.rows + i * row_bytes, row_bytes, ws.row_scales + i, ws.channels,
+                         b0 + i, (int)min64(AVX2_LANES_MR, count - i), j0, nr);
     }
   }
   return 1;
